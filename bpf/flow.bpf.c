@@ -1,0 +1,457 @@
+// SPDX-License-Identifier: GPL-2.0
+/* xdp mode: count every packet per flow and per watched address, both directions,
+ * and log matching packets through a ring buffer. XDP sees ingress, TC egress. */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "flow.h"
+
+#define ETH_P_8021AD_ 0x88A8
+#define ETH_P_ROCE 0x8915
+#define ROCE_V2_PORT 4791
+#define GRH_LEN 40
+#define BTH_LEN 12
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1FFF
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_AUTH 51
+#define NEXTHDR_DEST 60
+#define MAX_V6_EXT 6
+#define TC_NEXT (-1) /* TC_ACT_UNSPEC for cls_bpf, TCX_NEXT for tcx: let the packet go on */
+
+const volatile struct xt_config xt_cfg = {};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 65536); /* set from --max-flows before load */
+	__type(key, struct xt_flow_key);
+	__type(value, struct xt_flow_val);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XT_MAX_WATCH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xt_lpm_key);
+	__type(value, __u32); /* slot in watch_stats */
+} watch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XT_MAX_WATCH);
+	__type(key, __u32);
+	__type(value, struct xt_ip_val);
+} watch_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xt_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+/* Token bucket for the packet log, shared by all CPUs. Tokens are kept in
+ * nano-events so that refill needs no division. */
+struct rl_state {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	__u64 nanotokens;
+	__u64 last_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rl_state);
+} ratelimit SEC(".maps");
+
+struct pkt {
+	struct xt_flow_key key;
+	__u32 hdr_len; /* bytes up to the end of the L4 header: what every GSO segment repeats */
+	__u8 tcp_flags;
+	__u8 roce_opcode;
+	__u8 is_ip;
+	__u8 pclass;
+	__u32 roce_qp;
+};
+
+enum { PARSE_OK = 0, PARSE_NON_IP, PARSE_FRAGMENT, PARSE_TRUNCATED };
+
+static __always_inline void stat_add(struct xt_stats *s, int idx, __u64 n)
+{
+	if (s)
+		s->v[idx & (XT_STAT_MAX - 1)] += n;
+}
+
+static __always_inline void map_v4(__u8 *dst, __be32 addr)
+{
+	__builtin_memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	__builtin_memcpy(dst + 12, &addr, 4);
+}
+
+static __always_inline void parse_bth(struct pkt *p, __u8 *bth)
+{
+	p->roce_opcode = bth[0];
+	p->roce_qp = ((__u32)bth[5] << 16) | ((__u32)bth[6] << 8) | bth[7];
+}
+
+/* L4 from `pos`; returns PARSE_* */
+static __always_inline int parse_l4(struct pkt *p, void *pos, void *data, void *data_end)
+{
+	if (p->key.proto == IPPROTO_TCP) {
+		struct tcphdr *th = pos;
+		if ((void *)(th + 1) > data_end)
+			return PARSE_TRUNCATED;
+		p->key.sport = bpf_ntohs(th->source);
+		p->key.dport = bpf_ntohs(th->dest);
+		p->tcp_flags = ((__u8 *)th)[13];
+		p->hdr_len = (pos - data) + th->doff * 4;
+		p->pclass = XT_PC_TCP;
+	} else if (p->key.proto == IPPROTO_UDP) {
+		struct udphdr *uh = pos;
+		if ((void *)(uh + 1) > data_end)
+			return PARSE_TRUNCATED;
+		p->key.sport = bpf_ntohs(uh->source);
+		p->key.dport = bpf_ntohs(uh->dest);
+		p->hdr_len = (pos - data) + sizeof(*uh);
+		p->pclass = XT_PC_UDP;
+		if (p->key.dport == ROCE_V2_PORT) {
+			__u8 *bth = (void *)(uh + 1);
+			if ((void *)(bth + BTH_LEN) > data_end)
+				return PARSE_TRUNCATED;
+			p->key.kind = XT_KIND_ROCE_V2;
+			p->pclass = XT_PC_ROCE_V2;
+			parse_bth(p, bth);
+		}
+	} else if (p->key.proto == IPPROTO_ICMP || p->key.proto == IPPROTO_ICMPV6) {
+		p->pclass = XT_PC_ICMP;
+		p->hdr_len = pos - data;
+	} else {
+		p->pclass = XT_PC_OTHER;
+		p->hdr_len = pos - data;
+	}
+	return PARSE_OK;
+}
+
+static __always_inline int parse(struct pkt *p, void *data, void *data_end)
+{
+	struct ethhdr *eth = data;
+	void *pos = eth + 1;
+	__u16 proto;
+
+	if (pos > data_end)
+		return PARSE_TRUNCATED;
+	proto = bpf_ntohs(eth->h_proto);
+
+#pragma unroll
+	for (int i = 0; i < 2; i++) { /* 802.1Q and 802.1ad, up to two tags */
+		if (proto != ETH_P_8021Q && proto != ETH_P_8021AD_)
+			break;
+		if (pos + 4 > data_end)
+			return PARSE_TRUNCATED;
+		proto = bpf_ntohs(*(__be16 *)(pos + 2));
+		pos += 4;
+	}
+
+	if (proto == ETH_P_IP) {
+		struct iphdr *iph = pos;
+		__u32 ihl;
+
+		if ((void *)(iph + 1) > data_end)
+			return PARSE_TRUNCATED;
+		ihl = iph->ihl * 4;
+		if (ihl < sizeof(*iph))
+			return PARSE_TRUNCATED;
+		p->is_ip = 1;
+		p->key.family = 4;
+		p->key.proto = iph->protocol;
+		map_v4(p->key.src, iph->saddr);
+		map_v4(p->key.dst, iph->daddr);
+		p->hdr_len = (pos - data) + ihl;
+		p->pclass = XT_PC_OTHER;
+		if (bpf_ntohs(iph->frag_off) & IP_OFFSET)
+			return PARSE_FRAGMENT;
+		pos += ihl;
+		return parse_l4(p, pos, data, data_end);
+	}
+
+	if (proto == ETH_P_IPV6) {
+		struct ipv6hdr *ip6 = pos;
+		__u8 nh;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return PARSE_TRUNCATED;
+		p->is_ip = 1;
+		p->key.family = 6;
+		__builtin_memcpy(p->key.src, &ip6->saddr, 16);
+		__builtin_memcpy(p->key.dst, &ip6->daddr, 16);
+		nh = ip6->nexthdr;
+		pos = ip6 + 1;
+		p->pclass = XT_PC_OTHER;
+#pragma unroll
+		for (int i = 0; i < MAX_V6_EXT; i++) {
+			__u8 *ext = pos;
+			if (nh != NEXTHDR_HOP && nh != NEXTHDR_ROUTING && nh != NEXTHDR_DEST &&
+			    nh != NEXTHDR_FRAGMENT && nh != NEXTHDR_AUTH)
+				break;
+			if ((void *)(ext + 8) > data_end) {
+				p->key.proto = nh;
+				return PARSE_TRUNCATED;
+			}
+			if (nh == NEXTHDR_FRAGMENT) {
+				__u16 off = bpf_ntohs(*(__be16 *)(ext + 2)) & 0xFFF8;
+				nh = ext[0];
+				pos += 8;
+				if (off) {
+					p->key.proto = nh;
+					p->hdr_len = pos - data;
+					return PARSE_FRAGMENT;
+				}
+			} else if (nh == NEXTHDR_AUTH) {
+				nh = ext[0];
+				pos += ((__u32)ext[1] + 2) * 4;
+			} else {
+				nh = ext[0];
+				pos += ((__u32)ext[1] + 1) * 8;
+			}
+		}
+		p->key.proto = nh;
+		p->hdr_len = pos - data;
+		return parse_l4(p, pos, data, data_end);
+	}
+
+	if (proto == ETH_P_ROCE) {
+		__u8 *grh = pos;
+		if ((void *)(grh + GRH_LEN + BTH_LEN) > data_end)
+			return PARSE_TRUNCATED;
+		p->is_ip = 1;
+		p->key.family = 6;
+		p->key.kind = XT_KIND_ROCE_V1;
+		p->pclass = XT_PC_ROCE_V1;
+		__builtin_memcpy(p->key.src, grh + 8, 16);
+		__builtin_memcpy(p->key.dst, grh + 24, 16);
+		p->hdr_len = (pos - data) + GRH_LEN + BTH_LEN;
+		parse_bth(p, grh + GRH_LEN);
+		return PARSE_OK;
+	}
+	return PARSE_NON_IP;
+}
+
+static __always_inline int net_match(const __u8 *addr, const volatile __u32 *net,
+				     const volatile __u32 *mask)
+{
+	const __u32 *a = (const __u32 *)addr;
+	return (a[0] & mask[0]) == net[0] && (a[1] & mask[1]) == net[1] &&
+	       (a[2] & mask[2]) == net[2] && (a[3] & mask[3]) == net[3];
+}
+
+static __always_inline int log_wanted(struct pkt *p)
+{
+	if (!(xt_cfg.proto_mask & p->pclass))
+		return 0;
+	if (xt_cfg.sport && p->key.sport != xt_cfg.sport)
+		return 0;
+	if (xt_cfg.dport && p->key.dport != xt_cfg.dport)
+		return 0;
+	if (xt_cfg.src_filter && !net_match(p->key.src, xt_cfg.src_net, xt_cfg.src_mask))
+		return 0;
+	if (xt_cfg.dst_filter && !net_match(p->key.dst, xt_cfg.dst_net, xt_cfg.dst_mask))
+		return 0;
+	return 1;
+}
+
+static __always_inline int rate_ok(__u64 now)
+{
+	__u32 zero = 0;
+	struct rl_state *rl;
+	__u64 cap, elapsed;
+	int ok = 0;
+
+	if (!xt_cfg.rate_limit)
+		return 1;
+	rl = bpf_map_lookup_elem(&ratelimit, &zero);
+	if (!rl)
+		return 0;
+	cap = (__u64)xt_cfg.rate_limit * 1000000000ULL; /* burst: one second of events */
+	bpf_spin_lock(&rl->lock);
+	if (rl->last_ns == 0) {
+		rl->nanotokens = cap;
+	} else {
+		elapsed = now - rl->last_ns;
+		if (elapsed > 1000000000ULL)
+			elapsed = 1000000000ULL;
+		rl->nanotokens += elapsed * xt_cfg.rate_limit;
+		if (rl->nanotokens > cap)
+			rl->nanotokens = cap;
+	}
+	rl->last_ns = now;
+	if (rl->nanotokens >= 1000000000ULL) {
+		rl->nanotokens -= 1000000000ULL;
+		ok = 1;
+	}
+	bpf_spin_unlock(&rl->lock);
+	return ok;
+}
+
+static __always_inline void log_packet(struct pkt *p, struct xt_stats *s, __u32 len, __u64 now)
+{
+	struct xt_event *e;
+
+	if (!log_wanted(p))
+		return;
+	if (!rate_ok(now)) {
+		stat_add(s, XT_STAT_EV_SUPPRESSED, 1);
+		return;
+	}
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_add(s, XT_STAT_EV_DROPPED, 1);
+		return;
+	}
+	e->ts_ns = now;
+	__builtin_memcpy(e->src, p->key.src, 16);
+	__builtin_memcpy(e->dst, p->key.dst, 16);
+	e->ifindex = p->key.ifindex;
+	e->len = len;
+	e->sport = p->key.sport;
+	e->dport = p->key.dport;
+	e->proto = p->key.proto;
+	e->dir = p->key.dir;
+	e->kind = p->key.kind;
+	e->family = p->key.family;
+	e->tcp_flags = p->tcp_flags;
+	e->roce_opcode = p->roce_opcode;
+	e->pad[0] = 0;
+	e->pad[1] = 0;
+	e->roce_qp = p->roce_qp;
+	bpf_ringbuf_submit(e, 0);
+	stat_add(s, XT_STAT_EV_SENT, 1);
+}
+
+static __always_inline void count_watch(const __u8 *addr, int out, __u64 pkts, __u64 bytes)
+{
+	struct xt_lpm_key k = { .prefixlen = 128 };
+	struct xt_ip_val *v;
+	__u32 *slot;
+
+	__builtin_memcpy(k.addr, addr, 16);
+	slot = bpf_map_lookup_elem(&watch, &k);
+	if (!slot)
+		return;
+	v = bpf_map_lookup_elem(&watch_stats, slot);
+	if (!v)
+		return;
+	if (out) {
+		v->out_packets += pkts;
+		v->out_bytes += bytes;
+	} else {
+		v->in_packets += pkts;
+		v->in_bytes += bytes;
+	}
+}
+
+static __always_inline void count_flow(struct pkt *p, struct xt_stats *s, __u64 pkts, __u64 bytes,
+				       __u64 now)
+{
+	struct xt_flow_val *v = bpf_map_lookup_elem(&flows, &p->key);
+
+	if (!v) {
+		struct xt_flow_val init = { .first_ns = now };
+		if (bpf_map_update_elem(&flows, &p->key, &init, BPF_NOEXIST) == 0)
+			stat_add(s, XT_STAT_FLOWS_CREATED, 1);
+		v = bpf_map_lookup_elem(&flows, &p->key);
+		if (!v) {
+			stat_add(s, XT_STAT_FLOW_FAILED, 1);
+			return;
+		}
+	}
+	if (!v->first_ns)
+		v->first_ns = now;
+	v->packets += pkts;
+	v->bytes += bytes;
+	v->last_ns = now;
+	v->tcp_flags |= p->tcp_flags;
+}
+
+/* One body for both hooks. `segs` > 1 for a GSO packet at TC egress: the wire carries
+ * `segs` frames, each repeating the headers. */
+static __always_inline void handle(void *data, void *data_end, __u32 ifindex, __u8 dir, __u32 len,
+				   __u32 segs)
+{
+	struct pkt p = {};
+	__u32 zero = 0;
+	struct xt_stats *s = bpf_map_lookup_elem(&stats, &zero);
+	__u64 now = bpf_ktime_get_ns();
+	__u64 pkts = 1, bytes = len;
+	int rc;
+
+	p.key.ifindex = ifindex;
+	p.key.dir = dir;
+	rc = parse(&p, data, data_end);
+	if (segs > 1 && rc == PARSE_OK && p.hdr_len < len) {
+		pkts = segs;
+		bytes = len + (__u64)(segs - 1) * p.hdr_len;
+	}
+	stat_add(s, dir == XT_DIR_INGRESS ? XT_STAT_RX_PACKETS : XT_STAT_TX_PACKETS, pkts);
+	stat_add(s, dir == XT_DIR_INGRESS ? XT_STAT_RX_BYTES : XT_STAT_TX_BYTES, bytes);
+	if (rc == PARSE_NON_IP) {
+		stat_add(s, XT_STAT_NON_IP, pkts);
+		return;
+	}
+	if (rc == PARSE_FRAGMENT)
+		stat_add(s, XT_STAT_FRAGMENTS, pkts);
+	if (rc == PARSE_TRUNCATED) {
+		stat_add(s, XT_STAT_TRUNCATED, pkts);
+		if (!p.is_ip)
+			return;
+	}
+	count_flow(&p, s, pkts, bytes, now);
+	if (xt_cfg.watch_count) {
+		count_watch(p.key.src, 1, pkts, bytes);
+		count_watch(p.key.dst, 0, pkts, bytes);
+	}
+	if (xt_cfg.log_enabled)
+		log_packet(&p, s, len, now);
+}
+
+SEC("xdp")
+int xt_xdp_ingress(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+
+	handle(data, data_end, ctx->ingress_ifindex, XT_DIR_INGRESS, data_end - data, 1);
+	return XDP_PASS;
+}
+
+SEC("tc")
+int xt_tc_egress(struct __sk_buff *skb)
+{
+	__u32 linear = skb->data_end - skb->data;
+
+	/* Headers of a non-linear skb may sit outside the linear part. */
+	if (linear < 128 && skb->len > linear)
+		bpf_skb_pull_data(skb, skb->len < 128 ? skb->len : 128);
+	handle((void *)(long)skb->data, (void *)(long)skb->data_end, skb->ifindex, XT_DIR_EGRESS,
+	       skb->len, skb->gso_segs);
+	return TC_NEXT;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,113 @@
+/* Structures that cross the kernel/user boundary for bpf/flow.bpf.c.
+ * This header is the single source of truth: src/bpf/layout.ts mirrors it and
+ * test/unit/layout.test.ts checks that mirror against the BTF of the built object. */
+#ifndef XTRACE_FLOW_H
+#define XTRACE_FLOW_H
+
+#define XT_MAX_WATCH 256
+
+enum xt_dir { XT_DIR_INGRESS = 0, XT_DIR_EGRESS = 1 };
+
+/* What carried the packet. IP protocol numbers stay in `proto`. */
+enum xt_kind { XT_KIND_IP = 0, XT_KIND_ROCE_V1 = 1, XT_KIND_ROCE_V2 = 2 };
+
+/* Protocol classes for the packet-log filter (bit mask). */
+enum xt_pclass {
+	XT_PC_TCP = 1 << 0,
+	XT_PC_UDP = 1 << 1,
+	XT_PC_ICMP = 1 << 2, /* ICMP and ICMPv6 */
+	XT_PC_ROCE_V1 = 1 << 3,
+	XT_PC_ROCE_V2 = 1 << 4,
+	XT_PC_OTHER = 1 << 5,
+};
+
+/* Addresses are 16 bytes: IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d), RoCE v1 as GIDs. */
+struct xt_flow_key {
+	__u8 src[16];
+	__u8 dst[16];
+	__u32 ifindex;
+	__u16 sport; /* host byte order; 0 when the protocol has none or for non-first fragments */
+	__u16 dport;
+	__u8 proto;  /* IP protocol number (0 for RoCE v1) */
+	__u8 dir;    /* enum xt_dir */
+	__u8 kind;   /* enum xt_kind */
+	__u8 family; /* 4 or 6 */
+};
+
+struct xt_flow_val {
+	__u64 packets;
+	__u64 bytes;    /* L2 frame length, no FCS */
+	__u64 first_ns; /* bpf_ktime_get_ns(), 0 on CPUs that never saw the flow */
+	__u64 last_ns;
+	__u8 tcp_flags; /* OR of the TCP flags seen */
+	__u8 pad[7];
+};
+
+struct xt_lpm_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+struct xt_ip_val {
+	__u64 in_packets;  /* destination is the watched address */
+	__u64 in_bytes;
+	__u64 out_packets; /* source is the watched address */
+	__u64 out_bytes;
+};
+
+struct xt_event {
+	__u64 ts_ns;
+	__u8 src[16];
+	__u8 dst[16];
+	__u32 ifindex;
+	__u32 len; /* L2 frame length */
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 dir;
+	__u8 kind;
+	__u8 family;
+	__u8 tcp_flags;
+	__u8 roce_opcode;
+	__u8 pad[2];
+	__u32 roce_qp; /* destination QP, 24 bits */
+};
+
+/* Counters in the per-CPU `stats` array, one u64 each. */
+enum xt_stat {
+	XT_STAT_RX_PACKETS = 0,
+	XT_STAT_RX_BYTES,
+	XT_STAT_TX_PACKETS,
+	XT_STAT_TX_BYTES,
+	XT_STAT_NON_IP,      /* frames that are neither IP nor RoCE v1 */
+	XT_STAT_FRAGMENTS,   /* non-first IP fragments */
+	XT_STAT_TRUNCATED,   /* headers cut short: counted, not parsed further */
+	XT_STAT_FLOWS_CREATED,
+	XT_STAT_FLOW_FAILED, /* flow table insert failed */
+	XT_STAT_EV_SENT,
+	XT_STAT_EV_SUPPRESSED, /* over --rate-limit */
+	XT_STAT_EV_DROPPED,    /* ring buffer full */
+	XT_STAT_MAX = 16,
+};
+
+struct xt_stats {
+	__u64 v[XT_STAT_MAX];
+};
+
+/* Load-time settings, `const volatile` in .rodata, written between open and load. */
+struct xt_config {
+	__u32 watch_count;  /* entries in the watch LPM trie; 0 skips the lookups */
+	__u32 rate_limit;   /* packet-log events per second, 0 = unlimited */
+	__u8 log_enabled;
+	__u8 proto_mask;    /* enum xt_pclass bits */
+	__u8 src_filter;    /* 1 when src_net/src_mask apply */
+	__u8 dst_filter;
+	__u16 sport;        /* 0 = any */
+	__u16 dport;
+	__u32 src_net[4];   /* network byte order words of the 16-byte address, pre-masked */
+	__u32 src_mask[4];
+	__u32 dst_net[4];
+	__u32 dst_mask[4];
+};
+
+#endif

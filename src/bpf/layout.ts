@@ -1,0 +1,69 @@
+/**
+ * TypeScript mirror of bpf/include/flow.h: sizes, field offsets and enum values.
+ * test/unit/layout.test.ts checks every number here against the BTF of build/bpf/flow.bpf.o.
+ */
+export interface StructLayout {
+  readonly name: string;
+  readonly size: number;
+  readonly fields: Readonly<Record<string, number>>;
+}
+
+export const FLOW_KEY = {
+  name: 'xt_flow_key',
+  size: 44,
+  fields: { src: 0, dst: 16, ifindex: 32, sport: 36, dport: 38, proto: 40, dir: 41, kind: 42, family: 43 },
+} as const satisfies StructLayout;
+
+export const FLOW_VAL = {
+  name: 'xt_flow_val',
+  size: 40,
+  fields: { packets: 0, bytes: 8, first_ns: 16, last_ns: 24, tcp_flags: 32, pad: 33 },
+} as const satisfies StructLayout;
+
+export const LPM_KEY = { name: 'xt_lpm_key', size: 20, fields: { prefixlen: 0, addr: 4 } } as const satisfies StructLayout;
+
+export const IP_VAL = {
+  name: 'xt_ip_val',
+  size: 32,
+  fields: { in_packets: 0, in_bytes: 8, out_packets: 16, out_bytes: 24 },
+} as const satisfies StructLayout;
+
+export const EVENT = {
+  name: 'xt_event',
+  size: 64,
+  fields: {
+    ts_ns: 0, src: 8, dst: 24, ifindex: 40, len: 44, sport: 48, dport: 50, proto: 52, dir: 53, kind: 54,
+    family: 55, tcp_flags: 56, roce_opcode: 57, pad: 58, roce_qp: 60,
+  },
+} as const satisfies StructLayout;
+
+export const CONFIG = {
+  name: 'xt_config',
+  size: 80,
+  fields: {
+    watch_count: 0, rate_limit: 4, log_enabled: 8, proto_mask: 9, src_filter: 10, dst_filter: 11, sport: 12,
+    dport: 14, src_net: 16, src_mask: 32, dst_net: 48, dst_mask: 64,
+  },
+} as const satisfies StructLayout;
+
+export const STATS = { name: 'xt_stats', size: 128, fields: { v: 0 } } as const satisfies StructLayout;
+
+export const STRUCTS: readonly StructLayout[] = [FLOW_KEY, FLOW_VAL, LPM_KEY, IP_VAL, EVENT, CONFIG, STATS];
+
+export const DIR = { XT_DIR_INGRESS: 0, XT_DIR_EGRESS: 1 } as const;
+export const KIND = { XT_KIND_IP: 0, XT_KIND_ROCE_V1: 1, XT_KIND_ROCE_V2: 2 } as const;
+export const PCLASS = { XT_PC_TCP: 1, XT_PC_UDP: 2, XT_PC_ICMP: 4, XT_PC_ROCE_V1: 8, XT_PC_ROCE_V2: 16, XT_PC_OTHER: 32 } as const;
+export const STAT = {
+  XT_STAT_RX_PACKETS: 0, XT_STAT_RX_BYTES: 1, XT_STAT_TX_PACKETS: 2, XT_STAT_TX_BYTES: 3, XT_STAT_NON_IP: 4,
+  XT_STAT_FRAGMENTS: 5, XT_STAT_TRUNCATED: 6, XT_STAT_FLOWS_CREATED: 7, XT_STAT_FLOW_FAILED: 8, XT_STAT_EV_SENT: 9,
+  XT_STAT_EV_SUPPRESSED: 10, XT_STAT_EV_DROPPED: 11, XT_STAT_MAX: 16,
+} as const;
+export const XT_MAX_WATCH = 256;
+
+/** Enum name -> its values, as the test compares them with BTF. */
+export const ENUMS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
+  xt_dir: DIR,
+  xt_kind: KIND,
+  xt_pclass: PCLASS,
+  xt_stat: STAT,
+};

@@ -1,0 +1,144 @@
+/** BPF object lifecycle over libbpf: open, configure (.rodata, map sizes), load, find maps and programs. */
+import { existsSync } from 'node:fs';
+import { EXIT, XtError, featureError } from '../errors.js';
+import { log } from '../log.js';
+import { type Ptr, c, errno, lib, register, strerror, view } from './native.js';
+
+const MIN_LIBBPF: [number, number] = [1, 0];
+
+export function libbpfVersion(): string {
+  return `${lib.major()}.${lib.minor()}`;
+}
+
+function checkLibbpf(): void {
+  const major = Number(lib.major());
+  const minor = Number(lib.minor());
+  if (major < MIN_LIBBPF[0] || (major === MIN_LIBBPF[0] && minor < MIN_LIBBPF[1]))
+    throw featureError(`libbpf ${major}.${minor} is too old: xtrace needs ${MIN_LIBBPF.join('.')} or newer`);
+}
+
+/* libbpf's messages: collected while an object loads (the verifier log is in them), and routed to
+ * the logger one level down (warn -> debug), as xdp-tools does. */
+const LEVELS = ['warn', 'info', 'debug'] as const;
+let captured: string[] | null = null;
+let printerInstalled = false;
+const printBuf = Buffer.alloc(256 * 1024);
+
+function installPrinter(): void {
+  if (printerInstalled) return;
+  printerInstalled = true;
+  const cb = register((level: number, fmt: string, args: Ptr) => {
+    const n = Number(c.vsnprintf(printBuf, printBuf.length, fmt, args));
+    const msg = printBuf.toString('utf8', 0, Math.max(0, Math.min(n, printBuf.length - 1))).replace(/\n+$/, '');
+    if (captured && level === 0) captured.push(msg);
+    if (level === 0) log.debug(`libbpf: ${msg}`);
+    else if (log.isLevelEnabled('silly')) log.silly(`libbpf(${LEVELS[level] ?? level}): ${msg}`);
+    return 0;
+  });
+  lib.setPrint(cb);
+}
+
+export class BpfMap {
+  constructor(
+    readonly name: string,
+    readonly fd: number,
+    readonly keySize: number,
+    readonly valueSize: number,
+    readonly maxEntries: number,
+  ) {}
+}
+
+export class BpfObject {
+  private obj: Ptr | null;
+  private loaded = false;
+
+  private constructor(
+    obj: Ptr,
+    readonly path: string,
+  ) {
+    this.obj = obj;
+  }
+
+  static open(path: string): BpfObject {
+    checkLibbpf();
+    installPrinter();
+    if (!existsSync(path)) throw new XtError(`BPF object ${path} not found: run 'make build' first`, EXIT.FAILURE);
+    const obj = lib.objOpenFile(path, null) as Ptr | null;
+    if (!obj) throw new XtError(`cannot open BPF object ${path}: ${strerror(errno())}`);
+    return new BpfObject(obj, path);
+  }
+
+  private handle(): Ptr {
+    if (!this.obj) throw new Error('BPF object is closed');
+    return this.obj;
+  }
+
+  private mapPtr(name: string): Ptr {
+    const m = lib.objFindMap(this.handle(), name) as Ptr | null;
+    if (!m) throw new Error(`map ${name} not found in ${this.path}`);
+    return m;
+  }
+
+  /** Overwrite the start of a data section (`.rodata` holds the `const volatile` config). Before load only. */
+  setSectionData(section: string, data: Buffer): void {
+    if (this.loaded) throw new Error('config must be set before load');
+    const m = this.mapPtr(section);
+    const size = [0];
+    const cur = lib.mapInitialValue(m, size) as Ptr | null;
+    if (!cur) throw new Error(`${section} has no initial value`);
+    const total = Number(size[0]);
+    if (data.length > total) throw new Error(`${section} is ${total} bytes, config is ${data.length}`);
+    const whole = Buffer.alloc(total);
+    Buffer.from(view(cur, total)).copy(whole); // view() aliases native memory; copy it out
+    data.copy(whole, 0);
+    const rc = lib.mapSetInitialValue(m, whole, total) as number;
+    if (rc < 0) throw new Error(`cannot set ${section}: ${strerror(rc)}`);
+  }
+
+  setMaxEntries(map: string, n: number): void {
+    const rc = lib.mapSetMaxEntries(this.mapPtr(map), n) as number;
+    if (rc < 0) throw new Error(`cannot size map ${map}: ${strerror(rc)}`);
+  }
+
+  setAutoload(prog: string, on: boolean): void {
+    const p = lib.objFindProg(this.handle(), prog) as Ptr | null;
+    if (!p) throw new Error(`program ${prog} not found in ${this.path}`);
+    lib.progSetAutoload(p, on);
+  }
+
+  load(): void {
+    const msgs: string[] = [];
+    captured = msgs;
+    let rc: number;
+    try {
+      rc = lib.objLoad(this.handle()) as number;
+    } finally {
+      captured = null;
+    }
+    if (rc < 0) {
+      const last = msgs.filter((m) => !m.startsWith('-- ') && m.trim()).at(-1) ?? '';
+      const hint = log.isLevelEnabled('debug') ? '' : ' (run with --verbose for the verifier log)';
+      const code = rc === -1 || rc === -13 ? EXIT.PRIVILEGE : EXIT.FEATURE;
+      throw new XtError(`cannot load ${this.path}: ${strerror(rc)}${last ? `: ${last.split('\n')[0]}` : ''}${hint}`, code);
+    }
+    this.loaded = true;
+  }
+
+  map(name: string): BpfMap {
+    const m = this.mapPtr(name);
+    return new BpfMap(name, lib.mapFd(m) as number, lib.mapKeySize(m) as number, lib.mapValueSize(m) as number, lib.mapMaxEntries(m) as number);
+  }
+
+  progFd(name: string): number {
+    const p = lib.objFindProg(this.handle(), name) as Ptr | null;
+    if (!p) throw new Error(`program ${name} not found in ${this.path}`);
+    const fd = lib.progFd(p) as number;
+    if (fd < 0) throw new Error(`program ${name} is not loaded`);
+    return fd;
+  }
+
+  close(): void {
+    if (this.obj) lib.objClose(this.obj);
+    this.obj = null;
+  }
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+/** xtrace: one subcommand per mode; flag, then environment variable, then detected default. */
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT, XtError, usageError } from './errors.js';
+import { log, setVerbose } from './log.js';
+import {
+  INTERVAL_MAX, INTERVAL_MIN, PROTOCOLS, defaultRouteInterface, listInterfaces, parseChoice, parseInteger, parseInterfaces,
+  parseInterval, parseNetList, parsePort, parseProtocols, parseRate, parseSingleNet,
+} from './options/index.js';
+
+const env = (...names: string[]): string | undefined => names.map((n) => process.env[n]).find((v) => v !== undefined && v !== '');
+
+function resolveIfaces(flag: string | undefined): ReturnType<typeof parseInterfaces> {
+  const v = flag ?? env('INTERFACE', 'NETWORK_INTERFACE');
+  const from = flag !== undefined ? '-i/--iface' : v !== undefined ? (process.env.INTERFACE ? 'INTERFACE' : 'NETWORK_INTERFACE') : '';
+  if (v !== undefined) return parseInterfaces(v, from);
+  const def = defaultRouteInterface();
+  if (!def)
+    throw usageError(`-i/--iface: no default-route interface found; name one (available: ${listInterfaces().map((i) => i.name).join(', ')})`);
+  return parseInterfaces(def, 'default route');
+}
+
+interface XdpFlags {
+  iface?: string;
+  xdpMode: string;
+  interval?: string;
+  top: string;
+  output: string;
+  watchIp?: string;
+  packets?: boolean;
+  protocol: string;
+  srcIp?: string;
+  dstIp?: string;
+  srcPort?: string;
+  dstPort?: string;
+  rateLimit: string;
+  maxFlows: string;
+  readyFile?: string;
+  verbose?: boolean;
+}
+
+function program(): Command {
+  const p = new Command('xtrace')
+    .description('eBPF network traffic monitor and controller for Linux')
+    .version('0.1.0')
+    .option('-l, --list', 'list network interfaces (same as `xtrace interfaces`)')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  p.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  p.command('xdp')
+    .description('count every packet per flow and per watched IP (XDP ingress, TC egress); optional live packet log')
+    .option('-i, --iface <names>', 'interfaces, comma-separated (env INTERFACE or NETWORK_INTERFACE; default: the default-route interface)')
+    .addOption(new Option('--xdp-mode <mode>', 'XDP attach mode: native falls back to nothing, auto tries native then generic').choices(['auto', 'native', 'generic']).default('auto'))
+    .option('--interval <ms>', `report interval in ms, ${INTERVAL_MIN}..${INTERVAL_MAX}, or 500ms/5s/1m (env INTERVAL)`, undefined)
+    .option('--top <n>', 'flows shown per interval, 0 for all', '20')
+    .addOption(new Option('-o, --output <format>', 'table | json (one object a line) | text').default('table'))
+    .option('-w, --watch-ip <ips>', 'IPs or CIDRs to count in/out, comma-separated (env TARGET_IP)')
+    .option('-p, --packets', 'log every matching packet (filters and rate limit run in the kernel)')
+    .option('--protocol <p>', `packet-log protocol filter: ${PROTOCOLS.join('|')} (comma-separated)`, 'all')
+    .option('--src-ip <ip>', 'packet-log filter: source IP or CIDR')
+    .option('--dst-ip <ip>', 'packet-log filter: destination IP or CIDR')
+    .option('--src-port <port>', 'packet-log filter: source port')
+    .option('--dst-port <port>', 'packet-log filter: destination port')
+    .option('--rate-limit <n>', 'packet-log events per second, K/M suffix allowed, 0 = unlimited; the rest are counted as suppressed', '10000')
+    .option('--max-flows <n>', 'flow table size (LRU; evictions are counted)', '65536')
+    .option('--ready-file <path>', 'written once every program is attached')
+    .option('-v, --verbose', 'debug logs, and the verifier log when a load fails')
+    .action(async (f: XdpFlags) => {
+      if (f.verbose) setVerbose(true);
+      const intervalRaw = f.interval ?? env('INTERVAL');
+      const watchRaw = f.watchIp ?? env('TARGET_IP');
+      const opts = {
+        ifaces: resolveIfaces(f.iface),
+        xdpMode: f.xdpMode as 'auto' | 'native' | 'generic',
+        intervalMs: intervalRaw === undefined ? 5000 : parseInterval(intervalRaw, f.interval !== undefined ? '--interval' : 'INTERVAL'),
+        top: parseInteger(f.top, '--top', 0, 1_000_000),
+        output: parseChoice(f.output, '-o/--output', ['table', 'json', 'text'] as const),
+        watch: watchRaw === undefined ? [] : parseNetList(watchRaw, f.watchIp !== undefined ? '--watch-ip' : 'TARGET_IP'),
+        packets: Boolean(f.packets),
+        protocols: parseProtocols(f.protocol),
+        srcNet: f.srcIp === undefined ? undefined : parseSingleNet(f.srcIp, '--src-ip'),
+        dstNet: f.dstIp === undefined ? undefined : parseSingleNet(f.dstIp, '--dst-ip'),
+        srcPort: f.srcPort === undefined ? undefined : parsePort(f.srcPort, '--src-port'),
+        dstPort: f.dstPort === undefined ? undefined : parsePort(f.dstPort, '--dst-port'),
+        rateLimit: parseRate(f.rateLimit, '--rate-limit', 100_000_000),
+        maxFlows: parseInteger(f.maxFlows, '--max-flows', 16, 16_777_216),
+        readyFile: f.readyFile,
+      };
+      const filters = opts.srcNet || opts.dstNet || opts.srcPort || opts.dstPort || f.protocol !== 'all';
+      if (filters && !opts.packets) log.warn('--protocol/--src-ip/--dst-ip/--src-port/--dst-port filter the packet log; add -p/--packets to see it');
+      const { runXdp } = await import('./modes/xdp/index.js');
+      await runXdp(opts);
+    });
+
+  p.command('interfaces')
+    .description('list network interfaces: index, state, addresses, attached XDP/TC programs')
+    .addOption(new Option('-o, --output <format>', 'table | json').choices(['table', 'json']).default('table'))
+    .action(async (f: { output: string }) => listIfaces(f.output));
+
+  p.action(async (f: { list?: boolean }) => {
+    if (f.list) return listIfaces('table');
+    p.outputHelp();
+  });
+  return p;
+}
+
+async function listIfaces(output: string): Promise<void> {
+  const { collectInterfaces, renderInterfaces } = await import('./modes/interfaces/index.js');
+  const rs = await collectInterfaces(defaultRouteInterface());
+  process.stdout.write(output === 'json' ? rs.map((r) => JSON.stringify(r)).join('\n') + '\n' : renderInterfaces(rs));
+}
+
+async function main(): Promise<number> {
+  try {
+    const p = program();
+    let args = process.argv.slice(2);
+    const mode = env('MODE');
+    // MODE picks the subcommand when none is given (the container's entrypoint relies on it).
+    if (mode && !args.some((a) => p.commands.some((c) => c.name() === a)) && !args.some((a) => ['-h', '--help', '-V', '--version', '-l', '--list'].includes(a))) {
+      if (!p.commands.some((c) => c.name() === mode)) throw usageError(`MODE: expected one of ${p.commands.map((c) => c.name()).join('|')}, got '${mode}'`);
+      args = [mode, ...args];
+    }
+    await p.parseAsync(args, { from: 'user' });
+    return EXIT.OK;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;
+      return EXIT.USAGE; // commander already printed its one line
+    }
+    if (e instanceof XtError) {
+      process.stderr.write(`xtrace: ${e.message}\n`);
+      return e.exitCode;
+    }
+    process.stderr.write(`xtrace: unexpected failure: ${(e as Error).stack ?? String(e)}\n`);
+    return EXIT.FAILURE;
+  }
+}
+
+process.exitCode = await main();

@@ -1,0 +1,175 @@
+/** Encoders and decoders for the structs of bpf/include/flow.h (offsets from src/bpf/layout.ts). */
+import { CONFIG, EVENT, FLOW_KEY, FLOW_VAL, IP_VAL, LPM_KEY, PCLASS } from '../../bpf/layout.js';
+import { type Net, formatAddr } from '../../options/index.js';
+import type { Protocol } from '../../options/index.js';
+import { type Dir, protoName, roceOpcodeName, tcpFlagNames } from './records.js';
+
+export interface KernelConfig {
+  watchCount: number;
+  rateLimit: number;
+  log: boolean;
+  protocols: Protocol[];
+  srcNet?: Net;
+  dstNet?: Net;
+  srcPort?: number;
+  dstPort?: number;
+}
+
+export function protoMask(ps: Protocol[]): number {
+  let m = 0;
+  for (const p of ps) {
+    if (p === 'all') m |= 0x3f;
+    if (p === 'tcp') m |= PCLASS.XT_PC_TCP;
+    if (p === 'udp') m |= PCLASS.XT_PC_UDP;
+    if (p === 'icmp') m |= PCLASS.XT_PC_ICMP;
+    if (p === 'roce' || p === 'roce_v1') m |= PCLASS.XT_PC_ROCE_V1;
+    if (p === 'roce' || p === 'roce_v2') m |= PCLASS.XT_PC_ROCE_V2;
+  }
+  return m;
+}
+
+function maskWords(prefix: number): Buffer {
+  const b = Buffer.alloc(16);
+  for (let i = 0; i < 16; i++) {
+    const bits = Math.max(0, Math.min(8, prefix - i * 8));
+    b[i] = (0xff << (8 - bits)) & 0xff;
+  }
+  return b;
+}
+
+export function encodeConfig(c: KernelConfig): Buffer {
+  const f = CONFIG.fields;
+  const b = Buffer.alloc(CONFIG.size);
+  b.writeUInt32LE(c.watchCount, f.watch_count);
+  b.writeUInt32LE(c.rateLimit, f.rate_limit);
+  b.writeUInt8(c.log ? 1 : 0, f.log_enabled);
+  b.writeUInt8(protoMask(c.protocols), f.proto_mask);
+  b.writeUInt16LE(c.srcPort ?? 0, f.sport);
+  b.writeUInt16LE(c.dstPort ?? 0, f.dport);
+  if (c.srcNet) {
+    b.writeUInt8(1, f.src_filter);
+    c.srcNet.addr.copy(b, f.src_net);
+    maskWords(c.srcNet.prefix).copy(b, f.src_mask);
+  }
+  if (c.dstNet) {
+    b.writeUInt8(1, f.dst_filter);
+    c.dstNet.addr.copy(b, f.dst_net);
+    maskWords(c.dstNet.prefix).copy(b, f.dst_mask);
+  }
+  return b;
+}
+
+export function encodeLpmKey(n: Net): Buffer {
+  const b = Buffer.alloc(LPM_KEY.size);
+  b.writeUInt32LE(n.prefix, LPM_KEY.fields.prefixlen);
+  n.addr.copy(b, LPM_KEY.fields.addr);
+  return b;
+}
+
+export interface FlowKey {
+  src: string;
+  dst: string;
+  ifindex: number;
+  sport: number;
+  dport: number;
+  proto: number;
+  dir: Dir;
+  kind: number;
+  family: number;
+}
+
+export function decodeFlowKey(b: Buffer, off: number): FlowKey {
+  const f = FLOW_KEY.fields;
+  const family = b.readUInt8(off + f.family);
+  return {
+    src: formatAddr(b.subarray(off + f.src, off + f.src + 16), family),
+    dst: formatAddr(b.subarray(off + f.dst, off + f.dst + 16), family),
+    ifindex: b.readUInt32LE(off + f.ifindex),
+    sport: b.readUInt16LE(off + f.sport),
+    dport: b.readUInt16LE(off + f.dport),
+    proto: b.readUInt8(off + f.proto),
+    dir: b.readUInt8(off + f.dir) === 0 ? 'ingress' : 'egress',
+    kind: b.readUInt8(off + f.kind),
+    family,
+  };
+}
+
+export interface FlowTotals {
+  packets: bigint;
+  bytes: bigint;
+  firstNs: bigint;
+  lastNs: bigint;
+  tcpFlags: number;
+}
+
+/** Sums one flow's per-CPU values (each FLOW_VAL.size rounded to 8, `cpus` of them). */
+export function sumFlowValues(b: Buffer, off: number, cpus: number): FlowTotals {
+  const f = FLOW_VAL.fields;
+  const step = Math.ceil(FLOW_VAL.size / 8) * 8;
+  const t: FlowTotals = { packets: 0n, bytes: 0n, firstNs: 0n, lastNs: 0n, tcpFlags: 0 };
+  for (let cpu = 0; cpu < cpus; cpu++) {
+    const o = off + cpu * step;
+    t.packets += b.readBigUInt64LE(o + f.packets);
+    t.bytes += b.readBigUInt64LE(o + f.bytes);
+    const first = b.readBigUInt64LE(o + f.first_ns);
+    const last = b.readBigUInt64LE(o + f.last_ns);
+    if (first && (!t.firstNs || first < t.firstNs)) t.firstNs = first;
+    if (last > t.lastNs) t.lastNs = last;
+    t.tcpFlags |= b.readUInt8(o + f.tcp_flags);
+  }
+  return t;
+}
+
+export function sumIpValues(b: Buffer, cpus: number): { in_packets: number; in_bytes: number; out_packets: number; out_bytes: number } {
+  const f = IP_VAL.fields;
+  const step = Math.ceil(IP_VAL.size / 8) * 8;
+  const r = { in_packets: 0n, in_bytes: 0n, out_packets: 0n, out_bytes: 0n };
+  for (let cpu = 0; cpu < cpus; cpu++) {
+    const o = cpu * step;
+    r.in_packets += b.readBigUInt64LE(o + f.in_packets);
+    r.in_bytes += b.readBigUInt64LE(o + f.in_bytes);
+    r.out_packets += b.readBigUInt64LE(o + f.out_packets);
+    r.out_bytes += b.readBigUInt64LE(o + f.out_bytes);
+  }
+  return { in_packets: Number(r.in_packets), in_bytes: Number(r.in_bytes), out_packets: Number(r.out_packets), out_bytes: Number(r.out_bytes) };
+}
+
+export interface DecodedEvent {
+  tsNs: bigint;
+  ifindex: number;
+  dir: Dir;
+  proto: ReturnType<typeof protoName>;
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  len: number;
+  tcpFlags?: string;
+  roceOpcode?: string;
+  roceQp?: number;
+}
+
+export function decodeEvent(dv: DataView, off: number): DecodedEvent {
+  const f = EVENT.fields;
+  const family = dv.getUint8(off + f.family);
+  const kind = dv.getUint8(off + f.kind);
+  const proto = dv.getUint8(off + f.proto);
+  const bytes = new Uint8Array(dv.buffer, dv.byteOffset + off, EVENT.size);
+  const e: DecodedEvent = {
+    tsNs: dv.getBigUint64(off + f.ts_ns, true),
+    ifindex: dv.getUint32(off + f.ifindex, true),
+    dir: dv.getUint8(off + f.dir) === 0 ? 'ingress' : 'egress',
+    proto: protoName(kind, proto),
+    src: formatAddr(bytes.subarray(f.src, f.src + 16), family),
+    dst: formatAddr(bytes.subarray(f.dst, f.dst + 16), family),
+    sport: dv.getUint16(off + f.sport, true),
+    dport: dv.getUint16(off + f.dport, true),
+    len: dv.getUint32(off + f.len, true),
+  };
+  if (kind === 0 && proto === 6) e.tcpFlags = tcpFlagNames(dv.getUint8(off + f.tcp_flags));
+  if (kind !== 0) {
+    e.roceOpcode = roceOpcodeName(dv.getUint8(off + f.roce_opcode));
+    e.roceQp = dv.getUint32(off + f.roce_qp, true);
+  }
+  return e;
+}

@@ -1,0 +1,247 @@
+/** xdp mode: options -> load -> attach (XDP ingress, TC egress on each interface) -> collect -> records. */
+import { fileURLToPath } from 'node:url';
+import { type Attachment, type XdpMode, attachTcEgress, attachXdp } from '../../bpf/attach.js';
+import { STAT, XT_MAX_WATCH } from '../../bpf/layout.js';
+import { MapDumper, lookup, perCpuStride, possibleCpus, update } from '../../bpf/maps.js';
+import { BpfObject } from '../../bpf/object.js';
+import { RingReader } from '../../bpf/ringbuf.js';
+import { XtError, usageError } from '../../errors.js';
+import { log } from '../../log.js';
+import type { Iface, Net, Protocol } from '../../options/index.js';
+import { type OutputFormat, makeSink } from '../../output/xdp.js';
+import { requireBpfPrivilege, signalReady, untilStopped } from '../common.js';
+import { decodeEvent, decodeFlowKey, encodeConfig, encodeLpmKey, sumFlowValues, sumIpValues } from './codec.js';
+import type { Counters, FlowRecord, IpRecord, PacketRecord, StatsRecord, SummaryRecord, XdpRecord } from './records.js';
+import { protoName } from './records.js';
+
+export interface XdpOptions {
+  ifaces: Iface[];
+  xdpMode: XdpMode;
+  intervalMs: number;
+  top: number;
+  output: OutputFormat;
+  watch: Net[];
+  packets: boolean;
+  protocols: Protocol[];
+  srcNet?: Net;
+  dstNet?: Net;
+  srcPort?: number;
+  dstPort?: number;
+  rateLimit: number;
+  maxFlows: number;
+  readyFile?: string;
+  bpfObject?: string;
+}
+
+export const defaultObject = (name: string): string =>
+  process.env.XTRACE_BPF_DIR ? `${process.env.XTRACE_BPF_DIR}/${name}` : fileURLToPath(new URL(`../../../../build/bpf/${name}`, import.meta.url));
+
+interface Prev {
+  packets: bigint;
+  bytes: bigint;
+}
+
+/** Reads the maps and turns them into records; keeps the previous snapshot for rates. */
+class Collector {
+  private prev = new Map<string, Prev>();
+  private prevAt = process.hrtime.bigint();
+  private readonly flowDump;
+  private readonly cpus = possibleCpus();
+  private readonly statsBuf;
+  private readonly ipBuf;
+  private readonly names: Map<number, string>;
+
+  constructor(
+    private readonly obj: BpfObject,
+    private readonly opts: XdpOptions,
+  ) {
+    this.flowDump = new MapDumper(obj.map('flows'), true);
+    this.statsBuf = Buffer.alloc(perCpuStride(obj.map('stats').valueSize));
+    this.ipBuf = Buffer.alloc(perCpuStride(obj.map('watch_stats').valueSize));
+    this.names = new Map(opts.ifaces.map((i) => [i.ifindex, i.name]));
+  }
+
+  ifname(ifindex: number): string {
+    return this.names.get(ifindex) ?? `if${ifindex}`;
+  }
+
+  counters(flowCount: number): Counters {
+    const m = this.obj.map('stats');
+    lookup(m, Buffer.alloc(4), this.statsBuf);
+    const step = Math.ceil(m.valueSize / 8) * 8;
+    const s = (i: number): number => {
+      let t = 0n;
+      for (let c = 0; c < this.cpus; c++) t += this.statsBuf.readBigUInt64LE(c * step + i * 8);
+      return Number(t);
+    };
+    const created = s(STAT.XT_STAT_FLOWS_CREATED);
+    return {
+      rx_packets: s(STAT.XT_STAT_RX_PACKETS),
+      rx_bytes: s(STAT.XT_STAT_RX_BYTES),
+      tx_packets: s(STAT.XT_STAT_TX_PACKETS),
+      tx_bytes: s(STAT.XT_STAT_TX_BYTES),
+      non_ip_packets: s(STAT.XT_STAT_NON_IP),
+      fragments: s(STAT.XT_STAT_FRAGMENTS),
+      truncated: s(STAT.XT_STAT_TRUNCATED),
+      flows: flowCount,
+      flows_created: created,
+      flows_evicted: Math.max(0, created - flowCount),
+      flow_insert_failed: s(STAT.XT_STAT_FLOW_FAILED),
+      events_sent: s(STAT.XT_STAT_EV_SENT),
+      events_suppressed: s(STAT.XT_STAT_EV_SUPPRESSED),
+      events_lost: s(STAT.XT_STAT_EV_DROPPED),
+    };
+  }
+
+  collect(): { flows: FlowRecord[]; ips: IpRecord[]; counters: Counters } {
+    const now = process.hrtime.bigint();
+    const dt = Number(now - this.prevAt) / 1e9 || 1e-9;
+    const ts = new Date().toISOString();
+    const next = new Map<string, Prev>();
+    const flows: FlowRecord[] = [];
+    const ks = this.obj.map('flows').keySize;
+    const stride = this.flowDump.valueStride;
+    this.flowDump.dump((keys, values, n) => {
+      for (let i = 0; i < n; i++) {
+        const id = keys.toString('latin1', i * ks, (i + 1) * ks);
+        if (next.has(id)) continue; // a batch read can revisit a key that moved buckets
+        const t = sumFlowValues(values, i * stride, this.cpus);
+        const k = decodeFlowKey(keys, i * ks);
+        const p = this.prev.get(id);
+        next.set(id, { packets: t.packets, bytes: t.bytes });
+        flows.push({
+          type: 'flow',
+          ts,
+          iface: this.ifname(k.ifindex),
+          dir: k.dir,
+          proto: protoName(k.kind, k.proto),
+          src: k.src,
+          sport: k.sport,
+          dst: k.dst,
+          dport: k.dport,
+          packets: Number(t.packets),
+          bytes: Number(t.bytes),
+          pps_rate: round2(Number(t.packets - (p?.packets ?? 0n)) / dt),
+          bps_rate: round2((Number(t.bytes - (p?.bytes ?? 0n)) * 8) / dt),
+        });
+      }
+    });
+    this.prev = next;
+    this.prevAt = now;
+    const ips: IpRecord[] = this.opts.watch.map((net, slot) => {
+      const key = Buffer.alloc(4);
+      key.writeUInt32LE(slot);
+      lookup(this.obj.map('watch_stats'), key, this.ipBuf);
+      return { type: 'ip', ts, ip: net.text, ...sumIpValues(this.ipBuf, this.cpus) };
+    });
+    flows.sort((a, b) => b.bps_rate - a.bps_rate || b.bytes - a.bytes || b.packets - a.packets);
+    return { flows, ips, counters: this.counters(next.size) };
+  }
+}
+
+const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+export async function runXdp(opts: XdpOptions): Promise<void> {
+  requireBpfPrivilege('xdp');
+  if (opts.watch.length > XT_MAX_WATCH) throw usageError(`--watch-ip: at most ${XT_MAX_WATCH} addresses or CIDRs, got ${opts.watch.length}`);
+  const obj = BpfObject.open(opts.bpfObject ?? defaultObject('flow.bpf.o'));
+  const attached: Attachment[] = [];
+  let ring: RingReader | null = null;
+  const detachAll = (): void => {
+    while (attached.length) attached.pop()!.detach();
+  };
+  try {
+    obj.setSectionData(
+      '.rodata',
+      encodeConfig({
+        watchCount: opts.watch.length,
+        rateLimit: opts.rateLimit,
+        log: opts.packets,
+        protocols: opts.protocols,
+        srcNet: opts.srcNet,
+        dstNet: opts.dstNet,
+        srcPort: opts.srcPort,
+        dstPort: opts.dstPort,
+      }),
+    );
+    obj.setMaxEntries('flows', opts.maxFlows);
+    obj.load();
+    opts.watch.forEach((net, slot) => {
+      const v = Buffer.alloc(4);
+      v.writeUInt32LE(slot);
+      update(obj.map('watch'), encodeLpmKey(net), v);
+    });
+
+    const startNs = process.hrtime.bigint();
+    const wallOffsetNs = BigInt(Date.now()) * 1_000_000n - startNs; // bpf_ktime_get_ns and hrtime are CLOCK_MONOTONIC
+    const collector = new Collector(obj, opts);
+    const sink = makeSink(opts.output);
+
+    if (opts.packets) {
+      ring = new RingReader(obj.map('events'), (dv, off) => {
+        const e = decodeEvent(dv, off);
+        const p: PacketRecord = {
+          type: 'packet',
+          ts: new Date(Number((e.tsNs + wallOffsetNs) / 1_000_000n)).toISOString(),
+          iface: collector.ifname(e.ifindex),
+          dir: e.dir,
+          proto: e.proto,
+          src: e.src,
+          sport: e.sport,
+          dst: e.dst,
+          dport: e.dport,
+          len: e.len,
+        };
+        if (e.tcpFlags !== undefined) p.tcp_flags = e.tcpFlags;
+        if (e.roceOpcode !== undefined) {
+          p.roce_opcode = e.roceOpcode;
+          p.roce_qp = e.roceQp;
+        }
+        sink.packet(p);
+      });
+      ring.start();
+    }
+
+    const ingressFd = obj.progFd('xt_xdp_ingress');
+    const egressFd = obj.progFd('xt_tc_egress');
+    for (const i of opts.ifaces) {
+      attached.push(attachXdp(ingressFd, i.name, i.ifindex, opts.xdpMode));
+      attached.push(attachTcEgress(egressFd, i.name, i.ifindex));
+    }
+    const kinds = attached.map((a) => `${a.iface}:${a.kind}`);
+    signalReady(opts.readyFile, `attached ${kinds.join(', ')}; every ${opts.intervalMs} ms`);
+
+    const pick = (flows: FlowRecord[]): FlowRecord[] => (opts.top > 0 ? flows.slice(0, opts.top) : flows);
+    const emit = (): Counters => {
+      ring?.drain();
+      const { flows, ips, counters } = collector.collect();
+      const stats: StatsRecord = { type: 'stats', ts: new Date().toISOString(), ...counters };
+      const rs: XdpRecord[] = [stats, ...pick(flows), ...ips];
+      sink.interval(rs);
+      return counters;
+    };
+    const timer = setInterval(emit, opts.intervalMs);
+    const sig = await untilStopped();
+    clearInterval(timer);
+    log.info(`${sig}: detaching`);
+    detachAll();
+    ring?.drain();
+    const { flows, ips, counters } = collector.collect();
+    const summary: SummaryRecord = {
+      type: 'summary',
+      ts: new Date().toISOString(),
+      duration_s: round2(Number(process.hrtime.bigint() - startNs) / 1e9),
+      interfaces: opts.ifaces.map((i) => i.name),
+      attached: kinds,
+      ...counters,
+    };
+    sink.interval([...pick(flows), ...ips, summary]);
+  } catch (e) {
+    if (e instanceof XtError) throw e;
+    throw new XtError(`xdp: ${(e as Error).message}`);
+  } finally {
+    detachAll();
+    ring?.close();
+    obj.close();
+  }
+}

@@ -1,0 +1,112 @@
+/** Typed, validated option parsers shared by every mode. Each error names the flag and the accepted form. */
+import { readFileSync, readdirSync } from 'node:fs';
+import { usageError } from '../errors.js';
+import { type Net, parseNet } from './ip.js';
+
+export { type Net, formatAddr, parseNet } from './ip.js';
+
+export const INTERVAL_MIN = 100;
+export const INTERVAL_MAX = 3_600_000;
+
+/** Milliseconds: "5000", "500ms", "5s", "1m"; 100 .. 3600000. */
+export function parseInterval(v: string, flag = '--interval'): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(v);
+  const ms = m ? Math.round(Number(m[1]) * (m[2] === 's' ? 1000 : m[2] === 'm' ? 60_000 : 1)) : NaN;
+  if (!Number.isFinite(ms) || ms < INTERVAL_MIN || ms > INTERVAL_MAX)
+    throw usageError(`${flag}: expected milliseconds from ${INTERVAL_MIN} to ${INTERVAL_MAX} (or 500ms, 5s, 1m), got '${v}'`);
+  return ms;
+}
+
+export function parsePort(v: string, flag: string): number {
+  if (!/^\s*\d+\s*$/.test(v) || Number(v) < 1 || Number(v) > 65535) throw usageError(`${flag}: expected a port from 1 to 65535, got '${v}'`);
+  return Number(v);
+}
+
+/** Non-negative integer within [min, max]. */
+export function parseInteger(v: string, flag: string, min: number, max: number): number {
+  if (!/^\s*\d+\s*$/.test(v) || Number(v) < min || Number(v) > max) throw usageError(`${flag}: expected a whole number from ${min} to ${max}, got '${v}'`);
+  return Number(v);
+}
+
+const SI: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9 };
+
+/** A count or rate with an optional K/M/G suffix (decimal): "10000", "10k", "2.5M". */
+export function parseRate(v: string, flag: string, max = Number.MAX_SAFE_INTEGER): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmg]?)\s*$/i.exec(v);
+  const n = m ? Math.round(Number(m[1]) * SI[m[2]!.toLowerCase()]!) : NaN;
+  if (!Number.isFinite(n) || n < 0 || n > max) throw usageError(`${flag}: expected a number with an optional K/M/G suffix (e.g. 10000, 10k, 2.5M) up to ${max}, got '${v}'`);
+  return n;
+}
+
+export function parseNetList(v: string, flag: string): Net[] {
+  const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (parts.length === 0) throw usageError(`${flag}: expected IP addresses or CIDRs separated by commas (192.168.1.10,10.0.0.0/8,2001:db8::/32), got '${v}'`);
+  return parts.map((p) => parseSingleNet(p, flag));
+}
+
+export function parseSingleNet(v: string, flag: string): Net {
+  const n = parseNet(v);
+  if (!n) throw usageError(`${flag}: expected an IP address or CIDR (192.168.1.10, 10.0.0.0/8, 2001:db8::1, 2001:db8::/32), got '${v}'`);
+  return n;
+}
+
+export const PROTOCOLS = ['tcp', 'udp', 'icmp', 'roce', 'roce_v1', 'roce_v2', 'all'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+export function parseProtocols(v: string, flag = '--protocol'): Protocol[] {
+  const parts = v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  for (const p of parts)
+    if (!(PROTOCOLS as readonly string[]).includes(p)) throw usageError(`${flag}: expected ${PROTOCOLS.join('|')} (comma-separated for several), got '${v}'`);
+  if (parts.length === 0) throw usageError(`${flag}: expected ${PROTOCOLS.join('|')}, got '${v}'`);
+  return parts as Protocol[];
+}
+
+export function parseChoice<T extends string>(v: string, flag: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(v)) throw usageError(`${flag}: expected ${choices.join('|')}, got '${v}'`);
+  return v as T;
+}
+
+export interface Iface {
+  name: string;
+  ifindex: number;
+}
+
+export function listInterfaces(sysfs = '/sys/class/net'): Iface[] {
+  return readdirSync(sysfs)
+    .map((name) => ({ name, ifindex: Number(readFileSync(`${sysfs}/${name}/ifindex`, 'utf8').trim()) }))
+    .sort((a, b) => a.ifindex - b.ifindex);
+}
+
+/** Comma-separated interface names, each checked against the machine's interfaces. */
+export function parseInterfaces(v: string, flag = '--iface', known: Iface[] = listInterfaces()): Iface[] {
+  const names = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) throw usageError(`${flag}: expected interface names separated by commas (available: ${known.map((i) => i.name).join(', ')})`);
+  const out: Iface[] = [];
+  for (const n of names) {
+    const i = known.find((k) => k.name === n);
+    if (!i) throw usageError(`${flag}: no interface '${n}' (available: ${known.map((k) => k.name).join(', ')})`);
+    if (!out.some((o) => o.name === n)) out.push(i);
+  }
+  return out;
+}
+
+/** The interface of the IPv4 default route, else the IPv6 one; null when there is none. */
+export function defaultRouteInterface(procNet = '/proc/net'): string | null {
+  try {
+    for (const line of readFileSync(`${procNet}/route`, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 7 && f[1] === '00000000' && f[7] === '00000000') return f[0]!;
+    }
+  } catch {
+    /* no IPv4 */
+  }
+  try {
+    for (const line of readFileSync(`${procNet}/ipv6_route`, 'utf8').split('\n')) {
+      const f = line.trim().split(/\s+/);
+      if (f.length >= 10 && f[0] === '0'.repeat(32) && f[1] === '00' && f[9] !== 'lo') return f[9]!;
+    }
+  } catch {
+    /* no IPv6 */
+  }
+  return null;
+}
