@@ -1,7 +1,7 @@
 /** Typed, validated option parsers shared by every mode. Each error names the flag and the accepted form. */
 import { readFileSync, readdirSync } from 'node:fs';
 import { usageError } from '../errors.js';
-import { type Net, parseNet } from './ip.js';
+import { type Net, netContains, parseNet } from './ip.js';
 
 export { type Net, formatAddr, parseNet } from './ip.js';
 
@@ -38,10 +38,21 @@ export function parseRate(v: string, flag: string, max = Number.MAX_SAFE_INTEGER
   return n;
 }
 
+/**
+ * Comma-separated IPs/CIDRs, duplicates dropped. Overlapping entries are refused: the kernel counts a
+ * packet for the most specific entry only, so a CIDR beside a host inside it would under-report.
+ */
 export function parseNetList(v: string, flag: string): Net[] {
   const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
   if (parts.length === 0) throw usageError(`${flag}: expected IP addresses or CIDRs separated by commas (192.168.1.10,10.0.0.0/8,2001:db8::/32), got '${v}'`);
-  return parts.map((p) => parseSingleNet(p, flag));
+  const nets: Net[] = [];
+  for (const n of parts.map((p) => parseSingleNet(p, flag))) {
+    if (nets.some((o) => o.text === n.text)) continue;
+    const clash = nets.find((o) => netContains(o, n.addr) || netContains(n, o.addr));
+    if (clash) throw usageError(`${flag}: ${n.text} and ${clash.text} overlap; give each address once, either alone or through one CIDR`);
+    nets.push(n);
+  }
+  return nets;
 }
 
 export function parseSingleNet(v: string, flag: string): Net {

@@ -1,0 +1,318 @@
+/** The xdp mode end to end: the real CLI in a namespace, known traffic from the peer, exact counts. */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { describe, test } from 'node:test';
+import { type Rec, XtraceProcess, finalFlows } from '../lib/cli.js';
+import { hasCommand, requireKernel } from '../lib/env.js';
+import { NetnsPair } from '../lib/netns.js';
+import { bth, ethHeader, ipv4Header, rawFrames, server, traffic, udpHeader } from '../lib/peer.js';
+
+const ETH = 14;
+const IP4 = 20;
+const IP6 = 40;
+const UDP = 8;
+
+/** Runs body with a fresh pair and an xtrace in A; everything is removed whatever happens. */
+async function withXtrace(
+  pairOpts: ConstructorParameters<typeof NetnsPair>[0],
+  args: (p: NetnsPair) => string[],
+  body: (p: NetnsPair, x: XtraceProcess) => Promise<void>,
+): Promise<void> {
+  const p = new NetnsPair(pairOpts);
+  let x: XtraceProcess | null = null;
+  try {
+    x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--top', '0', '--interval', '60000', ...args(p)], { ns: p.nsA });
+    await x.ready();
+    await body(p, x);
+  } finally {
+    await x?.kill();
+    p.destroy();
+  }
+}
+
+async function stopOk(x: XtraceProcess): Promise<Rec[]> {
+  const r = await x.stop('SIGTERM');
+  assert.equal(r.code, 0, `xtrace exit ${r.code}: ${r.stderr}`);
+  assert.ok(r.records.some((x) => x.type === 'summary'), 'a summary at exit');
+  return r.records;
+}
+
+const summaryOf = (rs: Rec[]): Rec => rs.find((r) => r.type === 'summary')!;
+const flow = (rs: Rec[], key: string): Rec | undefined => finalFlows(rs).get(key);
+
+describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, () => {
+  test('UDP over IPv4: exact packets and bytes both ways, watched IP in/out', async (t) => {
+    if (!requireKernel(t)) return;
+    const N = 1000;
+    const SIZE = 100;
+    await withXtrace({}, (p) => ['--watch-ip', p.ipA], async (p, x) => {
+      const echo = await server(p.nsA, 'udp-echo', p.ipA, 9000);
+      try {
+        assert.equal(traffic(p.nsB, 'udp-send', p.ipA, 9000, N, SIZE, 40000), String(N));
+      } finally {
+        echo.proc.kill();
+      }
+      const rs = await stopOk(x);
+      const frame = ETH + IP4 + UDP + SIZE;
+      const inn = flow(rs, `${p.ifA} ingress udp ${p.ipB}:40000>${p.ipA}:9000`);
+      const out = flow(rs, `${p.ifA} egress udp ${p.ipA}:9000>${p.ipB}:40000`);
+      assert.equal(inn?.packets, N);
+      assert.equal(inn?.bytes, N * frame);
+      assert.equal(out?.packets, N);
+      assert.equal(out?.bytes, N * frame);
+      const ip = rs.filter((r) => r.type === 'ip').at(-1)!;
+      assert.deepEqual(
+        { ip: ip.ip, in_packets: ip.in_packets, in_bytes: ip.in_bytes, out_packets: ip.out_packets, out_bytes: ip.out_bytes },
+        { ip: p.ipA, in_packets: N, in_bytes: N * frame, out_packets: N, out_bytes: N * frame },
+      );
+    });
+  });
+
+  test('UDP over IPv6: exact packets and bytes both ways, watched /64 in/out', async (t) => {
+    if (!requireKernel(t)) return;
+    const N = 500;
+    const SIZE = 200;
+    await withXtrace({ ipv6: true }, () => ['--watch-ip', 'fd00:78::/64'], async (p, x) => {
+      const echo = await server(p.nsA, 'udp-echo', p.ip6A, 9001);
+      try {
+        assert.equal(traffic(p.nsB, 'udp-send', p.ip6A, 9001, N, SIZE, 40001), String(N));
+      } finally {
+        echo.proc.kill();
+      }
+      const rs = await stopOk(x);
+      const frame = ETH + IP6 + UDP + SIZE;
+      assert.equal(flow(rs, `${p.ifA} ingress udp ${p.ip6B}:40001>${p.ip6A}:9001`)?.packets, N);
+      assert.equal(flow(rs, `${p.ifA} ingress udp ${p.ip6B}:40001>${p.ip6A}:9001`)?.bytes, N * frame);
+      assert.equal(flow(rs, `${p.ifA} egress udp ${p.ip6A}:9001>${p.ip6B}:40001`)?.packets, N);
+      assert.equal(flow(rs, `${p.ifA} egress udp ${p.ip6A}:9001>${p.ip6B}:40001`)?.bytes, N * frame);
+      // The /64 holds both ends; ND is off (static neighbours), so every packet on the link is ours.
+      const net = rs.filter((r) => r.type === 'ip' && r.ip === 'fd00:78::/64').at(-1)!;
+      assert.deepEqual([net.in_packets, net.in_bytes, net.out_packets, net.out_bytes], [2 * N, 2 * N * frame, 2 * N, 2 * N * frame]);
+    });
+  });
+
+  test('TCP transfer: per-flow segments equal the peer\'s nstat, totals equal its ip -s link', async (t) => {
+    if (!requireKernel(t, () => (hasCommand('nstat') ? null : 'needs nstat (iproute2)'))) return;
+    const BYTES = 8 * 1024 * 1024;
+    await withXtrace({}, () => [], async (p, x) => {
+      const link0 = p.linkStats(p.nsB, p.ifB);
+      const snmp0 = p.nstat(p.nsB, 'TcpOutSegs', 'TcpInSegs');
+      const sink = await server(p.nsA, 'tcp-sink', p.ipA, 9100);
+      assert.equal(traffic(p.nsB, 'tcp-send', p.ipA, 9100, BYTES), String(BYTES));
+      assert.equal(await sink.output(), String(BYTES));
+      await new Promise((r) => setTimeout(r, 300)); // the last ACK / FIN exchange
+      const link1 = p.linkStats(p.nsB, p.ifB);
+      const snmp1 = p.nstat(p.nsB, 'TcpOutSegs', 'TcpInSegs');
+      const rs = await stopOk(x);
+      const fl = [...finalFlows(rs).values()].filter((f) => f.proto === 'tcp');
+      const inn = fl.find((f) => f.dir === 'ingress' && f.dport === 9100)!;
+      const out = fl.find((f) => f.dir === 'egress' && f.sport === 9100)!;
+      assert.equal(inn.packets, snmp1.TcpOutSegs! - snmp0.TcpOutSegs!, 'segments B sent = ingress flow packets');
+      assert.equal(out.packets, snmp1.TcpInSegs! - snmp0.TcpInSegs!, 'segments B received = egress flow packets');
+      assert.ok((inn.bytes as number) > BYTES, 'ingress bytes cover the payload');
+      const s = summaryOf(rs);
+      const sent = link1.tx_packets - link0.tx_packets;
+      assert.equal(s.rx_packets, sent);
+      // veth counts frames it delivers through its XDP/NAPI path after eth_type_trans() pulled the
+      // 14-byte Ethernet header (drivers/net/veth.c, veth_xdp_rcv); xtrace counts the whole L2 frame.
+      assert.equal(s.rx_bytes, link1.tx_bytes - link0.tx_bytes + ETH * sent);
+      assert.equal(s.tx_packets, link1.rx_packets - link0.rx_packets);
+      assert.equal(s.tx_bytes, link1.rx_bytes - link0.rx_bytes);
+    });
+  });
+
+  test('ICMP echo in generic XDP mode', async (t) => {
+    if (!requireKernel(t)) return;
+    await withXtrace({}, () => ['--xdp-mode', 'generic'], async (p, x) => {
+      p.exec(p.nsB, 'ping', '-c', '5', '-i', '0.05', '-s', '56', '-q', p.ipA);
+      const rs = await stopOk(x);
+      assert.deepEqual(summaryOf(rs).attached, [`${p.ifA}:xdp/generic`, `${p.ifA}:tcx/egress`]);
+      const frame = ETH + IP4 + 8 + 56;
+      assert.equal(flow(rs, `${p.ifA} ingress icmp ${p.ipB}:0>${p.ipA}:0`)?.packets, 5);
+      assert.equal(flow(rs, `${p.ifA} ingress icmp ${p.ipB}:0>${p.ipA}:0`)?.bytes, 5 * frame);
+      assert.equal(flow(rs, `${p.ifA} egress icmp ${p.ipA}:0>${p.ipB}:0`)?.packets, 5);
+    });
+  });
+
+  test('packet-log filters pass the matching packets and nothing else', async (t) => {
+    if (!requireKernel(t)) return;
+    // Traffic: 10 UDP B:6001->A:7001 and echoes; 7 UDP B:6002->A:7002 and echoes; 3 pings and replies.
+    const cases: Array<{ args: (p: NetnsPair) => string[]; want: (p: NetnsPair) => string[] }> = [
+      { args: () => [], want: (p) => all(p) },
+      { args: () => ['--protocol', 'udp', '--dst-port', '7001'], want: (p) => rep(10, `udp ${p.ipB}:6001>${p.ipA}:7001`) },
+      { args: () => ['--src-port', '7002'], want: (p) => rep(7, `udp ${p.ipA}:7002>${p.ipB}:6002`) },
+      { args: () => ['--protocol', 'icmp'], want: (p) => [...rep(3, `icmp ${p.ipB}:0>${p.ipA}:0`), ...rep(3, `icmp ${p.ipA}:0>${p.ipB}:0`)] },
+      { args: (p) => ['--src-ip', p.ipB], want: (p) => all(p).filter((k) => k.includes(` ${p.ipB}:`)) },
+      { args: (p) => ['--dst-ip', `${p.ipB}/31`, '--protocol', 'udp'], want: (p) => [...rep(10, `udp ${p.ipA}:7001>${p.ipB}:6001`), ...rep(7, `udp ${p.ipA}:7002>${p.ipB}:6002`)] },
+      { args: () => ['--protocol', 'tcp,roce'], want: () => [] },
+    ];
+    const rep = (n: number, k: string): string[] => Array<string>(n).fill(k);
+    const all = (p: NetnsPair): string[] => [
+      ...rep(10, `udp ${p.ipB}:6001>${p.ipA}:7001`), ...rep(10, `udp ${p.ipA}:7001>${p.ipB}:6001`),
+      ...rep(7, `udp ${p.ipB}:6002>${p.ipA}:7002`), ...rep(7, `udp ${p.ipA}:7002>${p.ipB}:6002`),
+      ...rep(3, `icmp ${p.ipB}:0>${p.ipA}:0`), ...rep(3, `icmp ${p.ipA}:0>${p.ipB}:0`),
+    ];
+    const p = new NetnsPair();
+    try {
+      for (const c of cases) {
+        const x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '-p', '--interval', '60000', ...c.args(p)], { ns: p.nsA });
+        try {
+          await x.ready();
+          const e1 = await server(p.nsA, 'udp-echo', p.ipA, 7001);
+          const e2 = await server(p.nsA, 'udp-echo', p.ipA, 7002);
+          try {
+            traffic(p.nsB, 'udp-send', p.ipA, 7001, 10, 32, 6001);
+            traffic(p.nsB, 'udp-send', p.ipA, 7002, 7, 32, 6002);
+            p.exec(p.nsB, 'ping', '-c', '3', '-i', '0.05', '-q', p.ipA);
+          } finally {
+            e1.proc.kill();
+            e2.proc.kill();
+          }
+          const rs = await stopOk(x);
+          const got = rs.filter((r) => r.type === 'packet').map((r) => `${r.proto} ${r.src}:${r.sport}>${r.dst}:${r.dport}`).sort();
+          assert.deepEqual(got, c.want(p).sort(), `filter ${c.args(p).join(' ') || '(none)'}`);
+          assert.equal(summaryOf(rs).events_sent, got.length);
+        } finally {
+          await x.kill();
+        }
+      }
+    } finally {
+      p.destroy();
+    }
+  });
+
+  test('rate limit suppresses in the kernel and counts what it suppressed', async (t) => {
+    if (!requireKernel(t)) return;
+    const N = 3000;
+    const LIMIT = 100;
+    await withXtrace({}, () => ['-p', '--protocol', 'udp', '--dst-port', '7009', '--rate-limit', String(LIMIT)], async (p, x) => {
+      const t0 = Date.now();
+      assert.equal(traffic(p.nsB, 'udp-blast', p.ipA, 7009, N, 16, 6009), String(N));
+      const secs = (Date.now() - t0) / 1000;
+      const rs = await stopOk(x);
+      const s = summaryOf(rs);
+      const logged = rs.filter((r) => r.type === 'packet').length;
+      assert.equal(logged, s.events_sent, 'every event the kernel sent was read');
+      assert.equal((s.events_sent as number) + (s.events_suppressed as number) + (s.events_lost as number), N);
+      assert.ok((s.events_sent as number) >= LIMIT, 'the one-second burst passes');
+      assert.ok((s.events_sent as number) <= LIMIT * (secs + 1) + 1, `at most ${LIMIT}/s after the burst (${s.events_sent} in ${secs}s)`);
+      assert.ok((s.events_suppressed as number) > 0);
+    });
+  });
+
+  test('RoCE v2 and v1 frames are classified with opcode and QP', async (t) => {
+    if (!requireKernel(t, () => (hasCommand('python3') ? null : 'needs python3 (raw frames)'))) return;
+    await withXtrace({}, () => ['-p', '--protocol', 'roce'], async (p, x) => {
+      const payload = Buffer.concat([bth(0x0a, 0x00abcd), Buffer.alloc(16 + 64), Buffer.alloc(4)]); // RETH + data + ICRC
+      const v2 = Buffer.concat([ethHeader(p.macA, p.macB, 0x0800), ipv4Header(p.ipB, p.ipA, 17, UDP + payload.length), udpHeader(49152, 4791, payload.length), payload]);
+      const grh = Buffer.alloc(40);
+      grh[0] = 0x60;
+      grh.writeUInt16BE(12 + 4, 4);
+      grh[6] = 0x1b;
+      grh[7] = 64;
+      Buffer.from('fe800000000000000000000000000001', 'hex').copy(grh, 8);
+      Buffer.from('fe800000000000000000000000000002', 'hex').copy(grh, 24);
+      const v1 = Buffer.concat([ethHeader(p.macA, p.macB, 0x8915), grh, bth(0x81, 0x000012), Buffer.alloc(16), Buffer.alloc(4)]);
+      rawFrames(p.nsB, p.ifB, v2, 5);
+      rawFrames(p.nsB, p.ifB, v1, 3);
+      const rs = await stopOk(x);
+      const pk = rs.filter((r) => r.type === 'packet');
+      const v2s = pk.filter((r) => r.proto === 'roce_v2');
+      assert.equal(v2s.length, 5);
+      assert.deepEqual([v2s[0]!.roce_opcode, v2s[0]!.roce_qp, v2s[0]!.dport, v2s[0]!.len], ['RC_RDMA_WRITE_ONLY', 0xabcd, 4791, v2.length]);
+      const v1s = pk.filter((r) => r.proto === 'roce_v1');
+      assert.equal(v1s.length, 3);
+      assert.deepEqual([v1s[0]!.roce_opcode, v1s[0]!.roce_qp, v1s[0]!.src, v1s[0]!.dst], ['CNP', 0x12, 'fe80::1', 'fe80::2']);
+      assert.equal(pk.length, 8, 'nothing but RoCE passes --protocol roce');
+      assert.equal(flow(rs, `${p.ifA} ingress roce_v2 ${p.ipB}:49152>${p.ipA}:4791`)?.packets, 5);
+      assert.equal(flow(rs, `${p.ifA} ingress roce_v1 fe80::1:0>fe80::2:0`)?.bytes, 3 * v1.length);
+    });
+  });
+
+  test('VLAN tags, IPv4 options, fragments and IPv6 extension headers are parsed', async (t) => {
+    if (!requireKernel(t, () => (hasCommand('python3') ? null : 'needs python3 (raw frames)'))) return;
+    await withXtrace({}, () => [], async (p, x) => {
+      const udp = (sport: number, ip: Buffer, body = Buffer.alloc(10)): Buffer => Buffer.concat([ip, udpHeader(sport, 5000, body.length), body]);
+      const ip4 = (opts?: Parameters<typeof ipv4Header>[4]): Buffer => ipv4Header(p.ipB, p.ipA, 17, UDP + 10, opts);
+      const frames: Array<[Buffer, number]> = [
+        [Buffer.concat([ethHeader(p.macA, p.macB, 0x8100), Buffer.from([0x00, 0x64, 0x08, 0x00]), udp(1001, ip4())]), 4],
+        [Buffer.concat([ethHeader(p.macA, p.macB, 0x88a8), Buffer.from([0x00, 0x0a, 0x81, 0x00, 0x00, 0x64, 0x08, 0x00]), udp(1002, ip4())]), 3],
+        [Buffer.concat([ethHeader(p.macA, p.macB, 0x0800), udp(1003, ip4({ ihlWords: 7 }))]), 2],
+        [Buffer.concat([ethHeader(p.macA, p.macB, 0x0800), ipv4Header(p.ipB, p.ipA, 17, 16, { fragOffset8: 3 }), Buffer.alloc(16)]), 6],
+      ];
+      // IPv6: hop-by-hop (8 bytes) then a first fragment header, then UDP.
+      const v6 = Buffer.alloc(40);
+      v6[0] = 0x60;
+      v6.writeUInt16BE(8 + 8 + UDP + 10, 4);
+      v6[6] = 0; // hop-by-hop
+      v6[7] = 64;
+      Buffer.from('fd000078000000000000000000000002', 'hex').copy(v6, 8);
+      Buffer.from('fd000078000000000000000000000001', 'hex').copy(v6, 24);
+      const hbh = Buffer.from([44, 0, 1, 4, 0, 0, 0, 0]);
+      const frag = Buffer.from([17, 0, 0, 1, 0, 0, 0, 7]); // offset 0, M=1
+      frames.push([Buffer.concat([ethHeader(p.macA, p.macB, 0x86dd), v6, hbh, frag, udpHeader(1004, 5000, 10), Buffer.alloc(10)]), 5]);
+      for (const [f, n] of frames) rawFrames(p.nsB, p.ifB, f, n);
+      const rs = await stopOk(x);
+      const fl = finalFlows(rs);
+      assert.equal(fl.get(`${p.ifA} ingress udp ${p.ipB}:1001>${p.ipA}:5000`)?.packets, 4, '802.1Q');
+      assert.equal(fl.get(`${p.ifA} ingress udp ${p.ipB}:1002>${p.ipA}:5000`)?.packets, 3, '802.1ad + 802.1Q');
+      assert.equal(fl.get(`${p.ifA} ingress udp ${p.ipB}:1003>${p.ipA}:5000`)?.packets, 2, 'IPv4 options');
+      assert.equal(fl.get(`${p.ifA} ingress udp ${p.ipB}:0>${p.ipA}:0`)?.packets, 6, 'non-first fragments: counted, no ports');
+      assert.equal(fl.get(`${p.ifA} ingress udp fd00:78::2:1004>fd00:78::1:5000`)?.packets, 5, 'IPv6 hop-by-hop + fragment');
+      assert.equal(summaryOf(rs).fragments, 6);
+    });
+  });
+
+  test('two interfaces at once', async (t) => {
+    if (!requireKernel(t)) return;
+    const p = new NetnsPair();
+    let x: XtraceProcess | null = null;
+    try {
+      const l2 = p.addLink();
+      x = new XtraceProcess(['xdp', '-i', `${p.ifA},${l2.ifA}`, '-o', 'json', '--top', '0', '--interval', '60000'], { ns: p.nsA });
+      await x.ready();
+      p.exec(p.nsB, 'ping', '-c', '2', '-i', '0.05', '-q', p.ipA);
+      p.exec(p.nsB, 'ping', '-c', '4', '-i', '0.05', '-q', l2.ipA);
+      const rs = await stopOk(x);
+      assert.equal((summaryOf(rs).attached as string[]).length, 4);
+      assert.equal(flow(rs, `${p.ifA} ingress icmp ${p.ipB}:0>${p.ipA}:0`)?.packets, 2);
+      assert.equal(flow(rs, `${l2.ifA} ingress icmp ${l2.ipB}:0>${l2.ipA}:0`)?.packets, 4);
+      assert.equal(flow(rs, `${l2.ifA} egress icmp ${l2.ipA}:0>${l2.ipB}:0`)?.packets, 4);
+    } finally {
+      await x?.kill();
+      p.destroy();
+    }
+  });
+
+  test('SIGKILL leaves no XDP or TC program on the interface', async (t) => {
+    if (!requireKernel(t)) return;
+    const p = new NetnsPair();
+    let x: XtraceProcess | null = null;
+    const hooks = (): { xdp: boolean; tcx: number; tc: string } => {
+      const link = JSON.parse(p.exec(p.nsA, 'ip', '-j', '-d', 'link', 'show', 'dev', p.ifA)) as Array<{ xdp?: unknown }>;
+      const ifs = JSON.parse(`[${p.exec(p.nsA, process.execPath, `${process.cwd()}/dist/src/cli.js`, 'interfaces', '-o', 'json').trim().split('\n').join(',')}]`) as Rec[];
+      const me = ifs.find((i) => i.name === p.ifA)!;
+      return { xdp: link[0]!.xdp !== undefined, tcx: (me.tcx_egress as number) + (me.tc_egress as number), tc: p.exec(p.nsA, 'tc', 'filter', 'show', 'dev', p.ifA, 'egress').trim() };
+    };
+    try {
+      x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json'], { ns: p.nsA });
+      await x.ready();
+      const during = hooks();
+      assert.equal(during.xdp, true, 'XDP attached while running');
+      assert.equal(during.tcx, 1, 'egress program attached while running');
+      const r = await x.stop('SIGKILL');
+      assert.equal(r.signal, 'SIGKILL');
+      let after = hooks();
+      for (let i = 0; i < 20 && (after.xdp || after.tcx); i++) {
+        await new Promise((res) => setTimeout(res, 100));
+        after = hooks();
+      }
+      assert.deepEqual(after, { xdp: false, tcx: 0, tc: '' });
+      const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as Array<{ name?: string }>;
+      assert.deepEqual(progs.filter((q) => q.name === 'xt_xdp_ingress' || q.name === 'xt_tc_egress'), [], 'programs freed');
+    } finally {
+      await x?.kill();
+      p.destroy();
+    }
+  });
+});

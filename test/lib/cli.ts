@@ -1,0 +1,101 @@
+/** Runs the real xtrace CLI (optionally inside a namespace) and collects its JSON records. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI } from './env.js';
+
+export type Rec = Record<string, unknown> & { type: string };
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  records: Rec[];
+}
+
+export class XtraceProcess {
+  readonly child: ChildProcess;
+  private out = '';
+  private err = '';
+  private readonly dir = mkdtempSync(join(tmpdir(), 'xt-'));
+  readonly readyFile = join(this.dir, 'ready');
+  private readonly exited: Promise<RunResult>;
+
+  constructor(args: string[], opts: { ns?: string; env?: Record<string, string> } = {}) {
+    const argv = [...(opts.ns ? ['netns', 'exec', opts.ns] : []), process.execPath, CLI, ...args, '--ready-file', this.readyFile];
+    this.child = spawn(opts.ns ? 'ip' : argv.shift()!, opts.ns ? argv : argv, {
+      env: { ...process.env, XTRACE_LOG_FORMAT: 'text', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
+    this.child.stderr!.on('data', (d: Buffer) => (this.err += d.toString()));
+    this.exited = new Promise((resolve) => {
+      this.child.on('close', (code, signal) => {
+        rmSync(this.dir, { recursive: true, force: true });
+        resolve({ code, signal, stdout: this.out, stderr: this.err, records: parseRecords(this.out) });
+      });
+    });
+  }
+
+  get stdout(): string {
+    return this.out;
+  }
+
+  /** Waits for the ready file; rejects with stderr if the process exits first. */
+  async ready(timeoutMs = 20_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      if (existsSync(this.readyFile)) return;
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        const r = await this.exited;
+        throw new Error(`xtrace exited (${r.code ?? r.signal}) before ready: ${r.stderr.trim()}`);
+      }
+      await sleep(25);
+    }
+    throw new Error(`xtrace not ready after ${timeoutMs} ms: ${this.err.trim()}`);
+  }
+
+  /** Waits until stdout holds a record matching `pred`. */
+  async waitFor(pred: (r: Rec) => boolean, timeoutMs = 10_000): Promise<Rec> {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      const hit = parseRecords(this.out).find(pred);
+      if (hit) return hit;
+      await sleep(50);
+    }
+    throw new Error(`no matching record within ${timeoutMs} ms; stdout tail: ${this.out.slice(-500)}`);
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<RunResult> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+
+  /** For `finally`: make sure nothing outlives the test. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  wait(): Promise<RunResult> {
+    return this.exited;
+  }
+}
+
+export function parseRecords(s: string): Rec[] {
+  return s
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Rec);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The last record of each flow key (the final report), keyed "dir proto src:sport>dst:dport". */
+export function finalFlows(records: Rec[]): Map<string, Rec> {
+  const m = new Map<string, Rec>();
+  for (const r of records) if (r.type === 'flow') m.set(`${r.iface} ${r.dir} ${r.proto} ${r.src}:${r.sport}>${r.dst}:${r.dport}`, r);
+  return m;
+}

@@ -1,0 +1,88 @@
+/**
+ * Traffic tool run inside a test namespace (`ip netns exec NS node traffic.js ...`).
+ *   udp-echo HOST PORT                       echo every datagram; prints "ready"
+ *   udp-send HOST PORT COUNT SIZE SPORT      ping-pong COUNT datagrams of SIZE payload bytes; prints replies
+ *   udp-blast HOST PORT COUNT SIZE SPORT     send COUNT datagrams without waiting
+ *   tcp-sink HOST PORT                       accept one connection, print bytes received
+ *   tcp-send HOST PORT BYTES                 send BYTES and close
+ */
+import { createSocket } from 'node:dgram';
+import { connect, createServer } from 'node:net';
+
+const [cmd, host, portS, a, b, c] = process.argv.slice(2);
+const port = Number(portS);
+const family = host?.includes(':') ? 'udp6' : 'udp4';
+
+async function main(): Promise<void> {
+  if (cmd === 'udp-echo') {
+    const s = createSocket(family);
+    s.on('message', (m, r) => s.send(m, r.port, r.address));
+    s.bind(port, host, () => console.log('ready'));
+    return;
+  }
+  if (cmd === 'udp-send' || cmd === 'udp-blast') {
+    const count = Number(a);
+    const payload = Buffer.alloc(Number(b), 0x61);
+    const s = createSocket(family);
+    await new Promise<void>((r) => s.bind(Number(c), undefined, r));
+    let replies = 0;
+    if (cmd === 'udp-blast') {
+      for (let i = 0; i < count; i++) await new Promise<void>((r, j) => s.send(payload, port, host, (e) => (e ? j(e) : r())));
+      console.log(count);
+      s.close();
+      return;
+    }
+    for (let i = 0; i < count; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no reply to datagram ${i}`)), 2000);
+        s.once('message', () => {
+          clearTimeout(timer);
+          replies++;
+          resolve();
+        });
+        s.send(payload, port, host);
+      });
+    }
+    console.log(replies);
+    s.close();
+    return;
+  }
+  if (cmd === 'tcp-sink') {
+    const srv = createServer((sock) => {
+      let n = 0;
+      sock.on('data', (d) => (n += d.length));
+      sock.on('end', () => {
+        console.log(n);
+        sock.end();
+        srv.close();
+      });
+    });
+    srv.listen(port, host, () => console.log('ready'));
+    return;
+  }
+  if (cmd === 'tcp-send') {
+    const total = Number(a);
+    const sock = connect(port, host, () => {
+      const chunk = Buffer.alloc(65536, 0x62);
+      let left = total;
+      const pump = (): void => {
+        while (left > 0) {
+          const n = Math.min(left, chunk.length);
+          left -= n;
+          if (!sock.write(chunk.subarray(0, n))) return void sock.once('drain', pump);
+        }
+        sock.end();
+      };
+      pump();
+    });
+    sock.on('data', () => undefined);
+    sock.on('close', () => console.log(total));
+    return;
+  }
+  throw new Error(`unknown command ${cmd}`);
+}
+
+main().catch((e: Error) => {
+  console.error(e.message);
+  process.exit(1);
+});
