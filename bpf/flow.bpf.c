@@ -30,6 +30,17 @@
 
 const volatile struct xt_config xt_cfg = {};
 
+/* Keeps the types userspace decodes but no map names (the event, the enums) in the object's BTF,
+ * where test/unit/layout.test.ts checks src/bpf/layout.ts against them. */
+struct xt_btf_anchor {
+	struct xt_event event;
+	enum xt_dir dir;
+	enum xt_kind kind;
+	enum xt_pclass pclass;
+	enum xt_stat stat;
+};
+const struct xt_btf_anchor *xt_btf_anchor __attribute__((unused));
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
 	__uint(max_entries, 65536); /* set from --max-flows before load */

@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { CONFIG, EVENT, FLOW_KEY, FLOW_VAL, PCLASS } from '../../src/bpf/layout.js';
+import { decodeEvent, decodeFlowKey, encodeConfig, protoMask, sumFlowValues } from '../../src/modes/xdp/codec.js';
+import { parseNet } from '../../src/options/index.js';
+
+describe('codec', () => {
+  test('config: filters, masks and ports at the header offsets', () => {
+    const b = encodeConfig({ watchCount: 2, rateLimit: 500, log: true, protocols: ['udp', 'roce'], srcNet: parseNet('10.1.0.0/16')!, dstPort: 4791 });
+    const f = CONFIG.fields;
+    assert.equal(b.length, CONFIG.size);
+    assert.equal(b.readUInt32LE(f.watch_count), 2);
+    assert.equal(b.readUInt32LE(f.rate_limit), 500);
+    assert.equal(b[f.log_enabled], 1);
+    assert.equal(b[f.proto_mask], PCLASS.XT_PC_UDP | PCLASS.XT_PC_ROCE_V1 | PCLASS.XT_PC_ROCE_V2);
+    assert.deepEqual([b[f.src_filter], b[f.dst_filter]], [1, 0]);
+    assert.equal(b.subarray(f.src_net, f.src_net + 16).toString('hex'), '00000000000000000000ffff0a010000');
+    assert.equal(b.subarray(f.src_mask, f.src_mask + 16).toString('hex'), 'ffffffffffffffffffffffffffff0000');
+    assert.deepEqual([b.readUInt16LE(f.sport), b.readUInt16LE(f.dport)], [0, 4791]);
+    assert.equal(protoMask(['all']), 0x3f);
+  });
+
+  test('flow key and per-CPU values', () => {
+    const k = Buffer.alloc(FLOW_KEY.size);
+    parseNet('10.0.0.2')!.addr.copy(k, FLOW_KEY.fields.src);
+    parseNet('10.0.0.1')!.addr.copy(k, FLOW_KEY.fields.dst);
+    k.writeUInt32LE(7, FLOW_KEY.fields.ifindex);
+    k.writeUInt16LE(40000, FLOW_KEY.fields.sport);
+    k.writeUInt16LE(9000, FLOW_KEY.fields.dport);
+    k[FLOW_KEY.fields.proto] = 17;
+    k[FLOW_KEY.fields.dir] = 1;
+    k[FLOW_KEY.fields.family] = 4;
+    assert.deepEqual(decodeFlowKey(k, 0), { src: '10.0.0.2', dst: '10.0.0.1', ifindex: 7, sport: 40000, dport: 9000, proto: 17, dir: 'egress', kind: 0, family: 4 });
+
+    const v = Buffer.alloc(FLOW_VAL.size * 3);
+    const put = (cpu: number, pk: number, by: number, first: number, last: number, flags: number): void => {
+      const o = cpu * FLOW_VAL.size;
+      v.writeBigUInt64LE(BigInt(pk), o + FLOW_VAL.fields.packets);
+      v.writeBigUInt64LE(BigInt(by), o + FLOW_VAL.fields.bytes);
+      v.writeBigUInt64LE(BigInt(first), o + FLOW_VAL.fields.first_ns);
+      v.writeBigUInt64LE(BigInt(last), o + FLOW_VAL.fields.last_ns);
+      v[o + FLOW_VAL.fields.tcp_flags] = flags;
+    };
+    put(0, 3, 300, 50, 90, 0x02);
+    put(1, 0, 0, 0, 0, 0); // a CPU that never saw the flow
+    put(2, 4, 400, 20, 70, 0x10);
+    assert.deepEqual(sumFlowValues(v, 0, 3), { packets: 7n, bytes: 700n, firstNs: 20n, lastNs: 90n, tcpFlags: 0x12 });
+  });
+
+  test('events', () => {
+    const b = Buffer.alloc(EVENT.size + 8);
+    const o = 8;
+    const f = EVENT.fields;
+    b.writeBigUInt64LE(123n, o + f.ts_ns);
+    parseNet('2001:db8::1')!.addr.copy(b, o + f.src);
+    parseNet('2001:db8::2')!.addr.copy(b, o + f.dst);
+    b.writeUInt32LE(3, o + f.ifindex);
+    b.writeUInt32LE(1082, o + f.len);
+    b.writeUInt16LE(49152, o + f.sport);
+    b.writeUInt16LE(4791, o + f.dport);
+    b[o + f.proto] = 17;
+    b[o + f.kind] = 2;
+    b[o + f.family] = 6;
+    b[o + f.roce_opcode] = 0x0a;
+    b.writeUInt32LE(0xabcd, o + f.roce_qp);
+    const e = decodeEvent(new DataView(b.buffer, b.byteOffset, b.length), o);
+    assert.deepEqual(e, {
+      tsNs: 123n, ifindex: 3, dir: 'ingress', proto: 'roce_v2', src: '2001:db8::1', dst: '2001:db8::2', sport: 49152, dport: 4791, len: 1082,
+      roceOpcode: 'RC_RDMA_WRITE_ONLY', roceQp: 0xabcd,
+    });
+  });
+});

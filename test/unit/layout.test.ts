@@ -1,0 +1,48 @@
+/** src/bpf/layout.ts against the BTF of the built object: every size, offset and enum value. */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { test } from 'node:test';
+import { CONFIG, ENUMS, STRUCTS } from '../../src/bpf/layout.js';
+import { BPF_OBJECT, STRICT, hasCommand } from '../lib/env.js';
+
+interface BtfType {
+  id: number;
+  kind: string;
+  name?: string;
+  size?: number;
+  members?: Array<{ name: string; bits_offset: number }>;
+  values?: Array<{ name: string; val: number }>;
+  vars?: Array<{ type_id: number; offset: number; size: number }>;
+}
+
+function btf(): BtfType[] | string {
+  if (!existsSync(BPF_OBJECT)) return `needs ${BPF_OBJECT} (make build)`;
+  if (!hasCommand('bpftool')) return 'needs bpftool';
+  return (JSON.parse(execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', BPF_OBJECT], { encoding: 'utf8' })) as { types: BtfType[] }).types;
+}
+
+test('struct layouts match the BTF of build/bpf/flow.bpf.o', (t) => {
+  const types = btf();
+  if (typeof types === 'string') {
+    if (STRICT) throw new Error(types);
+    return t.skip(types);
+  }
+  for (const s of STRUCTS) {
+    const b: BtfType | undefined = types.find((x) => x.kind === 'STRUCT' && x.name === s.name);
+    assert.ok(b, `${s.name} is in the BTF`);
+    assert.equal(b.size, s.size, `${s.name} size`);
+    const fromBtf: Record<string, number> = Object.fromEntries(b.members!.map((m) => [m.name, m.bits_offset / 8]));
+    assert.deepEqual(fromBtf, s.fields, `${s.name} fields and offsets`);
+  }
+  for (const [name, values] of Object.entries(ENUMS)) {
+    const e: BtfType | undefined = types.find((x) => x.kind === 'ENUM' && x.name === name);
+    assert.ok(e, `enum ${name} is in the BTF`);
+    assert.deepEqual(Object.fromEntries(e.values!.map((v) => [v.name, v.val])), values, `enum ${name}`);
+  }
+  // The config is written at offset 0 of .rodata.
+  const rodata = types.find((x) => x.kind === 'DATASEC' && x.name === '.rodata')!;
+  const cfgVar = types.find((x) => x.kind === 'VAR' && x.name === 'xt_cfg')!;
+  const v = rodata.vars!.find((x) => x.type_id === cfgVar.id)!;
+  assert.deepEqual([v.offset, v.size], [0, CONFIG.size]);
+});

@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { XtError } from '../../src/errors.js';
+import { formatAddr } from '../../src/options/ip.js';
+import {
+  defaultRouteInterface, parseInteger, parseInterfaces, parseInterval, parseNet, parseNetList, parsePort, parseProtocols, parseRate,
+} from '../../src/options/index.js';
+
+const usage = (fn: () => unknown, re: RegExp): void =>
+  assert.throws(fn, (e: unknown) => e instanceof XtError && e.exitCode === 2 && re.test(e.message) && !e.message.includes('\n'));
+
+describe('options', () => {
+  test('interval: ms or with a unit, within 100..3600000', () => {
+    assert.equal(parseInterval('5000'), 5000);
+    assert.equal(parseInterval('500ms'), 500);
+    assert.equal(parseInterval('2.5s'), 2500);
+    assert.equal(parseInterval('1m'), 60000);
+    assert.equal(parseInterval('100'), 100);
+    assert.equal(parseInterval('3600000'), 3600000);
+    usage(() => parseInterval('99'), /^--interval: expected milliseconds from 100 to 3600000 .*got '99'$/);
+    usage(() => parseInterval('3600001'), /--interval/);
+    usage(() => parseInterval('fast'), /--interval/);
+    usage(() => parseInterval('-5'), /--interval/);
+  });
+
+  test('ports and integers', () => {
+    assert.equal(parsePort('443', '--dst-port'), 443);
+    usage(() => parsePort('0', '--dst-port'), /^--dst-port: expected a port from 1 to 65535, got '0'$/);
+    usage(() => parsePort('65536', '--src-port'), /^--src-port/);
+    usage(() => parsePort('80x', '--src-port'), /^--src-port/);
+    assert.equal(parseInteger('0', '--top', 0, 10), 0);
+    usage(() => parseInteger('11', '--top', 0, 10), /^--top: expected a whole number from 0 to 10, got '11'$/);
+  });
+
+  test('rates with K/M/G', () => {
+    assert.equal(parseRate('10000', '--rate-limit'), 10000);
+    assert.equal(parseRate('10k', '--rate-limit'), 10000);
+    assert.equal(parseRate('2.5M', '--rate-limit'), 2500000);
+    assert.equal(parseRate('1G', '--rate'), 1e9);
+    usage(() => parseRate('1T', '--rate-limit'), /^--rate-limit: expected a number with an optional K\/M\/G suffix/);
+    usage(() => parseRate('5k', '--rate-limit', 1000), /up to 1000/);
+  });
+
+  test('protocols', () => {
+    assert.deepEqual(parseProtocols('tcp,UDP'), ['tcp', 'udp']);
+    assert.deepEqual(parseProtocols('roce_v2'), ['roce_v2']);
+    usage(() => parseProtocols('sctp'), /^--protocol: expected tcp\|udp\|icmp\|roce\|roce_v1\|roce_v2\|all/);
+    usage(() => parseProtocols(','), /^--protocol/);
+  });
+
+  test('IPs and CIDRs: normalised, masked, IPv4 mapped into 16 bytes', () => {
+    const a = parseNet('192.168.1.100')!;
+    assert.deepEqual([a.text, a.family, a.prefix, a.addr.toString('hex')], ['192.168.1.100', 4, 128, '00000000000000000000ffffc0a80164']);
+    const n = parseNet('10.1.2.3/8')!;
+    assert.deepEqual([n.text, n.prefix, n.addr.toString('hex')], ['10.0.0.0/8', 104, '00000000000000000000ffff0a000000']);
+    const v6 = parseNet('2001:DB8:0:0:1::1/64')!;
+    assert.deepEqual([v6.text, v6.prefix], ['2001:db8::/64', 64]);
+    assert.equal(parseNet('::ffff:1.2.3.4')!.addr.toString('hex'), '00000000000000000000ffff01020304');
+    assert.equal(parseNet('::')!.text, '::');
+    for (const bad of ['10.0.0.256', '10.0.0.1/33', '2001:db8::/129', '10.0.0.1/', '1.2.3', 'fe80::1%eth0', 'a/b/c', '', 'host'])
+      assert.equal(parseNet(bad), null, bad);
+  });
+
+  test('address formatting follows RFC 5952', () => {
+    const f = (s: string): string => formatAddr(parseNet(s)!.addr, s.includes(':') ? 6 : 4);
+    assert.equal(f('2001:db8:0:0:0:0:2:1'), '2001:db8::2:1');
+    assert.equal(f('2001:db8:0:1:1:1:1:1'), '2001:db8:0:1:1:1:1:1');
+    assert.equal(f('2001:0:0:1:0:0:0:1'), '2001:0:0:1::1');
+    assert.equal(f('fe80::1'), 'fe80::1');
+    assert.equal(f('::1'), '::1');
+    assert.equal(f('1::'), '1::');
+    assert.equal(f('10.0.0.1'), '10.0.0.1');
+  });
+
+  test('watch lists: duplicates dropped, overlaps refused', () => {
+    assert.deepEqual(parseNetList('10.0.0.1, 10.0.0.1,2001:db8::1', '--watch-ip').map((n) => n.text), ['10.0.0.1', '2001:db8::1']);
+    usage(() => parseNetList('10.0.0.5,10.0.0.0/24', '--watch-ip'), /^--watch-ip: 10\.0\.0\.0\/24 and 10\.0\.0\.5 overlap/);
+    usage(() => parseNetList('10.0.0.0/8,10.1.0.0/16', 'TARGET_IP'), /^TARGET_IP: 10\.1\.0\.0\/16 and 10\.0\.0\.0\/8 overlap/);
+    usage(() => parseNetList('10.0.0.1,nope', '--watch-ip'), /^--watch-ip: expected an IP address or CIDR .*got 'nope'$/);
+    usage(() => parseNetList(' , ', '--watch-ip'), /^--watch-ip: expected IP addresses or CIDRs/);
+  });
+
+  test('interfaces are checked against the machine', () => {
+    const known = [{ name: 'lo', ifindex: 1 }, { name: 'eth0', ifindex: 2 }];
+    assert.deepEqual(parseInterfaces('eth0,lo,eth0', '--iface', known), [known[1], known[0]]);
+    usage(() => parseInterfaces('eth1', '-i/--iface', known), /^-i\/--iface: no interface 'eth1' \(available: lo, eth0\)$/);
+  });
+
+  test('default route from /proc/net/route, then ipv6_route', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xt-proc-'));
+    try {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'route'), 'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\neth1\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\neth0\t00000000\t0101A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n');
+      assert.equal(defaultRouteInterface(dir), 'eth0');
+      writeFileSync(join(dir, 'route'), 'Iface\tDestination\n');
+      writeFileSync(join(dir, 'ipv6_route'), `${'0'.repeat(32)} 00 ${'0'.repeat(32)} 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003     ens5\n`);
+      assert.equal(defaultRouteInterface(dir), 'ens5');
+      writeFileSync(join(dir, 'ipv6_route'), '');
+      assert.equal(defaultRouteInterface(dir), null);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { FlowRecord, IpRecord, PacketRecord, SummaryRecord } from '../../src/modes/xdp/records.js';
+import { roceOpcodeName, tcpFlagNames } from '../../src/modes/xdp/records.js';
+import { humanBits, humanBytes } from '../../src/output/human.js';
+import { flowTable, ipBlock, makeSink, packetLine } from '../../src/output/xdp.js';
+
+const pkt = (o: Partial<PacketRecord>): PacketRecord => ({
+  type: 'packet', ts: '2026-01-01T00:00:00.000Z', iface: 'eth0', dir: 'ingress', proto: 'tcp', src: '192.168.1.100', sport: 54321,
+  dst: '93.184.216.34', dport: 443, len: 1248, ...o,
+});
+const flowRec: FlowRecord = {
+  type: 'flow', ts: '2026-01-01T00:00:00.000Z', iface: 'eth0', dir: 'egress', proto: 'udp', src: '10.0.0.1', sport: 53, dst: '2001:db8::1',
+  dport: 5353, packets: 3, bytes: 2048, pps_rate: 1.5, bps_rate: 12_345_678,
+};
+
+describe('renderers', () => {
+  test('the watched-IP block users already read', () => {
+    const r: IpRecord = { type: 'ip', ts: '', ip: '192.168.1.100', in_packets: 1247, in_bytes: 89432, out_packets: 1156, out_bytes: 156789 };
+    assert.equal(
+      ipBlock(r),
+      [
+        '=== traffic for 192.168.1.100 ===',
+        'inbound:  1247 packets, 89432 bytes (87.34 KiB)',
+        'outbound: 1156 packets, 156789 bytes (153.11 KiB)',
+        'total:    2403 packets, 246221 bytes (240.45 KiB)',
+      ].join('\n'),
+    );
+  });
+
+  test('packet lines', () => {
+    assert.equal(packetLine(pkt({})), 'TCP 192.168.1.100:54321 -> 93.184.216.34:443 (1248b)');
+    assert.equal(packetLine(pkt({ proto: 'udp', src: '2001:db8::1', sport: 5353, dst: 'ff02::fb', dport: 5353, len: 90 })), 'UDP [2001:db8::1]:5353 -> [ff02::fb]:5353 (90b)');
+    assert.equal(packetLine(pkt({ proto: 'icmp', sport: 0, dport: 0, len: 98 })), 'ICMP 192.168.1.100 -> 93.184.216.34 (98b)');
+    assert.equal(
+      packetLine(pkt({ proto: 'roce_v2', sport: 49152, dport: 4791, roce_opcode: 'RC_RDMA_WRITE_ONLY', roce_qp: 0xabcd, len: 1082 })),
+      'RoCEv2 192.168.1.100:49152 -> 93.184.216.34:4791 RC_RDMA_WRITE_ONLY qp=0x00abcd (1082b)',
+    );
+    assert.equal(packetLine(pkt({ proto: 47, sport: 0, dport: 0, len: 60 })), 'IP/47 192.168.1.100 -> 93.184.216.34 (60b)');
+  });
+
+  test('RoCE opcodes and TCP flags by name', () => {
+    assert.equal(roceOpcodeName(0x04), 'RC_SEND_ONLY');
+    assert.equal(roceOpcodeName(0x64), 'UD_SEND_ONLY');
+    assert.equal(roceOpcodeName(0x11), 'RC_ACKNOWLEDGE');
+    assert.equal(roceOpcodeName(0x81), 'CNP');
+    assert.equal(roceOpcodeName(0x1f), 'RC_OP_0x1f');
+    assert.equal(tcpFlagNames(0x12), 'SYN|ACK');
+    assert.equal(tcpFlagNames(0), '');
+  });
+
+  test('human units', () => {
+    assert.equal(humanBytes(512), '512 B');
+    assert.equal(humanBytes(1024), '1.00 KiB');
+    assert.equal(humanBytes(5 * 1024 * 1024), '5.00 MiB');
+    assert.equal(humanBits(999), '999 bit/s');
+    assert.equal(humanBits(12_345_678), '12.35 Mbit/s');
+  });
+
+  test('flow table columns', () => {
+    assert.equal(
+      flowTable([flowRec]),
+      ['IFACE  DIR  PROTO  SOURCE       DESTINATION         PACKETS     BYTES  PPS          RATE', 'eth0   out  UDP    10.0.0.1:53  [2001:db8::1]:5353        3  2.00 KiB  1.5  12.35 Mbit/s'].join('\n'),
+    );
+    assert.equal(flowTable([]), '(no flows yet)');
+  });
+
+  test('json sink: one object a line, records unchanged', () => {
+    const out: string[] = [];
+    const sink = makeSink('json', (s) => out.push(s));
+    const summary = { type: 'summary', ts: 't', duration_s: 1, interfaces: ['eth0'], attached: [] } as unknown as SummaryRecord;
+    sink.interval([flowRec, summary]);
+    sink.packet(pkt({}));
+    const lines = out.join('').trimEnd().split('\n');
+    assert.equal(lines.length, 3);
+    assert.deepEqual(JSON.parse(lines[0]!), flowRec);
+    assert.equal((JSON.parse(lines[2]!) as PacketRecord).type, 'packet');
+  });
+});
