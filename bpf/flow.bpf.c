@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* xdp mode: count every packet per flow and per watched address, both directions,
- * and log matching packets through a ring buffer. XDP sees ingress, TC egress. */
+ * and log matching packets through a ring buffer. XDP (or TC) sees ingress, TC egress. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -401,7 +401,7 @@ static __always_inline void count_flow(struct pkt *p, struct xt_stats *s, __u64 
 	v->tcp_flags |= p->tcp_flags;
 }
 
-/* One body for both hooks. `segs` > 1 for a GSO packet at TC egress: the wire carries
+/* One body for every hook. `segs` > 1 for a GSO packet seen by TC: the wire carries
  * `segs` frames, each repeating the headers. */
 static __always_inline void handle(void *data, void *data_end, __u32 ifindex, __u8 dir, __u32 len,
 				   __u32 segs)
@@ -452,17 +452,31 @@ int xt_xdp_ingress(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
-SEC("tc")
-int xt_tc_egress(struct __sk_buff *skb)
+/* TC sees socket buffers: a GSO packet carries gso_segs wire frames. */
+static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 {
 	__u32 linear = skb->data_end - skb->data;
 
 	/* Headers of a non-linear skb may sit outside the linear part. */
 	if (linear < 128 && skb->len > linear)
 		bpf_skb_pull_data(skb, skb->len < 128 ? skb->len : 128);
-	handle((void *)(long)skb->data, (void *)(long)skb->data_end, skb->ifindex, XT_DIR_EGRESS,
-	       skb->len, skb->gso_segs);
+	handle((void *)(long)skb->data, (void *)(long)skb->data_end, skb->ifindex, dir, skb->len,
+	       skb->gso_segs);
 	return TC_NEXT;
+}
+
+SEC("tc")
+int xt_tc_egress(struct __sk_buff *skb)
+{
+	return tc_handle(skb, XT_DIR_EGRESS);
+}
+
+/* Ingress on devices where XDP is the wrong hook (veth: native XDP turns off the peer's GSO,
+ * generic XDP sees a GSO packet as one frame). */
+SEC("tc")
+int xt_tc_ingress(struct __sk_buff *skb)
+{
+	return tc_handle(skb, XT_DIR_INGRESS);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -23,6 +23,7 @@ function resolveIfaces(flag: string | undefined): ReturnType<typeof parseInterfa
 interface XdpFlags {
   iface?: string;
   xdpMode: string;
+  ingressHook: string;
   interval?: string;
   top: string;
   output: string;
@@ -51,7 +52,8 @@ function program(): Command {
   p.command('xdp')
     .description('count every packet per flow and per watched IP (XDP ingress, TC egress); optional live packet log')
     .option('-i, --iface <names>', 'interfaces, comma-separated (env INTERFACE or NETWORK_INTERFACE; default: the default-route interface)')
-    .addOption(new Option('--xdp-mode <mode>', 'XDP attach mode: native falls back to nothing, auto tries native then generic').choices(['auto', 'native', 'generic']).default('auto'))
+    .addOption(new Option('--ingress-hook <hook>', 'where ingress is counted: xdp, tc, or auto (xdp; tc on veth)').choices(['auto', 'xdp', 'tc']).default('auto'))
+    .addOption(new Option('--xdp-mode <mode>', 'XDP attach mode: auto tries native then generic; native or generic only').choices(['auto', 'native', 'generic']).default('auto'))
     .option('--interval <ms>', `report interval in ms, ${INTERVAL_MIN}..${INTERVAL_MAX}, or 500ms/5s/1m (env INTERVAL)`, undefined)
     .option('--top <n>', 'flows shown per interval, 0 for all', '20')
     .addOption(new Option('-o, --output <format>', 'table | json (one object a line) | text').default('table'))
@@ -73,6 +75,7 @@ function program(): Command {
       const opts = {
         ifaces: resolveIfaces(f.iface),
         xdpMode: f.xdpMode as 'auto' | 'native' | 'generic',
+        ingressHook: f.ingressHook as 'auto' | 'xdp' | 'tc',
         intervalMs: intervalRaw === undefined ? 5000 : parseInterval(intervalRaw, f.interval !== undefined ? '--interval' : 'INTERVAL'),
         top: parseInteger(f.top, '--top', 0, 1_000_000),
         output: parseChoice(f.output, '-o/--output', ['table', 'json', 'text'] as const),
@@ -97,6 +100,20 @@ function program(): Command {
     .description('list network interfaces: index, state, addresses, attached XDP/TC programs')
     .addOption(new Option('-o, --output <format>', 'table | json').choices(['table', 'json']).default('table'))
     .action(async (f: { output: string }) => listIfaces(f.output));
+
+  p.command('probe')
+    .description('what this kernel and libbpf support, as xtrace uses it (program and map types, BTF, kprobes)')
+    .addOption(new Option('-o, --output <format>', 'table | json').choices(['table', 'json']).default('table'))
+    .action(async (f: { output: string }) => {
+      const { allProbes } = await import('./bpf/probe.js');
+      const { columns } = await import('./output/human.js');
+      const rs = allProbes();
+      process.stdout.write(
+        f.output === 'json'
+          ? rs.map((r) => JSON.stringify({ type: 'probe', ...r })).join('\n') + '\n'
+          : columns(['FEATURE', 'STATUS', 'DETAIL'], rs.map((r) => [r.name, r.status, r.detail]), new Set()) + '\n',
+      );
+    });
 
   p.action(async (f: { list?: boolean }) => {
     if (f.list) return listIfaces('table');

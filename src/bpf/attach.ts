@@ -74,9 +74,9 @@ export function attachXdp(progFd: number, iface: string, ifindex: number, mode: 
 }
 
 class TcFilter implements Attachment {
-  readonly kind = 'tc/egress';
   constructor(
     readonly iface: string,
+    readonly kind: string,
     private readonly hook: Buffer,
     private readonly handle: number,
     private readonly priority: number,
@@ -113,19 +113,21 @@ function tcOpts(progFd: number): Buffer {
   return o;
 }
 
-/** Egress hooks in order of preference; the first that attaches wins. */
-const EGRESS_CHAIN: ReadonlyArray<{ kind: string; attach: (fd: number, iface: string, ifindex: number) => Attachment | number }> = [
+export type TcDir = 'ingress' | 'egress';
+
+/** TC hooks in order of preference; the first that attaches wins. */
+const TC_CHAIN: ReadonlyArray<{ kind: string; attach: (fd: number, iface: string, ifindex: number, dir: TcDir) => Attachment | number }> = [
   {
-    kind: 'tcx/egress',
-    attach: (fd, iface, ifindex) => {
-      const link = lib.linkCreate(fd, ifindex, BPF_TCX_EGRESS, null) as number;
-      return link >= 0 ? new LinkFd(iface, 'tcx/egress', link) : link;
+    kind: 'tcx',
+    attach: (fd, iface, ifindex, dir) => {
+      const link = lib.linkCreate(fd, ifindex, dir === 'egress' ? BPF_TCX_EGRESS : BPF_TCX_INGRESS, null) as number;
+      return link >= 0 ? new LinkFd(iface, `tcx/${dir}`, link) : link;
     },
   },
   {
-    kind: 'tc/egress',
-    attach: (fd, iface, ifindex) => {
-      const hook = tcHook(ifindex, BPF_TC_EGRESS);
+    kind: 'tc',
+    attach: (fd, iface, ifindex, dir) => {
+      const hook = tcHook(ifindex, dir === 'egress' ? BPF_TC_EGRESS : BPF_TC_INGRESS);
       let rc = lib.tcHookCreate(hook) as number;
       const created = rc === 0;
       if (rc < 0 && rc !== -EEXIST) return rc;
@@ -135,25 +137,25 @@ const EGRESS_CHAIN: ReadonlyArray<{ kind: string; attach: (fd: number, iface: st
         if (created) lib.tcHookDestroy(tcHook(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS));
         return rc;
       }
-      log.warn(`${iface}: this kernel has no tcx links; egress uses a classic TC filter, which outlives a SIGKILLed xtrace`);
-      return new TcFilter(iface, hook, o.readUInt32LE(20), o.readUInt32LE(24), created);
+      log.warn(`${iface}: this kernel has no tcx links; ${dir} uses a classic TC filter, which outlives a SIGKILLed xtrace`);
+      return new TcFilter(iface, `tc/${dir}`, hook, o.readUInt32LE(20), o.readUInt32LE(24), created);
     },
   },
 ];
 
-export function attachTcEgress(progFd: number, iface: string, ifindex: number): Attachment {
+export function attachTc(progFd: number, iface: string, ifindex: number, dir: TcDir): Attachment {
   let last = 0;
-  for (const hook of EGRESS_CHAIN) {
-    const r = hook.attach(progFd, iface, ifindex);
+  for (const hook of TC_CHAIN) {
+    const r = hook.attach(progFd, iface, ifindex, dir);
     if (typeof r !== 'number') {
-      log.debug(`${iface}: egress attached as ${r.kind}`);
+      log.debug(`${iface}: ${dir} attached as ${r.kind}`);
       return r;
     }
     last = r;
-    log.debug(`${iface}: ${hook.kind} did not attach: ${strerror(r)}`);
+    log.debug(`${iface}: ${hook.kind}/${dir} did not attach: ${strerror(r)}`);
     if (r === -EPERM) break;
   }
-  throw attachError('the TC egress program', iface, last);
+  throw attachError(`the TC ${dir} program`, iface, last);
 }
 
 export interface HookState {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { type Rec, XtraceProcess, finalFlows } from '../lib/cli.js';
-import { hasCommand, requireKernel } from '../lib/env.js';
+import { CLI, hasCommand, requireKernel } from '../lib/env.js';
 import { NetnsPair } from '../lib/netns.js';
 import { bth, ethHeader, ipv4Header, rawFrames, server, traffic, udpHeader } from '../lib/peer.js';
 
@@ -21,7 +21,7 @@ async function withXtrace(
   const p = new NetnsPair(pairOpts);
   let x: XtraceProcess | null = null;
   try {
-    x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--top', '0', '--interval', '60000', ...args(p)], { ns: p.nsA });
+    x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--top', '0', '--interval', '60000', '--ingress-hook', 'xdp', ...args(p)], { ns: p.nsA });
     await x.ready();
     await body(p, x);
   } finally {
@@ -91,35 +91,47 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
     });
   });
 
-  test('TCP transfer: per-flow segments equal the peer\'s nstat, totals equal its ip -s link', async (t) => {
-    if (!requireKernel(t, () => (hasCommand('nstat') ? null : 'needs nstat (iproute2)'))) return;
-    const BYTES = 8 * 1024 * 1024;
-    await withXtrace({}, () => [], async (p, x) => {
-      const link0 = p.linkStats(p.nsB, p.ifB);
-      const snmp0 = p.nstat(p.nsB, 'TcpOutSegs', 'TcpInSegs');
-      const sink = await server(p.nsA, 'tcp-sink', p.ipA, 9100);
-      assert.equal(traffic(p.nsB, 'tcp-send', p.ipA, 9100, BYTES), String(BYTES));
-      assert.equal(await sink.output(), String(BYTES));
-      await new Promise((r) => setTimeout(r, 300)); // the last ACK / FIN exchange
-      const link1 = p.linkStats(p.nsB, p.ifB);
-      const snmp1 = p.nstat(p.nsB, 'TcpOutSegs', 'TcpInSegs');
-      const rs = await stopOk(x);
-      const fl = [...finalFlows(rs).values()].filter((f) => f.proto === 'tcp');
-      const inn = fl.find((f) => f.dir === 'ingress' && f.dport === 9100)!;
-      const out = fl.find((f) => f.dir === 'egress' && f.sport === 9100)!;
-      assert.equal(inn.packets, snmp1.TcpOutSegs! - snmp0.TcpOutSegs!, 'segments B sent = ingress flow packets');
-      assert.equal(out.packets, snmp1.TcpInSegs! - snmp0.TcpInSegs!, 'segments B received = egress flow packets');
-      assert.ok((inn.bytes as number) > BYTES, 'ingress bytes cover the payload');
-      const s = summaryOf(rs);
-      const sent = link1.tx_packets - link0.tx_packets;
-      assert.equal(s.rx_packets, sent);
-      // veth counts frames it delivers through its XDP/NAPI path after eth_type_trans() pulled the
-      // 14-byte Ethernet header (drivers/net/veth.c, veth_xdp_rcv); xtrace counts the whole L2 frame.
-      assert.equal(s.rx_bytes, link1.tx_bytes - link0.tx_bytes + ETH * sent);
-      assert.equal(s.tx_packets, link1.rx_packets - link0.rx_packets);
-      assert.equal(s.tx_bytes, link1.rx_bytes - link0.rx_bytes);
+  for (const hook of ['xdp', 'tc'] as const)
+    test(`TCP transfer, ${hook} ingress: per-flow segments equal the peer's nstat, totals its ip -s link`, async (t) => {
+      if (!requireKernel(t, () => (hasCommand('nstat') ? null : 'needs nstat (iproute2)'))) return;
+      const BYTES = 8 * 1024 * 1024;
+      await withXtrace({}, () => ['--ingress-hook', hook], async (p, x) => {
+        const link0 = p.linkStats(p.nsB, p.ifB);
+        const snmp0 = p.nstat(p.nsB, 'TcpOutSegs', 'TcpInSegs');
+        const sink = await server(p.nsA, 'tcp-sink', p.ipA, 9100);
+        assert.equal(traffic(p.nsB, 'tcp-send', p.ipA, 9100, BYTES), String(BYTES));
+        assert.equal(await sink.output(), String(BYTES));
+        await new Promise((r) => setTimeout(r, 300)); // the last ACK / FIN exchange
+        const link1 = p.linkStats(p.nsB, p.ifB);
+        const snmp1 = p.nstat(p.nsB, 'TcpOutSegs', 'TcpInSegs');
+        const rs = await stopOk(x);
+        assert.deepEqual(summaryOf(rs).attached, [`${p.ifA}:${hook === 'xdp' ? 'xdp/native' : 'tcx/ingress'}`, `${p.ifA}:tcx/egress`]);
+        const segsOut = snmp1.TcpOutSegs! - snmp0.TcpOutSegs!;
+        const fl = [...finalFlows(rs).values()].filter((f) => f.proto === 'tcp');
+        const inn = fl.find((f) => f.dir === 'ingress' && f.dport === 9100)!;
+        const out = fl.find((f) => f.dir === 'egress' && f.sport === 9100)!;
+        assert.equal(inn.packets, segsOut, 'segments B sent = ingress flow packets');
+        assert.equal(out.packets, snmp1.TcpInSegs! - snmp0.TcpInSegs!, 'segments B received = egress flow packets');
+        const s = summaryOf(rs);
+        const skbs = link1.tx_packets - link0.tx_packets;
+        const skbBytes = link1.tx_bytes - link0.tx_bytes;
+        assert.equal(s.rx_packets, segsOut, 'the link carried only this connection');
+        if (hook === 'xdp') {
+          // Native XDP on veth turns off the peer's GSO: one skb per segment.
+          assert.equal(skbs, segsOut);
+          // veth counts frames it delivers through its XDP/NAPI path after eth_type_trans() pulled the
+          // 14-byte Ethernet header (drivers/net/veth.c, veth_xdp_rcv); xtrace counts the whole L2 frame.
+          assert.equal(s.rx_bytes, skbBytes + ETH * skbs);
+        } else {
+          // TC sees the peer's GSO packets (fewer skbs than segments) and counts gso_segs wire frames,
+          // each repeating Ethernet + IPv4 + TCP with timestamps (14 + 20 + 32 bytes).
+          assert.ok(skbs < segsOut, `GSO in use (${skbs} skbs for ${segsOut} segments)`);
+          assert.equal(s.rx_bytes, skbBytes + (segsOut - skbs) * (ETH + IP4 + 32));
+        }
+        assert.equal(s.tx_packets, link1.rx_packets - link0.rx_packets);
+        assert.equal(s.tx_bytes, link1.rx_bytes - link0.rx_bytes);
+      });
     });
-  });
 
   test('ICMP echo in generic XDP mode', async (t) => {
     if (!requireKernel(t)) return;
@@ -284,32 +296,41 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
     }
   });
 
-  test('SIGKILL leaves no XDP or TC program on the interface', async (t) => {
+  test('SIGKILL leaves no XDP or TC program on the interfaces', async (t) => {
     if (!requireKernel(t)) return;
     const p = new NetnsPair();
     let x: XtraceProcess | null = null;
-    const hooks = (): { xdp: boolean; tcx: number; tc: string } => {
-      const link = JSON.parse(p.exec(p.nsA, 'ip', '-j', '-d', 'link', 'show', 'dev', p.ifA)) as Array<{ xdp?: unknown }>;
-      const ifs = JSON.parse(`[${p.exec(p.nsA, process.execPath, `${process.cwd()}/dist/src/cli.js`, 'interfaces', '-o', 'json').trim().split('\n').join(',')}]`) as Rec[];
-      const me = ifs.find((i) => i.name === p.ifA)!;
-      return { xdp: link[0]!.xdp !== undefined, tcx: (me.tcx_egress as number) + (me.tc_egress as number), tc: p.exec(p.nsA, 'tc', 'filter', 'show', 'dev', p.ifA, 'egress').trim() };
+    const hooks = (ifn: string): { xdp: boolean; tcxIn: number; tcxOut: number; tc: string } => {
+      const link = JSON.parse(p.exec(p.nsA, 'ip', '-j', '-d', 'link', 'show', 'dev', ifn)) as Array<{ xdp?: unknown }>;
+      const out = p.exec(p.nsA, process.execPath, CLI, 'interfaces', '-o', 'json').trim().split('\n');
+      const me = out.map((l) => JSON.parse(l) as Rec).find((i) => i.name === ifn)!;
+      const tc = p.exec(p.nsA, 'tc', 'filter', 'show', 'dev', ifn, 'egress') + p.exec(p.nsA, 'tc', 'filter', 'show', 'dev', ifn, 'ingress');
+      return { xdp: link[0]!.xdp !== undefined, tcxIn: me.tcx_ingress as number, tcxOut: me.tcx_egress as number, tc: tc.trim() };
     };
     try {
-      x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json'], { ns: p.nsA });
+      const l2 = p.addLink();
+      // XDP ingress on the first interface, TC ingress on the second, TC egress on both.
+      x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--ingress-hook', 'xdp'], { ns: p.nsA });
       await x.ready();
-      const during = hooks();
-      assert.equal(during.xdp, true, 'XDP attached while running');
-      assert.equal(during.tcx, 1, 'egress program attached while running');
-      const r = await x.stop('SIGKILL');
-      assert.equal(r.signal, 'SIGKILL');
-      let after = hooks();
-      for (let i = 0; i < 20 && (after.xdp || after.tcx); i++) {
-        await new Promise((res) => setTimeout(res, 100));
-        after = hooks();
+      const y = new XtraceProcess(['xdp', '-i', l2.ifA, '-o', 'json', '--ingress-hook', 'tc'], { ns: p.nsA });
+      try {
+        await y.ready();
+        assert.deepEqual(hooks(p.ifA), { xdp: true, tcxIn: 0, tcxOut: 1, tc: '' }, 'attached while running');
+        assert.deepEqual(hooks(l2.ifA), { xdp: false, tcxIn: 1, tcxOut: 1, tc: '' }, 'attached while running');
+        assert.equal((await y.stop('SIGKILL')).signal, 'SIGKILL');
+      } finally {
+        await y.kill();
       }
-      assert.deepEqual(after, { xdp: false, tcx: 0, tc: '' });
+      assert.equal((await x.stop('SIGKILL')).signal, 'SIGKILL');
+      const none = { xdp: false, tcxIn: 0, tcxOut: 0, tc: '' };
+      let after = [hooks(p.ifA), hooks(l2.ifA)];
+      for (let i = 0; i < 20 && JSON.stringify(after) !== JSON.stringify([none, none]); i++) {
+        await new Promise((res) => setTimeout(res, 100));
+        after = [hooks(p.ifA), hooks(l2.ifA)];
+      }
+      assert.deepEqual(after, [none, none]);
       const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as Array<{ name?: string }>;
-      assert.deepEqual(progs.filter((q) => q.name === 'xt_xdp_ingress' || q.name === 'xt_tc_egress'), [], 'programs freed');
+      assert.deepEqual(progs.filter((q) => q.name?.startsWith('xt_')), [], 'programs freed');
     } finally {
       await x?.kill();
       p.destroy();
