@@ -4,14 +4,15 @@
  * measured in the same run (median over rounds).
  *   baseline       no monitor
  *   xdp-pass       a do-nothing native XDP program: what having XDP on a veth costs by itself
+ *   tc-pass        a do-nothing TC program on ingress and egress: what the TC hooks cost by themselves
  *   xtrace-xdp     xtrace xdp --ingress-hook xdp (native XDP ingress, TC egress), counting only
  *   xtrace         xtrace xdp as a user runs it (on veth: TC ingress and egress), counting only
  *   xtrace-log     xtrace xdp -p (packet log, default --rate-limit 10000)
  *   xtrace-log-all xtrace xdp -p --rate-limit 0 (one ring-buffer event per packet)
  *   tcpdump        tcpdump -w /dev/null on the receiving end
- * Ratios are given against both `baseline` and `xdp-pass` (the latter isolates xtrace-xdp's own work).
+ * Ratios are given against `baseline`, `xdp-pass` and `tc-pass` (the last two isolate xtrace's own work per hook).
  * Workloads: UDP with 64-byte payloads (received packets/s at the server) and TCP bulk (bits/s).
- * Env: BENCH_ROUNDS (3), BENCH_SECONDS (4).
+ * Env: BENCH_ROUNDS (3), BENCH_SECONDS (4), BENCH_CONFIGS (comma-separated subset; baselines always run).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +28,7 @@ interface Config {
 }
 
 const xtrace = (extra: string[]) => async (p: NetnsPair) => {
-  const x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '1000', ...extra], { ns: p.nsA });
+  const x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '1000', ...extra], { ns: p.nsA, discard: true });
   await x.ready();
   return { stop: async () => void (await x.stop()) };
 };
@@ -40,9 +41,17 @@ const xdpPass = (mode: 'xdpdrv' | 'xdpgeneric') => async (p: NetnsPair) => {
   return { stop: async () => void p.exec(p.nsA, 'ip', 'link', 'set', 'dev', p.ifA, mode, 'off') };
 };
 
+/** A do-nothing TC program on ingress and egress (classic clsact; removed with the qdisc on stop). */
+const tcPass = async (p: NetnsPair) => {
+  p.exec(p.nsA, 'tc', 'qdisc', 'add', 'dev', p.ifA, 'clsact');
+  for (const dir of ['ingress', 'egress']) p.exec(p.nsA, 'tc', 'filter', 'add', 'dev', p.ifA, dir, 'bpf', 'da', 'obj', PASS_OBJ, 'sec', 'tc');
+  return { stop: async () => void p.exec(p.nsA, 'tc', 'qdisc', 'del', 'dev', p.ifA, 'clsact') };
+};
+
 const CONFIGS: Config[] = [
   { name: 'baseline', start: async () => ({ stop: async () => undefined }) },
   { name: 'xdp-pass', start: xdpPass('xdpdrv') },
+  { name: 'tc-pass', start: tcPass },
   { name: 'xtrace-xdp', start: xtrace(['--ingress-hook', 'xdp']) },
   { name: 'xtrace', start: xtrace([]) },
   { name: 'xtrace-log', start: xtrace(['-p']) },
@@ -90,11 +99,13 @@ async function main(): Promise<void> {
     } catch {
       throw new Error(`bench needs ${tool} (apt-get install ${tool})`);
     }
+  const only = process.env.BENCH_CONFIGS?.split(',');
+  const configs = only ? CONFIGS.filter((c) => ['baseline', 'xdp-pass', 'tc-pass'].includes(c.name) || only.includes(c.name)) : CONFIGS;
   const p = new NetnsPair();
   const results = new Map<string, { udp_pps: number[]; tcp_bps: number[] }>(CONFIGS.map((c) => [c.name, { udp_pps: [], tcp_bps: [] }]));
   try {
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const c of CONFIGS) {
+      for (const c of configs) {
         const h = await c.start(p);
         try {
           const udp = iperf(p, true);
@@ -112,8 +123,9 @@ async function main(): Promise<void> {
   }
   const base = results.get('baseline')!;
   const pass = results.get('xdp-pass')!;
+  const tcp = results.get('tc-pass')!;
   const ratio = (a: number[], b: number[]): number => Number((median(a) / median(b)).toFixed(3));
-  for (const c of CONFIGS) {
+  for (const c of configs) {
     const r = results.get(c.name)!;
     console.log(
       JSON.stringify({
@@ -125,6 +137,8 @@ async function main(): Promise<void> {
         tcp_bps_ratio: ratio(r.tcp_bps, base.tcp_bps),
         udp_pps_ratio_vs_xdp_pass: ratio(r.udp_pps, pass.udp_pps),
         tcp_bps_ratio_vs_xdp_pass: ratio(r.tcp_bps, pass.tcp_bps),
+        udp_pps_ratio_vs_tc_pass: ratio(r.udp_pps, tcp.udp_pps),
+        tcp_bps_ratio_vs_tc_pass: ratio(r.tcp_bps, tcp.tcp_bps),
       }),
     );
   }

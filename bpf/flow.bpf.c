@@ -401,27 +401,21 @@ static __always_inline void count_flow(struct pkt *p, struct xt_stats *s, __u64 
 	v->tcp_flags |= p->tcp_flags;
 }
 
-/* One body for every hook. `segs` > 1 for a GSO packet seen by TC: the wire carries
- * `segs` frames, each repeating the headers. */
-static __always_inline void handle(void *data, void *data_end, __u32 ifindex, __u8 dir, __u32 len,
-				   __u32 segs)
+/* Counts a parsed packet. `segs` > 1 for a GSO packet seen by TC: the wire carries `segs`
+ * frames, each repeating the headers. */
+static __always_inline void account(struct pkt *p, int rc, __u32 len, __u32 segs)
 {
-	struct pkt p = {};
 	__u32 zero = 0;
 	struct xt_stats *s = bpf_map_lookup_elem(&stats, &zero);
 	__u64 now = bpf_ktime_get_ns();
 	__u64 pkts = 1, bytes = len;
-	int rc;
 
-	p.key.ifindex = ifindex;
-	p.key.dir = dir;
-	rc = parse(&p, data, data_end);
-	if (segs > 1 && rc == PARSE_OK && p.hdr_len < len) {
+	if (segs > 1 && rc == PARSE_OK && p->hdr_len < len) {
 		pkts = segs;
-		bytes = len + (__u64)(segs - 1) * p.hdr_len;
+		bytes = len + (__u64)(segs - 1) * p->hdr_len;
 	}
-	stat_add(s, dir == XT_DIR_INGRESS ? XT_STAT_RX_PACKETS : XT_STAT_TX_PACKETS, pkts);
-	stat_add(s, dir == XT_DIR_INGRESS ? XT_STAT_RX_BYTES : XT_STAT_TX_BYTES, bytes);
+	stat_add(s, p->key.dir == XT_DIR_INGRESS ? XT_STAT_RX_PACKETS : XT_STAT_TX_PACKETS, pkts);
+	stat_add(s, p->key.dir == XT_DIR_INGRESS ? XT_STAT_RX_BYTES : XT_STAT_TX_BYTES, bytes);
 	if (rc == PARSE_NON_IP) {
 		stat_add(s, XT_STAT_NON_IP, pkts);
 		return;
@@ -430,16 +424,16 @@ static __always_inline void handle(void *data, void *data_end, __u32 ifindex, __
 		stat_add(s, XT_STAT_FRAGMENTS, pkts);
 	if (rc == PARSE_TRUNCATED) {
 		stat_add(s, XT_STAT_TRUNCATED, pkts);
-		if (!p.is_ip)
+		if (!p->is_ip)
 			return;
 	}
-	count_flow(&p, s, pkts, bytes, now);
+	count_flow(p, s, pkts, bytes, now);
 	if (xt_cfg.watch_count) {
-		count_watch(p.key.src, 1, pkts, bytes);
-		count_watch(p.key.dst, 0, pkts, bytes);
+		count_watch(p->key.src, 1, pkts, bytes);
+		count_watch(p->key.dst, 0, pkts, bytes);
 	}
 	if (xt_cfg.log_enabled)
-		log_packet(&p, s, len, now);
+		log_packet(p, s, len, now);
 }
 
 SEC("xdp")
@@ -447,21 +441,28 @@ int xt_xdp_ingress(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
+	struct pkt p = { .key = { .ifindex = ctx->ingress_ifindex, .dir = XT_DIR_INGRESS } };
 
-	handle(data, data_end, ctx->ingress_ifindex, XT_DIR_INGRESS, data_end - data, 1);
+	account(&p, parse(&p, data, data_end), data_end - data, 1);
 	return XDP_PASS;
 }
 
 /* TC sees socket buffers: a GSO packet carries gso_segs wire frames. */
 static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 {
-	__u32 linear = skb->data_end - skb->data;
+	struct pkt p = { .key = { .ifindex = skb->ifindex, .dir = dir } };
+	int rc = parse(&p, (void *)(long)skb->data, (void *)(long)skb->data_end);
 
-	/* Headers of a non-linear skb may sit outside the linear part. */
-	if (linear < 128 && skb->len > linear)
-		bpf_skb_pull_data(skb, skb->len < 128 ? skb->len : 128);
-	handle((void *)(long)skb->data, (void *)(long)skb->data_end, skb->ifindex, dir, skb->len,
-	       skb->gso_segs);
+	/* Headers of a non-linear skb may end past its linear part. Pull only then: a pull on a
+	 * cloned skb (every TCP skb is one) copies its head. */
+	if (rc == PARSE_TRUNCATED && skb->len > skb->data_end - skb->data) {
+		__builtin_memset(&p, 0, sizeof(p));
+		p.key.ifindex = skb->ifindex;
+		p.key.dir = dir;
+		bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256);
+		rc = parse(&p, (void *)(long)skb->data, (void *)(long)skb->data_end);
+	}
+	account(&p, rc, skb->len, skb->gso_segs);
 	return TC_NEXT;
 }
 

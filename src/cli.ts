@@ -40,11 +40,26 @@ interface XdpFlags {
   verbose?: boolean;
 }
 
+interface RdmaFlags {
+  device?: string;
+  port?: string;
+  interval?: string;
+  output: string;
+  list?: boolean;
+  errorThreshold: string;
+  sysfsRoot?: string;
+  procRoot?: string;
+  readyFile?: string;
+  imbalanceRatio?: string;
+  minGbps?: string;
+}
+
 function program(): Command {
   const p = new Command('xtrace')
     .description('eBPF network traffic monitor and controller for Linux')
     .version('0.1.0')
     .option('-l, --list', 'list network interfaces (same as `xtrace interfaces`)')
+    .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   p.configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -95,6 +110,51 @@ function program(): Command {
       const { runXdp } = await import('./modes/xdp/index.js');
       await runXdp(opts);
     });
+
+  for (const view of ['rdma', 'nccl'] as const) {
+    const c = p
+      .command(view)
+      .description(
+        view === 'rdma'
+          ? 'RDMA (mlx5) port counters from sysfs as rates and per-interval deltas, with each port\'s net device statistics'
+          : 'per-rail view for NCCL jobs: bandwidth, congestion, retransmission, link health, processes, imbalance',
+      )
+      .option('-d, --device <name>', 'one RDMA device, e.g. mlx5_0 (env DEVICE; default: all)')
+      .option('--port <n>', 'one port number (from 1)')
+      .option('--interval <ms>', `report interval in ms, ${INTERVAL_MIN}..${INTERVAL_MAX}, or 500ms/5s/1m (env INTERVAL)`)
+      .addOption(new Option('-o, --output <format>', 'table | json (one object a line) | text').default('table'))
+      .option('--list', 'list devices and ports with their net devices (ibdev2netdev) and exit')
+      .option('--error-threshold <n>', 'highlight an error counter whose interval delta exceeds n', '0')
+      .option('--sysfs-root <dir>', 'directory standing for /sys (env XTRACE_SYSFS_ROOT)')
+      .option('--proc-root <dir>', 'directory standing for /proc (env XTRACE_PROC_ROOT)')
+      .option('--ready-file <path>', 'written once the first counters are read');
+    if (view === 'nccl')
+      c.option('--imbalance-ratio <r>', 'flag a rail carrying less than r times the busiest rail', '0.5').option(
+        '--min-gbps <g>',
+        'judge balance only when the busiest rail carries at least g Gbit/s (TX+RX)',
+        '1',
+      );
+    c.action(async (f: RdmaFlags) => {
+      const intervalRaw = f.interval ?? env('INTERVAL');
+      const ratio = Number(f.imbalanceRatio ?? '0.5');
+      if (!(ratio > 0 && ratio <= 1)) throw usageError(`--imbalance-ratio: expected a number in (0, 1], got '${f.imbalanceRatio}'`);
+      const minGbps = Number(f.minGbps ?? '1');
+      if (!(minGbps >= 0)) throw usageError(`--min-gbps: expected a number of Gbit/s >= 0, got '${f.minGbps}'`);
+      const opts = {
+        view,
+        roots: { sys: f.sysfsRoot ?? env('XTRACE_SYSFS_ROOT') ?? '/sys', proc: f.procRoot ?? env('XTRACE_PROC_ROOT') ?? '/proc' },
+        device: f.device ?? env('DEVICE'),
+        port: f.port === undefined ? undefined : parseInteger(f.port, '--port', 1, 255),
+        intervalMs: intervalRaw === undefined ? 5000 : parseInterval(intervalRaw, f.interval !== undefined ? '--interval' : 'INTERVAL'),
+        output: parseChoice(f.output, '-o/--output', ['table', 'json', 'text'] as const),
+        list: Boolean(f.list),
+        thresholds: { imbalanceRatio: ratio, minGbps, errorThreshold: parseInteger(f.errorThreshold, '--error-threshold', 0, Number.MAX_SAFE_INTEGER) },
+        readyFile: f.readyFile,
+      };
+      const { runRdma } = await import('./modes/rdma/index.js');
+      await runRdma(opts);
+    });
+  }
 
   p.command('interfaces')
     .description('list network interfaces: index, state, addresses, attached XDP/TC programs')

@@ -11,3 +11,10 @@ int xt_bench_pass(struct xdp_md *ctx)
 }
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* The same for TC: lets the packet go on untouched. */
+SEC("tc")
+int xt_bench_tc_pass(struct __sk_buff *skb)
+{
+	return -1; /* TC_ACT_UNSPEC */
+}

@@ -23,13 +23,14 @@ export class XtraceProcess {
   readonly readyFile = join(this.dir, 'ready');
   private readonly exited: Promise<RunResult>;
 
-  constructor(args: string[], opts: { ns?: string; env?: Record<string, string> } = {}) {
+  /** `discard`: stdout goes to /dev/null (benchmarks), so no records are kept. */
+  constructor(args: string[], opts: { ns?: string; env?: Record<string, string>; discard?: boolean } = {}) {
     const argv = [...(opts.ns ? ['netns', 'exec', opts.ns] : []), process.execPath, CLI, ...args, '--ready-file', this.readyFile];
     this.child = spawn(opts.ns ? 'ip' : argv.shift()!, opts.ns ? argv : argv, {
       env: { ...process.env, XTRACE_LOG_FORMAT: 'text', ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', opts.discard ? 'ignore' : 'pipe', 'pipe'],
     });
-    this.child.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
+    this.child.stdout?.on('data', (d: Buffer) => (this.out += d.toString()));
     this.child.stderr!.on('data', (d: Buffer) => (this.err += d.toString()));
     this.exited = new Promise((resolve) => {
       this.child.on('close', (code, signal) => {

@@ -1,0 +1,82 @@
+/** Renderers for the rdma and nccl modes. */
+import type { NcclRecord, RdmaDeviceRecord, RdmaEventRecord, RdmaRecord } from '../modes/rdma/records.js';
+import { columns, humanBits } from './human.js';
+
+export type RdmaOut = RdmaRecord | NcclRecord | RdmaDeviceRecord | RdmaEventRecord;
+
+const bits = (bytesPerS: number | undefined): string => (bytesPerS === undefined ? '-' : humanBits(bytesPerS * 8));
+const pct = (u: number | undefined): string => (u === undefined ? '-' : `${(u * 100).toFixed(1)}%`);
+const gb = (g: number | undefined): string => (g === undefined ? '-' : `${g.toFixed(2)} Gbit/s`);
+const plus = (m: Record<string, number>): string =>
+  Object.entries(m)
+    .filter(([, v]) => v > 0)
+    .map(([k, v]) => `${k} +${v}`)
+    .join(', ');
+
+export function deviceBlock(d: RdmaDeviceRecord): string {
+  const gpu = d.nearest_gpu ? `, nearest GPU ${d.nearest_gpu} (${d.nearest_gpu_topo})` : '';
+  const head = `${d.device}: ${d.hca_type ?? '?'} fw ${d.fw_ver ?? '?'} board ${d.board_id ?? '?'} guid ${d.node_guid ?? '?'} pci ${d.pci ?? '?'} numa ${d.numa_node ?? '-'}${gpu}`;
+  return [head, ...d.ports.map((p) => `  port ${p.port}: ${p.state}/${p.phys_state} ${p.rate} ${p.link_layer} netdev ${p.netdev ?? '-'}`)].join('\n');
+}
+
+export function rdmaTable(rs: RdmaRecord[]): string {
+  const t = columns(
+    ['DEVICE', 'PORT', 'LINK', 'STATE', 'RATE', 'NETDEV', 'TX', 'RX', 'TX%', 'RX%', 'TX PKT/S', 'RX PKT/S'],
+    rs.map((r) => [
+      r.device, String(r.port), r.link_layer, `${r.state}/${r.phys_state}`, r.rate || '-',
+      r.netdev ? `${r.netdev} (${r.netdev_up === null ? '?' : r.netdev_up ? 'Up' : 'Down'})` : '-',
+      bits(r.tx_bytes_per_s), bits(r.rx_bytes_per_s), pct(r.tx_util), pct(r.rx_util),
+      r.tx_packets_per_s === undefined ? '-' : r.tx_packets_per_s.toFixed(0), r.rx_packets_per_s === undefined ? '-' : r.rx_packets_per_s.toFixed(0),
+    ]),
+    new Set([1, 6, 7, 8, 9, 10, 11]),
+  );
+  const extra = rs.flatMap((r) => {
+    const lines: string[] = [];
+    const e = plus(r.errors);
+    if (e) lines.push(`  ! ${r.device}/${r.port} errors: ${e}`);
+    const net = plus(Object.fromEntries(Object.entries(r.deltas).filter(([k]) => k.startsWith('netdev_') && k.endsWith('bytes'))));
+    if (net) lines.push(`  ${r.device}/${r.port} ${r.netdev} (IP traffic) ${net}`);
+    for (const n of r.notes) lines.push(`  ${r.device}/${r.port}: ${n}`);
+    return lines;
+  });
+  return [t, ...extra].join('\n');
+}
+
+export function ncclTable(rs: NcclRecord[]): string {
+  const t = columns(
+    ['RAIL', 'NETDEV', 'STATE', 'RATE', 'TX', 'RX', 'TX%', 'RX%', 'CONGESTION', 'RETRANS/LOSS', 'PROCESSES'],
+    rs.map((r) => [
+      `${r.device}/${r.port}`, r.netdev ?? '-', r.state, r.rate_gbps === null ? '-' : `${r.rate_gbps}G`, gb(r.tx_gbps), gb(r.rx_gbps),
+      pct(r.tx_util), pct(r.rx_util), plus(r.congestion) || '-', plus(r.retrans) || '-',
+      r.processes.map((p) => `${p.comm}[${p.pid}]${p.nccl ? '*' : ''}`).join(' ') || '-',
+    ]),
+    new Set([4, 5, 6, 7]),
+  );
+  const alerts = rs.flatMap((r) => r.alerts.map((a) => `  ! ${r.device}/${r.port}: ${a}`));
+  return [t, ...alerts, '  (* maps libnccl)'].join('\n');
+}
+
+export function makeRdmaSink(format: 'table' | 'json' | 'text', write: (s: string) => void = (s) => process.stdout.write(s)): (rs: RdmaOut[]) => void {
+  if (format === 'json') return (rs) => write(rs.map((r) => JSON.stringify(r)).join('\n') + (rs.length ? '\n' : ''));
+  return (rs) => {
+    const out: string[] = [];
+    for (const r of rs) {
+      if (r.type === 'rdma_device') out.push(deviceBlock(r));
+      if (r.type === 'rdma_event') out.push(`! ${r.message}`);
+    }
+    const rdma = rs.filter((r): r is RdmaRecord => r.type === 'rdma');
+    const nccl = rs.filter((r): r is NcclRecord => r.type === 'nccl');
+    const ts = rs.find((r) => r.type === 'rdma' || r.type === 'nccl')?.ts;
+    if (ts) out.push(`--- ${ts}`);
+    if (format === 'table') {
+      if (rdma.length) out.push(rdmaTable(rdma));
+      if (nccl.length) out.push(ncclTable(nccl));
+    } else {
+      for (const r of rdma)
+        out.push(`${r.device}/${r.port} ${r.link_layer} ${r.state} tx ${bits(r.tx_bytes_per_s)} rx ${bits(r.rx_bytes_per_s)} util ${pct(r.tx_util)}/${pct(r.rx_util)}${plus(r.errors) ? ` errors ${plus(r.errors)}` : ''}${r.notes.map((n) => `; ${n}`).join('')}`);
+      for (const r of nccl)
+        out.push(`${r.device}/${r.port} tx ${gb(r.tx_gbps)} rx ${gb(r.rx_gbps)} congestion ${plus(r.congestion) || '-'} retrans ${plus(r.retrans) || '-'}${r.alerts.map((a) => `; ! ${a}`).join('')}`);
+    }
+    if (out.length) write(out.join('\n') + '\n');
+  };
+}
