@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ncclRecords, rdmaRecord } from '../../src/modes/rdma/records.js';
+import { RdmaSampler } from '../../src/modes/rdma/sampler.js';
+import { counterDelta, discover, ibdev2netdevLine, pciTopo, rdmaProcesses, readCounters } from '../../src/sysfs/rdma.js';
+import { FIXTURES, FixtureCopy } from '../lib/fixtures.js';
+
+const fixture = { sys: `${FIXTURES}/sysfs`, proc: `${FIXTURES}/proc` };
+const thresholds = { imbalanceRatio: 0.5, minGbps: 1, errorThreshold: 0 };
+
+function withCopy(body: (f: FixtureCopy) => void): void {
+  const f = new FixtureCopy();
+  try {
+    body(f);
+  } finally {
+    f.destroy();
+  }
+}
+
+describe('rdma sysfs', () => {
+  test('discovers devices, ports, net devices and the nearest GPU', () => {
+    const ds = discover(fixture);
+    assert.deepEqual(ds.map((d) => d.name), ['mlx5_0', 'mlx5_1', 'mlx5_2', 'mlx5_3']);
+    const [cx6, cx7, dx, cx5] = ds;
+    assert.deepEqual(
+      [cx6!.hcaType, cx6!.fwVer, cx6!.boardId, cx6!.nodeGuid, cx6!.pci, cx6!.numaNode, cx6!.nearestGpu],
+      ['MT4123', '20.39.2048', 'MT_0000000222', '0c42:a103:00f2:1e84', '0000:3d:00.0', 0, { pci: '0000:3e:00.0', topo: 'PIX' }],
+    );
+    assert.deepEqual(cx6!.ports[0], {
+      device: 'mlx5_0', port: 1, state: 'ACTIVE', stateId: 4, physState: 'LinkUp', physStateId: 5, rateText: '100 Gb/sec (4X EDR)',
+      rateGbps: 100, linkLayer: 'Ethernet', lid: '0x0', netdev: 'ens1f0np0', netdevUp: true,
+    });
+    assert.deepEqual([cx7!.ports[0]!.linkLayer, cx7!.ports[0]!.rateGbps, cx7!.ports[0]!.lid, cx7!.ports[0]!.netdev, cx7!.nearestGpu], ['InfiniBand', 400, '0x12', 'ibp177s0', { pci: '0000:c1:00.0', topo: 'NODE' }]);
+    assert.equal(dx!.nearestGpu?.topo, 'NODE');
+    assert.deepEqual([cx5!.ports[0]!.state, cx5!.ports[0]!.physState, cx5!.ports[0]!.rateGbps, cx5!.ports[0]!.netdevUp], ['DOWN', 'Disabled', 10, false]);
+    assert.deepEqual(ds.flatMap((d) => d.ports.map(ibdev2netdevLine)), [
+      'mlx5_0 port 1 ==> ens1f0np0 (Up)', 'mlx5_1 port 1 ==> ibp177s0 (Up)', 'mlx5_2 port 1 ==> ens2f0np0 (Up)', 'mlx5_3 port 1 ==> enp5s0f0 (Down)',
+    ]);
+  });
+
+  test('PCI topology classes as nvidia-smi topo -m names them', () => {
+    const nic = ['pci0000:3a', '0000:3a:00.0', '0000:3b:00.0', '0000:3c:00.0', '0000:3d:00.0'];
+    assert.equal(pciTopo(nic, ['pci0000:3a', '0000:3a:00.0', '0000:3b:00.0', '0000:3c:01.0', '0000:3e:00.0'], 0, 0), 'PIX');
+    assert.equal(pciTopo(nic, ['pci0000:3a', '0000:3a:00.0', '0000:3b:00.0', '0000:3c:01.0', '0000:3f:00.0', '0000:40:00.0'], 0, 0), 'PXB');
+    assert.equal(pciTopo(nic, ['pci0000:3a', '0000:3a:02.0', '0000:50:00.0'], 0, 0), 'PHB');
+    assert.equal(pciTopo(nic, ['pci0000:5d', '0000:5d:00.0', '0000:5e:00.0'], 0, 0), 'NODE');
+    assert.equal(pciTopo(nic, ['pci0000:d7', '0000:d7:00.0', '0000:d8:00.0'], 0, 1), 'SYS');
+  });
+
+  test('counters: device-level hw_counters (switchdev), N/A (no PMA) absent, counters_ext, net device statistics', () => {
+    const dx = readCounters(fixture, { device: 'mlx5_2', port: 1, netdev: 'ens2f0np0' });
+    assert.deepEqual(dx.get('np_cnp_sent'), { group: 'hw_counters', value: 0n });
+    assert.deepEqual(dx.get('netdev_tx_bytes'), { group: 'netdev', value: 2000n });
+    assert.equal(dx.has('lifespan'), false);
+    const old = readCounters(fixture, { device: 'mlx5_3', port: 1, netdev: null });
+    assert.equal(old.has('port_xmit_data'), false, 'N/A (no PMA) is absent, not zero');
+    assert.deepEqual(old.get('port_xmit_data_64'), { group: 'counters_ext', value: 400n });
+  });
+
+  test('deltas: 32-bit wrap, reset, 64-bit reset, saturation', () => {
+    assert.deepEqual(counterDelta('out_of_sequence', 'hw_counters', 4294967290n, 5n), { delta: 11n, note: 'wrapped' });
+    assert.deepEqual(counterDelta('out_of_sequence', 'hw_counters', 12n, 3n), { delta: 3n, note: 'reset' });
+    assert.deepEqual(counterDelta('np_cnp_sent', 'hw_counters', 5000n, 10n), { delta: 10n, note: 'reset' });
+    assert.deepEqual(counterDelta('symbol_error', 'counters', 65000n, 65535n), { delta: 535n, note: 'saturated' });
+    assert.deepEqual(counterDelta('port_xmit_data', 'counters', 4294967000n, 4294967295n), { delta: 295n, note: 'saturated' });
+    assert.deepEqual(counterDelta('port_xmit_data', 'counters', 5000000000n, 5000000100n), { delta: 100n });
+  });
+
+  test('sampler: exact rates and utilisation from data counters x 4', () =>
+    withCopy((f) => {
+      const s = new RdmaSampler(f.roots, { device: 'mlx5_0' });
+      const first = s.sample(1000);
+      assert.equal(first.ports[0]!.dtS, null, 'no rates from one read');
+      assert.equal(first.ports[0]!.txBytesPerS, undefined);
+      f.port('mlx5_0', 1, 'counters/port_xmit_data', 250000000000n + 1250000000n); // 5 GB in 4-byte units
+      f.port('mlx5_0', 1, 'counters/port_rcv_data', 240000000000n + 625000000n);
+      f.port('mlx5_0', 1, 'counters/port_xmit_packets', 2000000000n + 4000000n);
+      f.port('mlx5_0', 1, 'hw_counters/out_of_sequence', 15);
+      const p = s.sample(3000).ports[0]!;
+      assert.equal(p.dtS, 2);
+      assert.equal(p.txBytesPerS, 2.5e9);
+      assert.equal(p.rxBytesPerS, 1.25e9);
+      assert.equal(p.txPacketsPerS, 2e6);
+      assert.equal(p.rxPacketsPerS, 0);
+      assert.equal(p.txUtil, 0.2); // 2.5 GB/s of 100 Gb/s = 12.5 GB/s
+      assert.equal(p.rxUtil, 0.1);
+      const r = rdmaRecord(p, 't', 0);
+      assert.deepEqual(r.errors, { out_of_sequence: 3 });
+      assert.equal(r.deltas.port_xmit_data, 1250000000);
+      assert.equal(r.counters.rx_write_requests, 4000000000);
+    }));
+
+  test('sampler: wrap and reset between reads are reported', () =>
+    withCopy((f) => {
+      const s = new RdmaSampler(f.roots, { device: 'mlx5_0' });
+      s.sample(0);
+      f.port('mlx5_0', 1, 'hw_counters/rx_write_requests', 100); // from 4000000000: wrapped at 2^32
+      f.port('mlx5_0', 1, 'hw_counters/np_cnp_sent', 7); // from 5000: a 64-bit counter went back: reset
+      const p = s.sample(1000).ports[0]!;
+      assert.deepEqual(p.deltas.get('rx_write_requests'), { delta: 294967396n, note: 'wrapped' });
+      assert.deepEqual(p.deltas.get('np_cnp_sent'), { delta: 7n, note: 'reset' });
+      assert.deepEqual(p.notes, ['np_cnp_sent was reset (5000 -> 7)', 'rx_write_requests wrapped at 32 bits']);
+    }));
+
+  test('sampler: old kernel uses counters_ext; a device that vanishes is reported and the rest go on', () =>
+    withCopy((f) => {
+      const s = new RdmaSampler(f.roots);
+      s.sample(0);
+      f.port('mlx5_3', 1, 'counters_ext/port_xmit_data_64', 400 + 250);
+      f.remove('class/infiniband/mlx5_2');
+      f.remove('class/infiniband/mlx5_0/ports/1/hw_counters/out_of_buffer');
+      const r = s.sample(500);
+      assert.deepEqual(r.events, ['mlx5_0/1: counter out_of_buffer vanished', 'mlx5_2: device disappeared; its counters are no longer read']);
+      assert.deepEqual(r.ports.map((p) => p.info.device), ['mlx5_0', 'mlx5_1', 'mlx5_3']);
+      assert.equal(r.ports[2]!.txBytesPerS, 2000); // 250 x 4 bytes in 0.5 s
+      assert.equal(s.sample(1000).events.length, 0, 'said once');
+    }));
+
+  test('processes holding uverbs devices, and which map libnccl', () => {
+    assert.deepEqual(rdmaProcesses(fixture), [
+      { pid: 4242, comm: 'python3', devices: ['mlx5_0', 'mlx5_1'], nccl: true },
+      { pid: 5151, comm: 'ib_write_bw', devices: ['mlx5_2'], nccl: false },
+    ]);
+  });
+
+  test('nccl: rail imbalance, moving error counters and rate downgrades are flagged', () =>
+    withCopy((f) => {
+      const s = new RdmaSampler(f.roots);
+      s.sample(0);
+      f.port('mlx5_0', 1, 'counters/port_xmit_data', 250000000000n + 1562500000n); // 50 Gbit/s over 1 s
+      f.port('mlx5_1', 1, 'counters/port_xmit_data', 90000000000n + 156250000n); // 5 Gbit/s
+      f.port('mlx5_2', 1, 'counters/port_xmit_data', 1000n + 1250000000n); // 40 Gbit/s
+      f.port('mlx5_1', 1, 'counters/link_downed', 1);
+      f.port('mlx5_1', 1, 'rate', '200 Gb/sec (4X HDR)');
+      const ports = s.sample(1000).ports;
+      const recs = ncclRecords(ports, rdmaProcesses(f.roots), 't', thresholds);
+      const by = (d: string) => recs.find((r) => r.device === d)!;
+      assert.equal(by('mlx5_0').tx_gbps, 50);
+      assert.equal(by('mlx5_0').tx_util, 0.5);
+      assert.deepEqual(by('mlx5_0').alerts, []);
+      assert.deepEqual(by('mlx5_0').processes, [{ pid: 4242, comm: 'python3', nccl: true }]);
+      assert.deepEqual(by('mlx5_1').alerts, [
+        'link_downed +1',
+        'link rate changed from 400 to 200 Gb/s (200 Gb/sec (4X HDR))',
+        'imbalance: 5.00 Gbit/s is 0.10 of mlx5_0/1 (50.00 Gbit/s)',
+      ]);
+      assert.deepEqual(by('mlx5_2').alerts, [], '40 of 50 is within the ratio');
+      assert.deepEqual(by('mlx5_3').alerts, ['port DOWN/Disabled']);
+      assert.deepEqual(by('mlx5_3').congestion, { port_xmit_wait: 0 }, 'no hw_counters: the CNP/ECN counters are absent, not zero');
+      const lenient = ncclRecords(ports, [], 't', { imbalanceRatio: 0.05, minGbps: 1, errorThreshold: 1 });
+      assert.deepEqual(lenient.find((r) => r.device === 'mlx5_1')!.alerts, ['link rate changed from 400 to 200 Gb/s (200 Gb/sec (4X HDR))']);
+    }));
+});
