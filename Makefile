@@ -18,7 +18,23 @@ NODE_MAJOR_MIN := 20
 # Debian/Ubuntu packages for building and testing
 APT_PKGS := clang llvm libbpf-dev iproute2 iputils-ping python3 make gcc
 
-.PHONY: help deps build build-bpf run run-with-interface test bench interfaces info clean
+.PHONY: help deps build build-bpf run run-with-interface test bench interfaces info clean \
+	docker-base docker-build docker-up docker-up-xdp docker-up-rdma docker-up-nccl docker-down docker-logs docker-run \
+	docker-shell docker-info docker-network-info docker-test docker-clean
+
+IMAGE ?= xtrace:latest
+CONTAINER ?= xtrace
+BASE_IMAGE ?= debian:trixie-slim
+DEVICE ?=
+TARGET_IP ?=
+INTERVAL ?=
+COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+DOCKER_ENV = MODE='$(MODE)' INTERFACE='$(INTERFACE)' DEVICE='$(DEVICE)' TARGET_IP='$(TARGET_IP)' INTERVAL='$(if $(INTERVAL),$(INTERVAL),5000)' \
+	XTRACE_ARGS='$(XTRACE_ARGS)' XTRACE_IMAGE='$(IMAGE)' XTRACE_CONTAINER='$(CONTAINER)' XTRACE_BASE='$(BASE_IMAGE)'
+DOCKER_CAPS = --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add BPF --cap-add PERFMON --cap-add SYS_RESOURCE \
+	--security-opt seccomp=unconfined --security-opt apparmor=unconfined
+DOCKER_RUN_ENV = -e MODE='$(MODE)' -e INTERFACE='$(INTERFACE)' -e DEVICE='$(DEVICE)' -e TARGET_IP='$(TARGET_IP)' \
+	$(if $(INTERVAL),-e INTERVAL='$(INTERVAL)') -e XTRACE_ARGS='$(XTRACE_ARGS)'
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -83,3 +99,48 @@ info: build ## versions and kernel features xtrace depends on
 
 clean: ## remove build output
 	rm -rf build dist
+
+docker-base: ## build the debian:trixie-slim base offline (debootstrap minbase + docker import)
+	docker/base-image.sh $(BASE_IMAGE)
+
+docker-build: ## build the image (makes the base offline when no registry can be reached)
+	@docker image inspect $(BASE_IMAGE) >/dev/null 2>&1 || timeout 60 docker pull -q $(BASE_IMAGE) >/dev/null 2>&1 || docker/base-image.sh $(BASE_IMAGE)
+	docker build -q -f docker/Dockerfile --build-arg BASE=$(BASE_IMAGE) -t $(IMAGE) .
+
+docker-up: docker-build ## start the appliance in the background: MODE INTERFACE DEVICE TARGET_IP INTERVAL XTRACE_ARGS
+	$(DOCKER_ENV) $(COMPOSE) up -d --no-build
+
+docker-up-xdp: ## docker-up with MODE=xdp
+	@$(MAKE) --no-print-directory docker-up MODE=xdp
+
+docker-up-rdma: ## docker-up with MODE=rdma (DEVICE=mlx5_0 for one device)
+	@$(MAKE) --no-print-directory docker-up MODE=rdma
+
+docker-up-nccl: ## docker-up with MODE=nccl
+	@$(MAKE) --no-print-directory docker-up MODE=nccl
+
+docker-down: ## stop and remove the appliance (the kernel detaches its programs)
+	$(DOCKER_ENV) $(COMPOSE) down
+
+docker-logs: ## follow the appliance's output
+	docker logs -f $(CONTAINER)
+
+docker-run: docker-build ## run MODE in the foreground in a throw-away container (Ctrl-C stops it)
+	docker run --rm $(shell [ -t 0 ] && echo -it) --network host --pid host $(DOCKER_CAPS) $(DOCKER_RUN_ENV) $(IMAGE)
+
+docker-shell: docker-build ## a shell in the image, with the same privileges
+	docker run --rm -it --network host --pid host $(DOCKER_CAPS) --entrypoint bash $(IMAGE)
+
+docker-info: ## engine version, image size, appliance state
+	@docker version --format 'engine {{.Server.Version}} (client {{.Client.Version}})'
+	@docker image inspect $(IMAGE) --format '$(IMAGE): {{.Size}} bytes, built {{.Created}}' 2>/dev/null || echo "$(IMAGE): not built (make docker-build)"
+	@docker ps -a --filter name=^/$(CONTAINER)$$ --format '$(CONTAINER): {{.Status}}' | grep . || echo "$(CONTAINER): not running"
+
+docker-network-info: docker-build ## interfaces as the container sees them (host network)
+	docker run --rm --network host $(DOCKER_CAPS) $(IMAGE) xtrace interfaces
+
+docker-test: build ## end-to-end tests against a real Docker engine (starts dockerd if none runs)
+	node --test --test-concurrency=1 dist/test/docker/*.test.js
+
+docker-clean: docker-down ## remove the appliance and its image
+	-docker rmi $(IMAGE)

@@ -2,6 +2,7 @@
 /** xtrace: one subcommand per mode; flag, then environment variable, then detected default. */
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT, XtError, usageError } from './errors.js';
+import { parseListen } from './export/prometheus.js';
 import { log, setVerbose } from './log.js';
 import {
   INTERVAL_MAX, INTERVAL_MIN, PROTOCOLS, defaultRouteInterface, listInterfaces, parseChoice, parseInteger, parseInterfaces,
@@ -38,6 +39,7 @@ interface XdpFlags {
   maxFlows: string;
   readyFile?: string;
   verbose?: boolean;
+  metricsListen?: string;
 }
 
 interface RdmaFlags {
@@ -52,6 +54,7 @@ interface RdmaFlags {
   readyFile?: string;
   imbalanceRatio?: string;
   minGbps?: string;
+  metricsListen?: string;
 }
 
 function program(): Command {
@@ -81,6 +84,7 @@ function program(): Command {
     .option('--dst-port <port>', 'packet-log filter: destination port')
     .option('--rate-limit <n>', 'packet-log events per second, K/M suffix allowed, 0 = unlimited; the rest are counted as suppressed', '10000')
     .option('--max-flows <n>', 'flow table size (LRU; evictions are counted)', '65536')
+    .option('--metrics-listen <addr>', 'serve Prometheus metrics at http://[host]:port/metrics, e.g. :9436')
     .option('--ready-file <path>', 'written once every program is attached')
     .option('-v, --verbose', 'debug logs, and the verifier log when a load fails')
     .action(async (f: XdpFlags) => {
@@ -104,6 +108,7 @@ function program(): Command {
         rateLimit: parseRate(f.rateLimit, '--rate-limit', 100_000_000),
         maxFlows: parseInteger(f.maxFlows, '--max-flows', 16, 16_777_216),
         readyFile: f.readyFile,
+        metricsListen: f.metricsListen === undefined ? undefined : parseListen(f.metricsListen, '--metrics-listen'),
       };
       const filters = opts.srcNet || opts.dstNet || opts.srcPort || opts.dstPort || f.protocol !== 'all';
       if (filters && !opts.packets) log.warn('--protocol/--src-ip/--dst-ip/--src-port/--dst-port filter the packet log; add -p/--packets to see it');
@@ -127,6 +132,7 @@ function program(): Command {
       .option('--error-threshold <n>', 'highlight an error counter whose interval delta exceeds n', '0')
       .option('--sysfs-root <dir>', 'directory standing for /sys (env XTRACE_SYSFS_ROOT)')
       .option('--proc-root <dir>', 'directory standing for /proc (env XTRACE_PROC_ROOT)')
+      .option('--metrics-listen <addr>', 'serve Prometheus metrics (node_exporter names) at http://[host]:port/metrics, e.g. :9435')
       .option('--ready-file <path>', 'written once the first counters are read');
     if (view === 'nccl')
       c.option('--imbalance-ratio <r>', 'flag a rail carrying less than r times the busiest rail', '0.5').option(
@@ -150,6 +156,7 @@ function program(): Command {
         list: Boolean(f.list),
         thresholds: { imbalanceRatio: ratio, minGbps, errorThreshold: parseInteger(f.errorThreshold, '--error-threshold', 0, Number.MAX_SAFE_INTEGER) },
         readyFile: f.readyFile,
+        metricsListen: f.metricsListen === undefined ? undefined : parseListen(f.metricsListen, '--metrics-listen'),
       };
       const { runRdma } = await import('./modes/rdma/index.js');
       await runRdma(opts);

@@ -52,6 +52,28 @@ describe('rdma and nccl modes (fixture sysfs)', () => {
     assert.equal(gone.status, 4, 'the copy is gone: no devices, exit 4');
   });
 
+  test('--metrics-listen serves node_exporter-named metrics; N/A counters are absent', async () => {
+    const f = new FixtureCopy();
+    const x = new XtraceProcess(['nccl', '-o', 'json', '--interval', '200', '--sysfs-root', f.sys, '--proc-root', f.proc, '--metrics-listen', '127.0.0.1:0']);
+    try {
+      await x.ready();
+      const body = await (await fetch(x.metricsUrl())).text();
+      const lines = body.split('\n');
+      assert.ok(lines.includes('node_infiniband_port_data_transmitted_bytes_total{device="mlx5_0",port="1"} 1000000000000'), 'port_xmit_data x 4');
+      assert.ok(lines.includes('node_infiniband_rate_bytes_per_second{device="mlx5_1",port="1"} 50000000000'));
+      assert.ok(lines.includes('node_infiniband_info{device="mlx5_1",board_id="MT_0000000838",firmware_version="28.39.2048",hca_type="MT4129"} 1'));
+      assert.ok(lines.includes('node_infiniband_legacy_data_transmitted_bytes_total{device="mlx5_3",port="1"} 1600'));
+      assert.ok(!lines.some((l) => l.startsWith('node_infiniband_port_data_transmitted_bytes_total{device="mlx5_3"')), 'N/A (no PMA) is absent, not 0');
+      assert.ok(lines.includes('xtrace_infiniband_np_cnp_sent_total{device="mlx5_0",port="1"} 5000'));
+      assert.ok(lines.includes('xtrace_rdma_process_info{device="mlx5_1",pid="4242",comm="python3",nccl="true"} 1'));
+      assert.equal((await fetch(x.metricsUrl().replace('/metrics', '/'))).status, 404);
+      assert.equal((await x.stop()).code, 0);
+    } finally {
+      await x.kill();
+      f.destroy();
+    }
+  });
+
   test('bad input: unknown device, no devices, bad interval', () => {
     const f = new FixtureCopy();
     try {

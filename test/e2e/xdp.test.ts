@@ -133,10 +133,16 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
       });
     });
 
-  test('ICMP echo in generic XDP mode', async (t) => {
+  test('ICMP echo in generic XDP mode; the same counts over --metrics-listen', async (t) => {
     if (!requireKernel(t)) return;
-    await withXtrace({}, () => ['--xdp-mode', 'generic'], async (p, x) => {
+    await withXtrace({}, (p) => ['--xdp-mode', 'generic', '--metrics-listen', '127.0.0.1:0', '--interval', '200', '-w', p.ipA], async (p, x) => {
       p.exec(p.nsB, 'ping', '-c', '5', '-i', '0.05', '-s', '56', '-q', p.ipA);
+      await x.waitFor((r) => r.type === 'ip' && r.in_packets === 5 && r.out_packets === 5);
+      await new Promise((r) => setTimeout(r, 300));
+      const script = `fetch(${JSON.stringify(x.metricsUrl())}).then((r) => r.text()).then((t) => process.stdout.write(t))`;
+      const metrics = p.exec(p.nsA, process.execPath, '-e', script).split('\n');
+      assert.ok(metrics.includes(`xtrace_ip_packets_total{ip="${p.ipA}",direction="in"} 5`), metrics.join('\n'));
+      assert.ok(metrics.includes(`xtrace_flow_packets_total{iface="${p.ifA}",dir="ingress",proto="icmp",src="${p.ipB}",sport="0",dst="${p.ipA}",dport="0"} 5`));
       const rs = await stopOk(x);
       assert.deepEqual(summaryOf(rs).attached, [`${p.ifA}:xdp/generic`, `${p.ifA}:tcx/egress`]);
       const frame = ETH + IP4 + 8 + 56;

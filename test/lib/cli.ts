@@ -44,6 +44,17 @@ export class XtraceProcess {
     return this.out;
   }
 
+  get stderr(): string {
+    return this.err;
+  }
+
+  /** The URL of --metrics-listen, from the log line that announces it. */
+  metricsUrl(): string {
+    const m = /metrics at (http:\/\/\S+)/.exec(this.err);
+    if (!m) throw new Error(`no metrics URL in the log: ${this.err}`);
+    return m[1]!;
+  }
+
   /** Waits for the ready file; rejects with stderr if the process exits first. */
   async ready(timeoutMs = 20_000): Promise<void> {
     const end = Date.now() + timeoutMs;

@@ -2,6 +2,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { XtError, featureError, usageError } from '../../errors.js';
+import { infinibandMetrics } from '../../export/infiniband.js';
+import { MetricsEndpoint } from '../../export/prometheus.js';
+import { log } from '../../log.js';
 import { type RdmaOut, makeRdmaSink } from '../../output/rdma.js';
 import { type Roots, discover, ibdev2netdevLine, listDevices, rdmaProcesses } from '../../sysfs/rdma.js';
 import { signalReady, untilStopped } from '../common.js';
@@ -18,6 +21,7 @@ export interface RdmaOptions {
   list: boolean;
   thresholds: NcclThresholds;
   readyFile?: string;
+  metricsListen?: { host: string; port: number };
 }
 
 export async function runRdma(o: RdmaOptions): Promise<void> {
@@ -35,25 +39,42 @@ export async function runRdma(o: RdmaOptions): Promise<void> {
     else process.stdout.write(infos.flatMap((d) => d.ports.filter((p) => o.port === undefined || p.port === o.port).map(ibdev2netdevLine)).join('\n') + '\n');
     return;
   }
+  const metrics = o.metricsListen ? await MetricsEndpoint.start(o.metricsListen, '--metrics-listen') : null;
   sink(infos.map((d) => deviceRecord(d, ts())));
   const sampler = new RdmaSampler(o.roots, { device: o.device, port: o.port });
   const now = (): number => Number(process.hrtime.bigint() / 1_000_000n);
-  sampler.sample(now());
+  const publish = (ports: ReturnType<RdmaSampler['sample']>['ports'], procs: ReturnType<typeof rdmaProcesses>): void =>
+    metrics?.set(infinibandMetrics(discover(o.roots).filter((d) => !o.device || d.name === o.device), ports, procs));
+  publish(sampler.sample(now()).ports, o.view === 'nccl' ? rdmaProcesses(o.roots) : []);
+  let failure: Error | null = null;
   const tick = (): void => {
-    try {
-      const { ports, events } = sampler.sample(now());
-      const t = ts();
-      const out: RdmaOut[] = events.map((message) => ({ type: 'rdma_event', ts: t, message }));
-      if (o.view === 'rdma') out.push(...ports.map((p) => rdmaRecord(p, t, o.thresholds.errorThreshold)));
-      else out.push(...ncclRecords(ports, rdmaProcesses(o.roots), t, o.thresholds));
-      sink(out);
-    } catch (e) {
-      throw new XtError(`${o.view}: ${(e as Error).message}`);
-    }
+    const { ports, events } = sampler.sample(now());
+    const t = ts();
+    const procs = o.view === 'nccl' ? rdmaProcesses(o.roots) : [];
+    const out: RdmaOut[] = events.map((message) => ({ type: 'rdma_event', ts: t, message }));
+    if (o.view === 'rdma') out.push(...ports.map((p) => rdmaRecord(p, t, o.thresholds.errorThreshold)));
+    else out.push(...ncclRecords(ports, procs, t, o.thresholds));
+    sink(out);
+    publish(ports, procs);
   };
-  const timer = setInterval(tick, o.intervalMs);
+  let wake: (() => void) | null = null;
+  const timer = setInterval(() => {
+    try {
+      tick();
+    } catch (e) {
+      failure = e as Error;
+      wake?.();
+    }
+  }, o.intervalMs);
+  if (metrics) log.info(`metrics at ${metrics.url}`);
   signalReady(o.readyFile, `reading ${infos.map((d) => d.name).join(', ')} every ${o.intervalMs} ms`);
-  await untilStopped();
-  clearInterval(timer);
-  tick();
+  try {
+    await Promise.race([untilStopped(), new Promise<void>((r) => (wake = r))]);
+    clearInterval(timer);
+    if (failure) throw new XtError(`${o.view}: ${(failure as Error).message}`);
+    tick();
+  } finally {
+    clearInterval(timer);
+    await metrics?.close();
+  }
 }

@@ -7,6 +7,8 @@ import { MapDumper, lookup, perCpuStride, possibleCpus, update } from '../../bpf
 import { BpfObject } from '../../bpf/object.js';
 import { RingReader } from '../../bpf/ringbuf.js';
 import { XtError, usageError } from '../../errors.js';
+import { flowMetrics } from '../../export/flows.js';
+import { MetricsEndpoint } from '../../export/prometheus.js';
 import { log } from '../../log.js';
 import type { Iface, Net, Protocol } from '../../options/index.js';
 import { type OutputFormat, makeSink } from '../../output/xdp.js';
@@ -35,6 +37,7 @@ export interface XdpOptions {
   maxFlows: number;
   readyFile?: string;
   bpfObject?: string;
+  metricsListen?: { host: string; port: number };
 }
 
 export const defaultObject = (name: string): string =>
@@ -174,6 +177,7 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
   const obj = BpfObject.open(opts.bpfObject ?? defaultObject('flow.bpf.o'));
   const attached: Attachment[] = [];
   let ring: RingReader | null = null;
+  let metrics: MetricsEndpoint | null = null;
   const detachAll = (): void => {
     while (attached.length) attached.pop()!.detach();
   };
@@ -237,6 +241,10 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
       attached.push(hook === 'xdp' ? attachXdp(xdpFd, i.name, i.ifindex, opts.xdpMode) : attachTc(tcIngressFd, i.name, i.ifindex, 'ingress'));
       attached.push(attachTc(egressFd, i.name, i.ifindex, 'egress'));
     }
+    if (opts.metricsListen) {
+      metrics = await MetricsEndpoint.start(opts.metricsListen, '--metrics-listen');
+      log.info(`metrics at ${metrics.url}`);
+    }
     const kinds = attached.map((a) => `${a.iface}:${a.kind}`);
     signalReady(opts.readyFile, `attached ${kinds.join(', ')}; every ${opts.intervalMs} ms`);
 
@@ -247,6 +255,7 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
       const stats: StatsRecord = { type: 'stats', ts: new Date().toISOString(), ...counters };
       const rs: XdpRecord[] = [stats, ...pick(flows), ...ips];
       sink.interval(rs);
+      metrics?.set(flowMetrics(pick(flows), ips, counters));
       return counters;
     };
     const timer = setInterval(emit, opts.intervalMs);
@@ -272,5 +281,6 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
     detachAll();
     ring?.close();
     obj.close();
+    await metrics?.close();
   }
 }

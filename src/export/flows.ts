@@ -1,0 +1,33 @@
+/** xdp-mode records as Prometheus metrics (xtrace_*). Flows are the ones a report shows (--top), which bounds cardinality. */
+import type { Counters, FlowRecord, IpRecord } from '../modes/xdp/records.js';
+import type { Metric } from './prometheus.js';
+
+export function flowMetrics(flows: FlowRecord[], ips: IpRecord[], c: Counters): Metric[] {
+  const fl = (f: FlowRecord): Record<string, string | number> => ({ iface: f.iface, dir: f.dir, proto: String(f.proto), src: f.src, sport: f.sport, dst: f.dst, dport: f.dport });
+  const ipSamples = (what: 'packets' | 'bytes') =>
+    ips.flatMap((r) => [
+      { labels: { ip: r.ip, direction: 'in' }, value: what === 'packets' ? r.in_packets : r.in_bytes },
+      { labels: { ip: r.ip, direction: 'out' }, value: what === 'packets' ? r.out_packets : r.out_bytes },
+    ]);
+  return [
+    { name: 'xtrace_packets_total', help: 'Packets seen, by direction (wire frames)', type: 'counter', samples: [{ labels: { dir: 'ingress' }, value: c.rx_packets }, { labels: { dir: 'egress' }, value: c.tx_packets }] },
+    { name: 'xtrace_bytes_total', help: 'Bytes seen (L2 frame length), by direction', type: 'counter', samples: [{ labels: { dir: 'ingress' }, value: c.rx_bytes }, { labels: { dir: 'egress' }, value: c.tx_bytes }] },
+    { name: 'xtrace_non_ip_packets_total', help: 'Frames that are neither IP nor RoCE v1', type: 'counter', samples: [{ labels: {}, value: c.non_ip_packets }] },
+    { name: 'xtrace_flows', help: 'Flows in the flow table', type: 'gauge', samples: [{ labels: {}, value: c.flows }] },
+    { name: 'xtrace_flows_evicted_total', help: 'Flows evicted from the LRU flow table', type: 'counter', samples: [{ labels: {}, value: c.flows_evicted }] },
+    {
+      name: 'xtrace_packet_log_events_total',
+      help: 'Packet-log events: sent, suppressed by --rate-limit, lost (ring buffer full)',
+      type: 'counter',
+      samples: [
+        { labels: { outcome: 'sent' }, value: c.events_sent },
+        { labels: { outcome: 'suppressed' }, value: c.events_suppressed },
+        { labels: { outcome: 'lost' }, value: c.events_lost },
+      ],
+    },
+    { name: 'xtrace_ip_packets_total', help: 'Packets to (in) and from (out) a watched IP or CIDR', type: 'counter', samples: ipSamples('packets') },
+    { name: 'xtrace_ip_bytes_total', help: 'Bytes to (in) and from (out) a watched IP or CIDR', type: 'counter', samples: ipSamples('bytes') },
+    { name: 'xtrace_flow_packets_total', help: 'Packets of the flows in the last report (--top)', type: 'counter', samples: flows.map((f) => ({ labels: fl(f), value: f.packets })) },
+    { name: 'xtrace_flow_bytes_total', help: 'Bytes of the flows in the last report (--top)', type: 'counter', samples: flows.map((f) => ({ labels: fl(f), value: f.bytes })) },
+  ];
+}

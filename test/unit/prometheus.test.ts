@@ -1,0 +1,22 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { XtError } from '../../src/errors.js';
+import { parseListen, render } from '../../src/export/prometheus.js';
+
+test('text exposition: HELP/TYPE once per family, escaped labels, empty families left out', () => {
+  assert.equal(
+    render([
+      { name: 'a_total', help: 'A.', type: 'counter', samples: [{ labels: { x: 'q"u\\o\nte', n: 1 }, value: 5 }, { labels: {}, value: 1.5 }] },
+      { name: 'empty', help: 'E.', type: 'gauge', samples: [] },
+    ]),
+    '# HELP a_total A.\n# TYPE a_total counter\na_total{x="q\\"u\\\\o\\nte",n="1"} 5\na_total 1.5\n',
+  );
+});
+
+test('listen addresses', () => {
+  assert.deepEqual(parseListen(':9435', '--metrics-listen'), { host: '0.0.0.0', port: 9435 });
+  assert.deepEqual(parseListen('127.0.0.1:0', '--metrics-listen'), { host: '127.0.0.1', port: 0 });
+  assert.deepEqual(parseListen('[::1]:9100', '--metrics-listen'), { host: '::1', port: 9100 });
+  for (const bad of ['9435', 'host:', ':70000', 'a:b:c'])
+    assert.throws(() => parseListen(bad, '--metrics-listen'), (e: unknown) => e instanceof XtError && e.exitCode === 2 && /^--metrics-listen: expected \[host\]:port/.test(e.message));
+});
