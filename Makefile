@@ -7,7 +7,7 @@ INTERFACE ?=
 XTRACE_ARGS ?=
 CLANG ?= clang
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
-MULTIARCH := $(shell $(CLANG) -print-multiarch 2>/dev/null || gcc -print-multiarch 2>/dev/null)
+MULTIARCH := $(or $(shell $(CLANG) -print-multiarch 2>/dev/null),$(shell gcc -print-multiarch 2>/dev/null),$(shell uname -m)-linux-gnu)
 BPF_CFLAGS := -O2 -g -Wall -target bpf -D__TARGET_ARCH_$(ARCH) -Ibpf/include $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
@@ -31,7 +31,10 @@ INTERVAL ?=
 COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 DOCKER_ENV = MODE='$(MODE)' INTERFACE='$(INTERFACE)' DEVICE='$(DEVICE)' TARGET_IP='$(TARGET_IP)' INTERVAL='$(if $(INTERVAL),$(INTERVAL),5000)' \
 	XTRACE_ARGS='$(XTRACE_ARGS)' XTRACE_IMAGE='$(IMAGE)' XTRACE_CONTAINER='$(CONTAINER)' XTRACE_BASE='$(BASE_IMAGE)'
-DOCKER_CAPS = --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add BPF --cap-add PERFMON --cap-add SYS_RESOURCE \
+# BPF, PERFMON and SYS_RESOURCE where the engine knows them (Docker 20.10 does not know the first two) and the
+# host's bounding set grants them: each is tried on a throw-away container.
+EXTRA_CAPS = $(shell for c in BPF PERFMON SYS_RESOURCE; do docker run --rm --cap-add $$c --entrypoint true $(IMAGE) >/dev/null 2>&1 && printf '%s ' $$c; done)
+DOCKER_CAPS = --cap-add SYS_ADMIN --cap-add NET_ADMIN $(foreach c,$(EXTRA_CAPS),--cap-add $(c)) $(if $(filter SYS_RESOURCE,$(EXTRA_CAPS)),--ulimit memlock=-1) \
 	--security-opt seccomp=unconfined --security-opt apparmor=unconfined
 DOCKER_RUN_ENV = -e MODE='$(MODE)' -e INTERFACE='$(INTERFACE)' -e DEVICE='$(DEVICE)' -e TARGET_IP='$(TARGET_IP)' \
 	$(if $(INTERVAL),-e INTERVAL='$(INTERVAL)') -e XTRACE_ARGS='$(XTRACE_ARGS)'
@@ -105,10 +108,15 @@ docker-base: ## build the debian:trixie-slim base offline (debootstrap minbase +
 
 docker-build: ## build the image (makes the base offline when no registry can be reached)
 	@docker image inspect $(BASE_IMAGE) >/dev/null 2>&1 || timeout 60 docker pull -q $(BASE_IMAGE) >/dev/null 2>&1 || docker/base-image.sh $(BASE_IMAGE)
-	docker build -q -f docker/Dockerfile --build-arg BASE=$(BASE_IMAGE) -t $(IMAGE) .
+	@# npm's CA bundle, when this host configures one (registry behind a TLS proxy), for the build stage only
+	@cafile=$$(npm config get cafile 2>/dev/null); if [ -f "$$cafile" ]; then cp "$$cafile" docker/npm-ca.pem; else : > docker/npm-ca.pem; fi
+	docker build -q --force-rm -f docker/Dockerfile --build-arg BASE=$(BASE_IMAGE) -t $(IMAGE) .
 
 docker-up: docker-build ## start the appliance in the background: MODE INTERFACE DEVICE TARGET_IP INTERVAL XTRACE_ARGS
-	$(DOCKER_ENV) $(COMPOSE) up -d --no-build
+	@mkdir -p build && caps='$(strip $(EXTRA_CAPS))'; \
+	printf 'services:\n  xtrace:\n    cap_add: [%s]\n' "$$(echo $$caps | sed 's/ /, /g')" > build/compose.caps.yml; \
+	case " $$caps " in *" SYS_RESOURCE "*) printf '    ulimits:\n      memlock: -1\n' >> build/compose.caps.yml;; esac
+	$(DOCKER_ENV) $(COMPOSE) -f docker-compose.yml -f build/compose.caps.yml up -d --no-build
 
 docker-up-xdp: ## docker-up with MODE=xdp
 	@$(MAKE) --no-print-directory docker-up MODE=xdp
@@ -120,7 +128,7 @@ docker-up-nccl: ## docker-up with MODE=nccl
 	@$(MAKE) --no-print-directory docker-up MODE=nccl
 
 docker-down: ## stop and remove the appliance (the kernel detaches its programs)
-	$(DOCKER_ENV) $(COMPOSE) down
+	$(DOCKER_ENV) $(COMPOSE) -f docker-compose.yml down
 
 docker-logs: ## follow the appliance's output
 	docker logs -f $(CONTAINER)

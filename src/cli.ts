@@ -40,6 +40,7 @@ interface XdpFlags {
   readyFile?: string;
   verbose?: boolean;
   metricsListen?: string;
+  containers: string;
 }
 
 interface RdmaFlags {
@@ -85,6 +86,7 @@ function program(): Command {
     .option('--rate-limit <n>', 'packet-log events per second, K/M suffix allowed, 0 = unlimited; the rest are counted as suppressed', '10000')
     .option('--max-flows <n>', 'flow table size (LRU; evictions are counted)', '65536')
     .option('--metrics-listen <addr>', 'serve Prometheus metrics at http://[host]:port/metrics, e.g. :9436')
+    .addOption(new Option('--containers <when>', 'label flows and watched IPs with the Docker container owning the address (auto: when the Docker socket exists)').choices(['auto', 'on', 'off']).default('auto'))
     .option('--ready-file <path>', 'written once every program is attached')
     .option('-v, --verbose', 'debug logs, and the verifier log when a load fails')
     .action(async (f: XdpFlags) => {
@@ -109,6 +111,7 @@ function program(): Command {
         maxFlows: parseInteger(f.maxFlows, '--max-flows', 16, 16_777_216),
         readyFile: f.readyFile,
         metricsListen: f.metricsListen === undefined ? undefined : parseListen(f.metricsListen, '--metrics-listen'),
+        containers: f.containers as 'auto' | 'on' | 'off',
       };
       const filters = opts.srcNet || opts.dstNet || opts.srcPort || opts.dstPort || f.protocol !== 'all';
       if (filters && !opts.packets) log.warn('--protocol/--src-ip/--dst-ip/--src-port/--dst-port filter the packet log; add -p/--packets to see it');
@@ -163,6 +166,77 @@ function program(): Command {
     });
   }
 
+  const dockerCmd = p.command('docker').description('drive the xtrace appliance container through the Docker Engine API (no compose needed)');
+  dockerCmd
+    .command('up')
+    .description('start the appliance container (host network and PID, eBPF capabilities, restart unless stopped)')
+    .option('--mode <mode>', 'xdp | rdma | nccl (env MODE)')
+    .option('-i, --iface <names>', 'INTERFACE for the container (env INTERFACE)')
+    .option('-d, --device <name>', 'DEVICE for rdma/nccl (env DEVICE)')
+    .option('-w, --target-ip <ips>', 'TARGET_IP (env TARGET_IP)')
+    .option('--interval <ms>', 'INTERVAL (env INTERVAL)')
+    .option('--args <flags>', 'more xtrace flags, XTRACE_ARGS (env XTRACE_ARGS)')
+    .option('--image <ref>', 'image', 'xtrace:latest')
+    .option('--name <name>', 'container name', 'xtrace')
+    .action(async (f: { mode?: string; iface?: string; device?: string; targetIp?: string; interval?: string; args?: string; image: string; name: string }) => {
+      const mode = parseChoice(f.mode ?? env('MODE') ?? 'xdp', '--mode', ['xdp', 'rdma', 'nccl'] as const);
+      const interval = f.interval ?? env('INTERVAL');
+      if (interval !== undefined) parseInterval(interval, '--interval');
+      const vars: Record<string, string | undefined> = {
+        INTERFACE: f.iface ?? env('INTERFACE', 'NETWORK_INTERFACE'),
+        DEVICE: f.device ?? env('DEVICE'),
+        TARGET_IP: f.targetIp ?? env('TARGET_IP'),
+        INTERVAL: interval,
+        XTRACE_ARGS: f.args ?? env('XTRACE_ARGS'),
+      };
+      const d = await import('./docker/index.js');
+      const id = await d.up(d.connect(), {
+        name: f.name,
+        image: f.image,
+        mode,
+        env: Object.fromEntries(Object.entries(vars).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== '')),
+      });
+      process.stdout.write(`started ${f.name} (${id.slice(0, 12)}), mode ${mode}; output: xtrace docker logs -f\n`);
+    });
+  dockerCmd
+    .command('down')
+    .description('stop (SIGTERM: programs detach, a summary is printed) and remove the appliance container')
+    .option('--name <name>', 'container name', 'xtrace')
+    .action(async (f: { name: string }) => {
+      const d = await import('./docker/index.js');
+      process.stdout.write((await d.down(d.connect(), f.name)) ? `removed ${f.name}\n` : `${f.name}: no such container\n`);
+    });
+  dockerCmd
+    .command('status')
+    .description('state of the appliance container')
+    .option('--name <name>', 'container name', 'xtrace')
+    .addOption(new Option('-o, --output <format>', 'text | json').choices(['text', 'json']).default('text'))
+    .action(async (f: { name: string; output: string }) => {
+      const d = await import('./docker/index.js');
+      const s = await d.status(d.connect(), f.name);
+      if (f.output === 'json') process.stdout.write(JSON.stringify({ type: 'docker_status', ...(s ?? { name: f.name, state: 'absent', running: false }) }) + '\n');
+      else process.stdout.write(s ? `${s.name}: ${s.state}${s.running ? ` since ${s.started_at}` : ` (exit ${s.exit_code})`}, mode ${s.mode ?? '?'}, image ${s.image}\n` : `${f.name}: absent\n`);
+      if (!s?.running) process.exitCode = 1;
+    });
+  dockerCmd
+    .command('logs')
+    .description("the appliance container's output (records on stdout, logs on stderr)")
+    .option('--name <name>', 'container name', 'xtrace')
+    .option('-f, --follow', 'keep following')
+    .action(async (f: { name: string; follow?: boolean }) => {
+      const d = await import('./docker/index.js');
+      await d.logs(d.connect(), f.name, Boolean(f.follow), process.stdout, process.stderr);
+    });
+
+  p.command('build-bpf')
+    .description('rebuild the kernel programs with clang (for an unusual kernel; the image keeps clang for this)')
+    .option('--src <dir>', 'directory of *.bpf.c', 'bpf')
+    .option('--out <dir>', 'output directory (env XTRACE_BPF_DIR)')
+    .action(async (f: { src: string; out?: string }) => {
+      const { buildBpf } = await import('./bpf/build.js');
+      for (const o of await buildBpf(f.src, f.out ?? env('XTRACE_BPF_DIR') ?? 'build/bpf')) process.stdout.write(`built ${o}\n`);
+    });
+
   p.command('interfaces')
     .description('list network interfaces: index, state, addresses, attached XDP/TC programs')
     .addOption(new Option('-o, --output <format>', 'table | json').choices(['table', 'json']).default('table'))
@@ -206,7 +280,7 @@ async function main(): Promise<number> {
       args = [mode, ...args];
     }
     await p.parseAsync(args, { from: 'user' });
-    return EXIT.OK;
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK; // a command may set it (docker status)
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;

@@ -24,7 +24,7 @@ export function packetLine(p: PacketRecord): string {
 export function ipBlock(r: IpRecord): string {
   const line = (label: string, pk: number, by: number): string => `${label}${pk} packets, ${by} bytes (${humanBytes(by)})`;
   return [
-    `=== traffic for ${r.ip} ===`,
+    `=== traffic for ${r.ip}${r.container ? ` (${r.container})` : ''} ===`,
     line('inbound:  ', r.in_packets, r.in_bytes),
     line('outbound: ', r.out_packets, r.out_bytes),
     line('total:    ', r.in_packets + r.out_packets, r.in_bytes + r.out_bytes),
@@ -33,8 +33,10 @@ export function ipBlock(r: IpRecord): string {
 
 export function flowLine(f: FlowRecord): string {
   const ports = hasPorts(f);
-  return `${f.iface} ${f.dir} ${protoLabel(f.proto)} ${endpoint(f.src, f.sport, ports)} -> ${endpoint(f.dst, f.dport, ports)} ${f.packets} packets ${f.bytes} bytes ${f.pps_rate.toFixed(1)} pps ${humanBits(f.bps_rate)}`;
+  return `${f.iface} ${f.dir} ${protoLabel(f.proto)} ${named(endpoint(f.src, f.sport, ports), f.src_container)} -> ${named(endpoint(f.dst, f.dport, ports), f.dst_container)} ${f.packets} packets ${f.bytes} bytes ${f.pps_rate.toFixed(1)} pps ${humanBits(f.bps_rate)}`;
 }
+
+const named = (ep: string, container?: string): string => (container ? `${ep} (${container})` : ep);
 
 export function flowTable(flows: FlowRecord[]): string {
   if (flows.length === 0) return '(no flows yet)';
@@ -42,8 +44,8 @@ export function flowTable(flows: FlowRecord[]): string {
     f.iface,
     f.dir === 'ingress' ? 'in' : 'out',
     protoLabel(f.proto),
-    endpoint(f.src, f.sport, hasPorts(f)),
-    endpoint(f.dst, f.dport, hasPorts(f)),
+    named(endpoint(f.src, f.sport, hasPorts(f)), f.src_container),
+    named(endpoint(f.dst, f.dport, hasPorts(f)), f.dst_container),
     String(f.packets),
     humanBytes(f.bytes),
     humanCount(f.pps_rate),

@@ -25,6 +25,7 @@ export interface RdmaOptions {
 }
 
 export async function runRdma(o: RdmaOptions): Promise<void> {
+  const stopped = untilStopped();
   const devs = listDevices(o.roots);
   if (!existsSync(join(o.roots.sys, 'class/infiniband')) || devs.length === 0)
     throw featureError(`no RDMA devices under ${join(o.roots.sys, 'class/infiniband')} (is an mlx5/ib driver loaded? --sysfs-root points elsewhere?)`);
@@ -69,7 +70,7 @@ export async function runRdma(o: RdmaOptions): Promise<void> {
   if (metrics) log.info(`metrics at ${metrics.url}`);
   signalReady(o.readyFile, `reading ${infos.map((d) => d.name).join(', ')} every ${o.intervalMs} ms`);
   try {
-    await Promise.race([untilStopped(), new Promise<void>((r) => (wake = r))]);
+    await Promise.race([stopped, new Promise<void>((r) => (wake = r))]);
     clearInterval(timer);
     if (failure) throw new XtError(`${o.view}: ${(failure as Error).message}`);
     tick();

@@ -1,4 +1,5 @@
 /** xdp mode: options -> load -> attach (XDP ingress, TC egress on each interface) -> collect -> records. */
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { type Attachment, type XdpMode, attachTc, attachXdp } from '../../bpf/attach.js';
@@ -38,6 +39,8 @@ export interface XdpOptions {
   readyFile?: string;
   bpfObject?: string;
   metricsListen?: { host: string; port: number };
+  /** label flows with container names: 'auto' = when the Docker socket exists */
+  containers: 'auto' | 'on' | 'off';
 }
 
 export const defaultObject = (name: string): string =>
@@ -148,6 +151,44 @@ class Collector {
 
 const round2 = (x: number): number => Math.round(x * 100) / 100;
 
+/** Container names for flow addresses, refreshed in the background each interval. */
+async function containerLabeller(want: XdpOptions['containers']): Promise<{ refresh(): void; apply(f: FlowRecord[], i: IpRecord[]): void } | null> {
+  if (want === 'off') return null;
+  const docker = await import('../../docker/index.js');
+  if (want === 'auto' && !existsSync(docker.SOCKET)) return null;
+  const d = docker.connect();
+  let map = new Map<string, string>();
+  let busy = false;
+  const refresh = async (): Promise<void> => {
+    if (busy) return;
+    busy = true;
+    try {
+      map = await docker.containerAddresses(d, process.env.XTRACE_PROC_ROOT ?? '/proc');
+    } catch (e) {
+      log.debug(`containers: ${(e as Error).message}`);
+    } finally {
+      busy = false;
+    }
+  };
+  await refresh();
+  log.info(`labelling flows with container names (${map.size} container addresses known)`);
+  return {
+    refresh: () => void refresh(),
+    apply: (flows, ips) => {
+      for (const f of flows) {
+        const s = map.get(f.src);
+        const t = map.get(f.dst);
+        if (s) f.src_container = s;
+        if (t) f.dst_container = t;
+      }
+      for (const r of ips) {
+        const c = map.get(r.ip);
+        if (c) r.container = c;
+      }
+    },
+  };
+}
+
 /** The rtnetlink kind of a device ("veth", "vlan", ...; null for a physical one). */
 async function linkKind(name: string): Promise<string | null> {
   try {
@@ -173,6 +214,7 @@ async function ingressHookFor(i: Iface, want: IngressHook): Promise<'xdp' | 'tc'
 
 export async function runXdp(opts: XdpOptions): Promise<void> {
   requireBpfPrivilege('xdp');
+  const stopped = untilStopped(); // handlers first: a SIGTERM during setup still detaches and summarises
   if (opts.watch.length > XT_MAX_WATCH) throw usageError(`--watch-ip: at most ${XT_MAX_WATCH} addresses or CIDRs, got ${opts.watch.length}`);
   const obj = BpfObject.open(opts.bpfObject ?? defaultObject('flow.bpf.o'));
   const attached: Attachment[] = [];
@@ -245,13 +287,20 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
       metrics = await MetricsEndpoint.start(opts.metricsListen, '--metrics-listen');
       log.info(`metrics at ${metrics.url}`);
     }
+    const labels = await containerLabeller(opts.containers);
     const kinds = attached.map((a) => `${a.iface}:${a.kind}`);
     signalReady(opts.readyFile, `attached ${kinds.join(', ')}; every ${opts.intervalMs} ms`);
 
     const pick = (flows: FlowRecord[]): FlowRecord[] => (opts.top > 0 ? flows.slice(0, opts.top) : flows);
+    const collect = (): ReturnType<Collector['collect']> => {
+      const r = collector.collect();
+      labels?.apply(r.flows, r.ips);
+      return r;
+    };
     const emit = (): Counters => {
       ring?.drain();
-      const { flows, ips, counters } = collector.collect();
+      labels?.refresh();
+      const { flows, ips, counters } = collect();
       const stats: StatsRecord = { type: 'stats', ts: new Date().toISOString(), ...counters };
       const rs: XdpRecord[] = [stats, ...pick(flows), ...ips];
       sink.interval(rs);
@@ -259,12 +308,12 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
       return counters;
     };
     const timer = setInterval(emit, opts.intervalMs);
-    const sig = await untilStopped();
+    const sig = await stopped;
     clearInterval(timer);
     log.info(`${sig}: detaching`);
     detachAll();
     ring?.drain();
-    const { flows, ips, counters } = collector.collect();
+    const { flows, ips, counters } = collect();
     const summary: SummaryRecord = {
       type: 'summary',
       ts: new Date().toISOString(),

@@ -18,6 +18,9 @@ export interface FlowRecord {
   pps_rate: number;
   /** bits per second over the last interval */
   bps_rate: number;
+  /** container owning the address (--containers), when one does */
+  src_container?: string;
+  dst_container?: string;
 }
 
 export interface IpRecord {
@@ -28,6 +31,7 @@ export interface IpRecord {
   in_bytes: number;
   out_packets: number;
   out_bytes: number;
+  container?: string;
 }
 
 export interface PacketRecord {
