@@ -111,6 +111,9 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
         const inn = fl.find((f) => f.dir === 'ingress' && f.dport === 9100)!;
         const out = fl.find((f) => f.dir === 'egress' && f.sport === 9100)!;
         assert.equal(inn.packets, segsOut, 'segments B sent = ingress flow packets');
+        assert.deepEqual([inn.tcp_flags, out.tcp_flags], ['FIN|SYN|PSH|ACK', 'FIN|SYN|ACK'], 'flags seen over the connection');
+        assert.ok(Date.parse(inn.first_seen as string) <= Date.parse(inn.last_seen as string));
+        assert.ok(Math.abs(Date.parse(inn.last_seen as string) - Date.now()) < 60_000, 'kernel time turned into the time of day');
         assert.equal(out.packets, snmp1.TcpInSegs! - snmp0.TcpInSegs!, 'segments B received = egress flow packets');
         const s = summaryOf(rs);
         const skbs = link1.tx_packets - link0.tx_packets;

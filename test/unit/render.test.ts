@@ -11,7 +11,7 @@ const pkt = (o: Partial<PacketRecord>): PacketRecord => ({
 });
 const flowRec: FlowRecord = {
   type: 'flow', ts: '2026-01-01T00:00:00.000Z', iface: 'eth0', dir: 'egress', proto: 'udp', src: '10.0.0.1', sport: 53, dst: '2001:db8::1',
-  dport: 5353, packets: 3, bytes: 2048, pps_rate: 1.5, bps_rate: 12_345_678,
+  dport: 5353, packets: 3, bytes: 2048, pps_rate: 1.5, bps_rate: 12_345_678, first_seen: '2026-01-01T00:00:00.000Z', last_seen: '2026-01-01T00:00:01.000Z',
 };
 
 describe('renderers', () => {

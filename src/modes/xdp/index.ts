@@ -16,7 +16,7 @@ import { type OutputFormat, makeSink } from '../../output/xdp.js';
 import { requireBpfPrivilege, signalReady, untilStopped } from '../common.js';
 import { decodeEvent, decodeFlowKey, encodeConfig, encodeLpmKey, sumFlowValues, sumIpValues } from './codec.js';
 import type { Counters, FlowRecord, IpRecord, PacketRecord, StatsRecord, SummaryRecord, XdpRecord } from './records.js';
-import { protoName } from './records.js';
+import { protoName, tcpFlagNames } from './records.js';
 
 export type IngressHook = 'auto' | 'xdp' | 'tc';
 
@@ -64,11 +64,17 @@ class Collector {
   constructor(
     private readonly obj: BpfObject,
     private readonly opts: XdpOptions,
+    /** wall clock minus CLOCK_MONOTONIC, in ns: turns bpf_ktime_get_ns() into a time of day */
+    private readonly wallOffsetNs: bigint,
   ) {
     this.flowDump = new MapDumper(obj.map('flows'), true);
     this.statsBuf = Buffer.alloc(perCpuStride(obj.map('stats').valueSize));
     this.ipBuf = Buffer.alloc(perCpuStride(obj.map('watch_stats').valueSize));
     this.names = new Map(opts.ifaces.map((i) => [i.ifindex, i.name]));
+  }
+
+  wallTime(monoNs: bigint): string {
+    return new Date(Number((monoNs + this.wallOffsetNs) / 1_000_000n)).toISOString();
   }
 
   ifname(ifindex: number): string {
@@ -133,6 +139,9 @@ class Collector {
           bytes: Number(t.bytes),
           pps_rate: round2(Number(t.packets - (p?.packets ?? 0n)) / dt),
           bps_rate: round2((Number(t.bytes - (p?.bytes ?? 0n)) * 8) / dt),
+          first_seen: this.wallTime(t.firstNs),
+          last_seen: this.wallTime(t.lastNs),
+          ...(k.kind === 0 && k.proto === 6 ? { tcp_flags: tcpFlagNames(t.tcpFlags) } : {}),
         });
       }
     });
@@ -247,7 +256,7 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
 
     const startNs = process.hrtime.bigint();
     const wallOffsetNs = BigInt(Date.now()) * 1_000_000n - startNs; // bpf_ktime_get_ns and hrtime are CLOCK_MONOTONIC
-    const collector = new Collector(obj, opts);
+    const collector = new Collector(obj, opts, wallOffsetNs);
     const sink = makeSink(opts.output);
 
     if (opts.packets) {
@@ -255,7 +264,7 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
         const e = decodeEvent(dv, off);
         const p: PacketRecord = {
           type: 'packet',
-          ts: new Date(Number((e.tsNs + wallOffsetNs) / 1_000_000n)).toISOString(),
+          ts: collector.wallTime(e.tsNs),
           iface: collector.ifname(e.ifindex),
           dir: e.dir,
           proto: e.proto,

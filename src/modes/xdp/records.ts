@@ -18,6 +18,11 @@ export interface FlowRecord {
   pps_rate: number;
   /** bits per second over the last interval */
   bps_rate: number;
+  /** when the flow was first and last seen (ISO-8601) */
+  first_seen: string;
+  last_seen: string;
+  /** TCP flags seen over the flow's life, e.g. "SYN|ACK|FIN" (TCP only) */
+  tcp_flags?: string;
   /** container owning the address (--containers), when one does */
   src_container?: string;
   dst_container?: string;
