@@ -2,11 +2,12 @@
  * Docker Engine API (dockerode): the appliance container driven without compose, and the map from
  * IP addresses to container names that labels flows.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import Docker from 'dockerode';
 import { XtError, featureError } from '../errors.js';
 import { log } from '../log.js';
 import { formatAddr } from '../options/ip.js';
+import { readText } from '../sysfs/files.js';
 
 export const SOCKET = process.env.DOCKER_SOCKET ?? '/var/run/docker.sock';
 
@@ -145,12 +146,7 @@ function demux(b: Buffer, out: NodeJS.WritableStream, err: NodeJS.WritableStream
 
 /** Local IPv4 addresses of a network namespace from /proc/<pid>/net/fib_trie (the "/32 host LOCAL" entries). */
 export function netnsIPv4(procRoot: string, pid: number): string[] {
-  let t: string;
-  try {
-    t = readFileSync(`${procRoot}/${pid}/net/fib_trie`, 'utf8');
-  } catch {
-    return [];
-  }
+  const t = readText(`${procRoot}/${pid}/net/fib_trie`) ?? '';
   const out = new Set<string>();
   const lines = t.split('\n');
   for (let i = 1; i < lines.length; i++) {
@@ -164,13 +160,7 @@ export function netnsIPv4(procRoot: string, pid: number): string[] {
 
 /** IPv6 addresses of a network namespace from /proc/<pid>/net/if_inet6 (scope global only). */
 export function netnsIPv6(procRoot: string, pid: number): string[] {
-  let t: string;
-  try {
-    t = readFileSync(`${procRoot}/${pid}/net/if_inet6`, 'utf8');
-  } catch {
-    return [];
-  }
-  return t
+  return (readText(`${procRoot}/${pid}/net/if_inet6`) ?? '')
     .split('\n')
     .map((l) => l.trim().split(/\s+/))
     .filter((f) => f.length >= 6 && f[3] === '00' && /^[0-9a-f]{32}$/.test(f[0]!))

@@ -3,8 +3,9 @@
  * injectable so tests run on fixture trees. Nothing here estimates: a value the kernel does not
  * expose is absent.
  */
-import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { readText } from './files.js';
 
 export interface Roots {
   /** stands for /sys */
@@ -46,14 +47,6 @@ export interface DeviceInfo {
   numaNode: number | null;
   ports: PortInfo[];
   nearestGpu: GpuLink | null;
-}
-
-export function readText(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8').replace(/\n$/, '');
-  } catch {
-    return null;
-  }
 }
 
 function list(path: string): string[] {

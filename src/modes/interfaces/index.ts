@@ -1,10 +1,10 @@
 /** `xtrace interfaces`: index, state, addresses, and what XDP/TC programs are attached. */
-import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { execa } from 'execa';
 import { queryHooks } from '../../bpf/attach.js';
 import { listInterfaces } from '../../options/index.js';
 import { columns } from '../../output/human.js';
+import { readText } from '../../sysfs/files.js';
 
 export interface InterfaceRecord {
   type: 'interface';
@@ -35,13 +35,7 @@ async function tcFilters(dev: string, dir: 'ingress' | 'egress'): Promise<number
 
 export async function collectInterfaces(defaultIface: string | null): Promise<InterfaceRecord[]> {
   const addrs = networkInterfaces();
-  const read = (n: string, f: string): string => {
-    try {
-      return readFileSync(`/sys/class/net/${n}/${f}`, 'utf8').trim();
-    } catch {
-      return '';
-    }
-  };
+  const read = (n: string, f: string): string => readText(`/sys/class/net/${n}/${f}`)?.trim() ?? '';
   return Promise.all(
     listInterfaces().map(async (i) => {
       const h = queryHooks(i.ifindex);
