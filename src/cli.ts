@@ -2,11 +2,10 @@
 /** xtrace: one subcommand per mode; flag, then environment variable, then detected default. */
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT, XtError, usageError } from './errors.js';
-import { parseListen } from './export/prometheus.js';
 import { log, setVerbose } from './log.js';
 import {
   INTERVAL_MAX, INTERVAL_MIN, PROTOCOLS, defaultRouteInterface, listInterfaces, parseChoice, parseInteger, parseInterfaces,
-  parseInterval, parseNetList, parsePort, parseProtocols, parseRate, parseSingleNet,
+  parseInterval, parseListen, parseNetList, parsePort, parseProtocols, parseRate, parseSingleNet,
 } from './options/index.js';
 
 const env = (...names: string[]): string | undefined => names.map((n) => process.env[n]).find((v) => v !== undefined && v !== '');

@@ -1,7 +1,7 @@
 /** Prometheus text exposition (format 0.0.4) over HTTP: GET /metrics. Snapshots are set by the mode each interval. */
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { XtError, usageError } from '../errors.js';
+import { XtError } from '../errors.js';
 
 export interface Metric {
   name: string;
@@ -25,14 +25,6 @@ export function render(metrics: Metric[]): string {
     }
   }
   return out.join('\n') + '\n';
-}
-
-/** "[host]:port", ":9435", "0.0.0.0:9435", "[::1]:9435"; port 0 picks a free one. */
-export function parseListen(v: string, flag: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(v.trim());
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw usageError(`${flag}: expected [host]:port (e.g. :9435, 127.0.0.1:9435, [::]:9435), got '${v}'`);
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
 export class MetricsEndpoint {

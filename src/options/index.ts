@@ -5,6 +5,14 @@ import { type Net, netContains, parseNet } from './ip.js';
 
 export { type Net, formatAddr, parseNet } from './ip.js';
 
+/** "[host]:port", ":9435", "0.0.0.0:9435", "[::1]:9435"; port 0 picks a free one. */
+export function parseListen(v: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(v.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw usageError(`${flag}: expected [host]:port (e.g. :9435, 127.0.0.1:9435, [::]:9435), got '${v}'`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
 export const INTERVAL_MIN = 100;
 export const INTERVAL_MAX = 3_600_000;
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { XtError } from '../../src/errors.js';
-import { parseListen, render } from '../../src/export/prometheus.js';
+import { render } from '../../src/export/prometheus.js';
+import { parseListen } from '../../src/options/index.js';
 
 test('text exposition: HELP/TYPE once per family, escaped labels, empty families left out', () => {
   assert.equal(
