@@ -75,7 +75,7 @@ export class BpfObject {
 
   private mapPtr(name: string): Ptr {
     const m = lib.objFindMap(this.handle(), name) as Ptr | null;
-    if (!m) throw new Error(`map ${name} not found in ${this.path}`);
+    if (!m) throw new XtError(`${this.path} has no map ${name}: it was not built from this xtrace's bpf/ sources (run make build)`, EXIT.FAILURE);
     return m;
   }
 
@@ -116,10 +116,18 @@ export class BpfObject {
       captured = null;
     }
     if (rc < 0) {
-      const last = msgs.filter((m) => !m.startsWith('-- ') && m.trim()).at(-1) ?? '';
       const hint = log.isLevelEnabled('debug') ? '' : ' (run with --verbose for the verifier log)';
-      const code = rc === -1 || rc === -13 ? EXIT.PRIVILEGE : EXIT.FEATURE;
-      throw new XtError(`cannot load ${this.path}: ${strerror(rc)}${last ? `: ${last.split('\n')[0]}` : ''}${hint}`, code);
+      // EACCES/EINVAL at load: the verifier refused a program; its log says why, in its last line.
+      const verifier = msgs.find((m) => m.includes('BEGIN PROG LOAD LOG'));
+      const reason = verifier
+        ? verifier
+            .split('\n')
+            .map((l) => l.trim())
+            .filter((l) => l && !l.startsWith('--') && !/^(processed \d+ insns|verification time|stack depth|libbpf:)/.test(l))
+            .at(-1)
+        : msgs.filter((m) => m.trim() && !m.startsWith('-- ')).at(-1)?.split('\n')[0];
+      const what = verifier ? 'the verifier refused it' : strerror(rc);
+      throw new XtError(`cannot load ${this.path}: ${what}${reason ? `: ${reason}` : ''}${hint}`, rc === -1 ? EXIT.PRIVILEGE : EXIT.FEATURE);
     }
     this.loaded = true;
   }
