@@ -67,7 +67,10 @@ export function attachXdp(progFd: number, iface: string, ifindex: number, mode: 
     log.info(`${iface}: native XDP not available (${strerror(fd)}), falling back to generic XDP`);
   }
   const fd = tryMode(XDP_FLAGS_SKB_MODE);
-  if (fd >= 0) return new LinkFd(iface, 'xdp/generic', fd);
+  if (fd >= 0) {
+    log.warn(`${iface}: generic XDP counts a GRO/GSO packet as one frame (bytes with one set of headers); --ingress-hook tc counts wire frames`);
+    return new LinkFd(iface, 'xdp/generic', fd);
+  }
   if (fd === -EBUSY || fd === -EEXIST) throw busy(fd);
   if (fd === -EINVAL) throw featureError(`cannot attach XDP to ${iface}: the kernel has no XDP links (needs Linux 5.9 or newer)`);
   throw attachError('XDP', iface, fd);
