@@ -65,7 +65,7 @@ export class MapDumper {
       const count = [this.chunk];
       const rc = lib.lookupBatch(this.map.fd, first ? null : this.inBatch, this.outBatch, this.keys, this.values, count, null) as number;
       const n = Number(count[0]);
-      if (rc < 0 && rc !== -ENOENT) return first ? rc : rc;
+      if (rc < 0 && rc !== -ENOENT) return rc;
       if (n > 0) visit(this.keys, this.values, n);
       if (rc === -ENOENT) return 0;
       this.outBatch.copy(this.inBatch);

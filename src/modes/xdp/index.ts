@@ -284,6 +284,10 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
       ring.start();
     }
 
+    if (opts.metricsListen) {
+      metrics = await MetricsEndpoint.start(opts.metricsListen, '--metrics-listen');
+      log.info(`metrics at ${metrics.url}`);
+    }
     const xdpFd = obj.progFd('xt_xdp_ingress');
     const tcIngressFd = obj.progFd('xt_tc_ingress');
     const egressFd = obj.progFd('xt_tc_egress');
@@ -291,10 +295,6 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
       const hook = await ingressHookFor(i, opts.ingressHook);
       attached.push(hook === 'xdp' ? attachXdp(xdpFd, i.name, i.ifindex, opts.xdpMode) : attachTc(tcIngressFd, i.name, i.ifindex, 'ingress'));
       attached.push(attachTc(egressFd, i.name, i.ifindex, 'egress'));
-    }
-    if (opts.metricsListen) {
-      metrics = await MetricsEndpoint.start(opts.metricsListen, '--metrics-listen');
-      log.info(`metrics at ${metrics.url}`);
     }
     const labels = await containerLabeller(opts.containers);
     const kinds = attached.map((a) => `${a.iface}:${a.kind}`);
