@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { lib, strerror } from './native.js';
+import { libbpfVersion } from './object.js';
 
 export type ProbeStatus = 'supported' | 'missing' | 'error';
 export interface ProbeResult {
@@ -52,7 +53,6 @@ export function probeKprobes(): ProbeResult {
 }
 
 export function allProbes(): ProbeResult[] {
-  const ver = `${lib.major()}.${lib.minor()}`;
   let kernel = release();
   try {
     kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
@@ -61,7 +61,7 @@ export function allProbes(): ProbeResult[] {
   }
   return [
     { name: 'kernel', status: 'supported', detail: kernel },
-    { name: 'libbpf', status: 'supported', detail: ver },
+    { name: 'libbpf', status: 'supported', detail: libbpfVersion() },
     probeBtf(),
     ...Object.keys(PROG_TYPES).map((n) => probeProgType(n)),
     ...Object.keys(MAP_TYPES).map((n) => probeMapType(n)),

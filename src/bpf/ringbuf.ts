@@ -50,8 +50,6 @@ export class RingReader {
   private readonly prod: DataView;
   private poller: ReturnType<typeof koffi.node.poll> | null = null;
   private closed = false;
-  /** Records read so far. */
-  records = 0;
 
   constructor(
     private readonly map: BpfMap,
@@ -104,7 +102,6 @@ export class RingReader {
       this.commit(cons);
     }
     if (cons !== start) this.commit(cons);
-    this.records += n;
     return n;
   }
 

@@ -1,6 +1,8 @@
 /** Encoders and decoders for the structs of bpf/include/flow.h (offsets from src/bpf/layout.ts). */
 import { CONFIG, EVENT, FLOW_KEY, FLOW_VAL, IP_VAL, LPM_KEY, PCLASS } from '../../bpf/layout.js';
+import { sumU64 } from '../../bpf/maps.js';
 import { type Net, formatAddr } from '../../options/index.js';
+import { maskAddr } from '../../options/ip.js';
 import type { Protocol } from '../../options/index.js';
 import { type Dir, protoName, roceOpcodeName, tcpFlagNames } from './records.js';
 
@@ -28,14 +30,8 @@ export function protoMask(ps: Protocol[]): number {
   return m;
 }
 
-function maskWords(prefix: number): Buffer {
-  const b = Buffer.alloc(16);
-  for (let i = 0; i < 16; i++) {
-    const bits = Math.max(0, Math.min(8, prefix - i * 8));
-    b[i] = (0xff << (8 - bits)) & 0xff;
-  }
-  return b;
-}
+/** The 16-byte mask of a prefix: all-ones masked to it. */
+const maskOf = (prefix: number): Buffer => maskAddr(Buffer.alloc(16, 0xff), prefix);
 
 export function encodeConfig(c: KernelConfig): Buffer {
   const f = CONFIG.fields;
@@ -49,12 +45,12 @@ export function encodeConfig(c: KernelConfig): Buffer {
   if (c.srcNet) {
     b.writeUInt8(1, f.src_filter);
     c.srcNet.addr.copy(b, f.src_net);
-    maskWords(c.srcNet.prefix).copy(b, f.src_mask);
+    maskOf(c.srcNet.prefix).copy(b, f.src_mask);
   }
   if (c.dstNet) {
     b.writeUInt8(1, f.dst_filter);
     c.dstNet.addr.copy(b, f.dst_net);
-    maskWords(c.dstNet.prefix).copy(b, f.dst_mask);
+    maskOf(c.dstNet.prefix).copy(b, f.dst_mask);
   }
   return b;
 }
@@ -120,18 +116,10 @@ export function sumFlowValues(b: Buffer, off: number, cpus: number): FlowTotals 
   return t;
 }
 
-export function sumIpValues(b: Buffer, cpus: number): { in_packets: number; in_bytes: number; out_packets: number; out_bytes: number } {
+export function sumIpValues(b: Buffer): { in_packets: number; in_bytes: number; out_packets: number; out_bytes: number } {
   const f = IP_VAL.fields;
-  const step = Math.ceil(IP_VAL.size / 8) * 8;
-  const r = { in_packets: 0n, in_bytes: 0n, out_packets: 0n, out_bytes: 0n };
-  for (let cpu = 0; cpu < cpus; cpu++) {
-    const o = cpu * step;
-    r.in_packets += b.readBigUInt64LE(o + f.in_packets);
-    r.in_bytes += b.readBigUInt64LE(o + f.in_bytes);
-    r.out_packets += b.readBigUInt64LE(o + f.out_packets);
-    r.out_bytes += b.readBigUInt64LE(o + f.out_bytes);
-  }
-  return { in_packets: Number(r.in_packets), in_bytes: Number(r.in_bytes), out_packets: Number(r.out_packets), out_bytes: Number(r.out_bytes) };
+  const sum = (field: number): number => Number(sumU64(b, 0, IP_VAL.size, field));
+  return { in_packets: sum(f.in_packets), in_bytes: sum(f.in_bytes), out_packets: sum(f.out_packets), out_bytes: sum(f.out_bytes) };
 }
 
 export interface DecodedEvent {

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { type Attachment, type XdpMode, attachTc, attachXdp } from '../../bpf/attach.js';
 import { STAT, XT_MAX_WATCH } from '../../bpf/layout.js';
-import { MapDumper, lookup, perCpuStride, possibleCpus, update } from '../../bpf/maps.js';
+import { MapDumper, lookup, perCpuStride, possibleCpus, sumU64, update } from '../../bpf/maps.js';
 import { BpfObject } from '../../bpf/object.js';
 import { RingReader } from '../../bpf/ringbuf.js';
 import { XtError, usageError } from '../../errors.js';
@@ -37,7 +37,6 @@ export interface XdpOptions {
   rateLimit: number;
   maxFlows: number;
   readyFile?: string;
-  bpfObject?: string;
   metricsListen?: { host: string; port: number };
   /** label flows with container names: 'auto' = when the Docker socket exists */
   containers: 'auto' | 'on' | 'off';
@@ -84,12 +83,7 @@ class Collector {
   counters(flowCount: number): Counters {
     const m = this.obj.map('stats');
     lookup(m, Buffer.alloc(4), this.statsBuf);
-    const step = Math.ceil(m.valueSize / 8) * 8;
-    const s = (i: number): number => {
-      let t = 0n;
-      for (let c = 0; c < this.cpus; c++) t += this.statsBuf.readBigUInt64LE(c * step + i * 8);
-      return Number(t);
-    };
+    const s = (i: number): number => Number(sumU64(this.statsBuf, 0, m.valueSize, i * 8));
     const created = s(STAT.XT_STAT_FLOWS_CREATED);
     return {
       rx_packets: s(STAT.XT_STAT_RX_PACKETS),
@@ -151,7 +145,7 @@ class Collector {
       const key = Buffer.alloc(4);
       key.writeUInt32LE(slot);
       lookup(this.obj.map('watch_stats'), key, this.ipBuf);
-      return { type: 'ip', ts, ip: net.text, ...sumIpValues(this.ipBuf, this.cpus) };
+      return { type: 'ip', ts, ip: net.text, ...sumIpValues(this.ipBuf) };
     });
     flows.sort((a, b) => b.bps_rate - a.bps_rate || b.bytes - a.bytes || b.packets - a.packets);
     return { flows, ips, counters: this.counters(next.size) };
@@ -225,7 +219,7 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
   requireBpfPrivilege('xdp');
   const stopped = untilStopped(); // handlers first: a SIGTERM during setup still detaches and summarises
   if (opts.watch.length > XT_MAX_WATCH) throw usageError(`--watch-ip: at most ${XT_MAX_WATCH} addresses or CIDRs, got ${opts.watch.length}`);
-  const obj = BpfObject.open(opts.bpfObject ?? defaultObject('flow.bpf.o'));
+  const obj = BpfObject.open(defaultObject('flow.bpf.o'));
   const attached: Attachment[] = [];
   let ring: RingReader | null = null;
   let metrics: MetricsEndpoint | null = null;
