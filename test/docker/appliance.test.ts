@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { type Rec, XtraceProcess, parseRecords, sleep } from '../lib/cli.js';
 import { Engine, docker, removeContainer } from '../lib/docker.js';
 import { CLI, ROOT, STRICT, requireKernel } from '../lib/env.js';
+import { attachedHooks } from '../lib/hooks.js';
 import { FixtureCopy } from '../lib/fixtures.js';
 import { traffic } from '../lib/peer.js';
 
@@ -73,10 +74,6 @@ async function logsUntil(name: string, pred: (r: Rec) => boolean, timeoutMs = 30
   throw new Error(`no matching record in docker logs within ${timeoutMs} ms: ${out.slice(-600)}`);
 }
 
-const hooksOn = (ifname: string): { xdp: boolean; tcx: number } => {
-  const me = JSON.parse(execFileSync(process.execPath, [CLI, 'interfaces', '-o', 'json'], { encoding: 'utf8' }).trim().split('\n').find((l) => l.includes(`"name":"${ifname}"`))!) as Rec;
-  return { xdp: me.xdp !== 'none', tcx: (me.tcx_ingress as number) + (me.tcx_egress as number) + (me.tc_ingress as number) + (me.tc_egress as number) };
-};
 
 describe('docker appliance (real engine)', { concurrency: false }, () => {
   before(async () => {
@@ -122,11 +119,11 @@ describe('docker appliance (real engine)', { concurrency: false }, () => {
       assert.equal(traffic(v.ns, 'udp-blast', v.ipFar, 7100, 500, 100, 7200), '500');
       const f = await logsUntil(NAME, (r) => r.type === 'flow' && r.src === v.ipPeer && r.dport === 7100 && r.packets === 500);
       assert.equal(f.bytes, 500 * (14 + 20 + 8 + 100));
-      assert.deepEqual(hooksOn(v.host), { xdp: false, tcx: 2 });
+      assert.deepEqual(attachedHooks(v.host), { xdp: 'none', tcx: 2, tc: 0 });
       const down = make('docker-down', { CONTAINER: NAME });
       assert.equal(down.code, 0, down.out);
       assert.equal(spawnSync('docker', ['inspect', NAME]).status, 1, 'container removed');
-      assert.deepEqual(hooksOn(v.host), { xdp: false, tcx: 0 });
+      assert.deepEqual(attachedHooks(v.host), { xdp: 'none', tcx: 0, tc: 0 });
     } finally {
       removeContainer(NAME);
       v.destroy();
@@ -175,7 +172,7 @@ describe('docker appliance (real engine)', { concurrency: false }, () => {
       assert.equal(x('down', '--name', NAME).out, `removed ${NAME}\n`);
       const gone = x('status', '--name', NAME);
       assert.deepEqual([gone.code, gone.out], [1, `${NAME}: absent\n`]);
-      assert.deepEqual(hooksOn(v.host), { xdp: false, tcx: 0 });
+      assert.deepEqual(attachedHooks(v.host), { xdp: 'none', tcx: 0, tc: 0 });
     } finally {
       removeContainer(NAME);
       v.destroy();

@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { type Rec, XtraceProcess, finalFlows } from '../lib/cli.js';
-import { CLI, hasCommand, requireKernel } from '../lib/env.js';
+import { hasCommand, requireKernel } from '../lib/env.js';
+import { type Hooks, attachedHooks } from '../lib/hooks.js';
 import { NetnsPair } from '../lib/netns.js';
-import { bth, ethHeader, ipv4Header, rawFrames, server, traffic, udpHeader } from '../lib/peer.js';
+import { bth, echoing, ethHeader, ipv4Header, rawFrames, server, traffic, udpHeader } from '../lib/peer.js';
 
 const ETH = 14;
 const IP4 = 20;
@@ -46,12 +47,7 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
     const N = 1000;
     const SIZE = 100;
     await withXtrace({}, (p) => ['--watch-ip', p.ipA], async (p, x) => {
-      const echo = await server(p.nsA, 'udp-echo', p.ipA, 9000);
-      try {
-        assert.equal(traffic(p.nsB, 'udp-send', p.ipA, 9000, N, SIZE, 40000), String(N));
-      } finally {
-        echo.proc.kill();
-      }
+      await echoing(p.nsA, p.ipA, [9000], () => assert.equal(traffic(p.nsB, 'udp-send', p.ipA, 9000, N, SIZE, 40000), String(N)));
       const rs = await stopOk(x);
       const frame = ETH + IP4 + UDP + SIZE;
       const inn = flow(rs, `${p.ifA} ingress udp ${p.ipB}:40000>${p.ipA}:9000`);
@@ -73,12 +69,7 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
     const N = 500;
     const SIZE = 200;
     await withXtrace({ ipv6: true }, () => ['--watch-ip', 'fd00:78::/64'], async (p, x) => {
-      const echo = await server(p.nsA, 'udp-echo', p.ip6A, 9001);
-      try {
-        assert.equal(traffic(p.nsB, 'udp-send', p.ip6A, 9001, N, SIZE, 40001), String(N));
-      } finally {
-        echo.proc.kill();
-      }
+      await echoing(p.nsA, p.ip6A, [9001], () => assert.equal(traffic(p.nsB, 'udp-send', p.ip6A, 9001, N, SIZE, 40001), String(N)));
       const rs = await stopOk(x);
       const frame = ETH + IP6 + UDP + SIZE;
       assert.equal(flow(rs, `${p.ifA} ingress udp ${p.ip6B}:40001>${p.ip6A}:9001`)?.packets, N);
@@ -179,16 +170,11 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
         const x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '-p', '--interval', '60000', ...c.args(p)], { ns: p.nsA });
         try {
           await x.ready();
-          const e1 = await server(p.nsA, 'udp-echo', p.ipA, 7001);
-          const e2 = await server(p.nsA, 'udp-echo', p.ipA, 7002);
-          try {
+          await echoing(p.nsA, p.ipA, [7001, 7002], () => {
             traffic(p.nsB, 'udp-send', p.ipA, 7001, 10, 32, 6001);
             traffic(p.nsB, 'udp-send', p.ipA, 7002, 7, 32, 6002);
             p.exec(p.nsB, 'ping', '-c', '3', '-i', '0.05', '-q', p.ipA);
-          } finally {
-            e1.proc.kill();
-            e2.proc.kill();
-          }
+          });
           const rs = await stopOk(x);
           const got = rs.filter((r) => r.type === 'packet').map((r) => `${r.proto} ${r.src}:${r.sport}>${r.dst}:${r.dport}`).sort();
           assert.deepEqual(got, c.want(p).sort(), `filter ${c.args(p).join(' ') || '(none)'}`);
@@ -309,12 +295,11 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
     if (!requireKernel(t)) return;
     const p = new NetnsPair();
     let x: XtraceProcess | null = null;
-    const hooks = (ifn: string): { xdp: boolean; tcxIn: number; tcxOut: number; tc: string } => {
+    // ip link and tc speak for the kernel independently of xtrace; tcx links only xtrace's query shows
+    const hooks = (ifn: string): { xdpInIpLink: boolean; tcFilters: string } & Hooks => {
       const link = JSON.parse(p.exec(p.nsA, 'ip', '-j', '-d', 'link', 'show', 'dev', ifn)) as Array<{ xdp?: unknown }>;
-      const out = p.exec(p.nsA, process.execPath, CLI, 'interfaces', '-o', 'json').trim().split('\n');
-      const me = out.map((l) => JSON.parse(l) as Rec).find((i) => i.name === ifn)!;
       const tc = p.exec(p.nsA, 'tc', 'filter', 'show', 'dev', ifn, 'egress') + p.exec(p.nsA, 'tc', 'filter', 'show', 'dev', ifn, 'ingress');
-      return { xdp: link[0]!.xdp !== undefined, tcxIn: me.tcx_ingress as number, tcxOut: me.tcx_egress as number, tc: tc.trim() };
+      return { xdpInIpLink: link[0]!.xdp !== undefined, tcFilters: tc.trim(), ...attachedHooks(ifn, p.nsA) };
     };
     try {
       const l2 = p.addLink();
@@ -324,14 +309,14 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
       const y = new XtraceProcess(['xdp', '-i', l2.ifA, '-o', 'json', '--ingress-hook', 'tc'], { ns: p.nsA });
       try {
         await y.ready();
-        assert.deepEqual(hooks(p.ifA), { xdp: true, tcxIn: 0, tcxOut: 1, tc: '' }, 'attached while running');
-        assert.deepEqual(hooks(l2.ifA), { xdp: false, tcxIn: 1, tcxOut: 1, tc: '' }, 'attached while running');
+        assert.deepEqual(hooks(p.ifA), { xdpInIpLink: true, tcFilters: '', xdp: 'native', tcx: 1, tc: 0 }, 'attached while running');
+        assert.deepEqual(hooks(l2.ifA), { xdpInIpLink: false, tcFilters: '', xdp: 'none', tcx: 2, tc: 0 }, 'attached while running');
         assert.equal((await y.stop('SIGKILL')).signal, 'SIGKILL');
       } finally {
         await y.kill();
       }
       assert.equal((await x.stop('SIGKILL')).signal, 'SIGKILL');
-      const none = { xdp: false, tcxIn: 0, tcxOut: 0, tc: '' };
+      const none = { xdpInIpLink: false, tcFilters: '', xdp: 'none', tcx: 0, tc: 0 };
       let after = [hooks(p.ifA), hooks(l2.ifA)];
       for (let i = 0; i < 20 && JSON.stringify(after) !== JSON.stringify([none, none]); i++) {
         await new Promise((res) => setTimeout(res, 100));

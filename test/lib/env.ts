@@ -11,12 +11,7 @@ export const STRICT = process.env.XTRACE_REQUIRE_KERNEL_TESTS === '1';
 
 function missing(): string | null {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces, BPF)';
-  for (const tool of ['ip', 'bpftool'])
-    try {
-      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    } catch {
-      return `needs ${tool}`;
-    }
+  for (const tool of ['ip', 'bpftool']) if (!hasCommand(tool)) return `needs ${tool}`;
   if (!existsSync(BPF_OBJECT)) return `needs ${BPF_OBJECT} (make build)`;
   if (!existsSync('/sys/kernel/btf/vmlinux')) return 'needs kernel BTF';
   return null;

@@ -23,6 +23,17 @@ export async function server(ns: string, ...args: Array<string | number>): Promi
   return { proc, output: () => closed.then((o) => o.replace('ready', '').trim()) };
 }
 
+/** Runs `body` while UDP echo servers answer on `ports`; they are stopped whatever happens. */
+export async function echoing(ns: string, host: string, ports: number[], body: () => unknown): Promise<void> {
+  const servers: Array<Awaited<ReturnType<typeof server>>> = [];
+  try {
+    for (const port of ports) servers.push(await server(ns, 'udp-echo', host, port));
+    await body();
+  } finally {
+    for (const s of servers) s.proc.kill();
+  }
+}
+
 /** Sends `count` copies of a raw Ethernet frame out of `ifname` (AF_PACKET, via python3). */
 export function rawFrames(ns: string, ifname: string, frame: Buffer, count: number): void {
   const py = [

@@ -1,0 +1,19 @@
+/** What xtrace's `interfaces -o json` reports attached to an interface (in a namespace, or the root one). */
+import { execFileSync } from 'node:child_process';
+import type { Rec } from './cli.js';
+import { CLI } from './env.js';
+
+export interface Hooks {
+  xdp: string; // none | native | generic | ...
+  tcx: number; // tcx programs, ingress + egress
+  tc: number; // classic cls_bpf filters, ingress + egress
+}
+
+export function attachedHooks(ifname: string, ns?: string): Hooks {
+  const argv = [...(ns ? ['ip', 'netns', 'exec', ns] : []), process.execPath, CLI, 'interfaces', '-o', 'json'];
+  const out = execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+  const me = out.trim().split('\n').map((l) => JSON.parse(l) as Rec).find((i) => i.name === ifname);
+  if (!me) throw new Error(`no interface ${ifname} in xtrace interfaces`);
+  const n = (k: string): number => me[k] as number;
+  return { xdp: me.xdp as string, tcx: n('tcx_ingress') + n('tcx_egress'), tc: n('tc_ingress') + n('tc_egress') };
+}
