@@ -112,7 +112,6 @@ describe('docker appliance (real engine)', { concurrency: false }, () => {
     try {
       const up = make('docker-up', { MODE: 'xdp', INTERFACE: v.host, CONTAINER: NAME, XTRACE_ARGS: '-o json --interval 300 --top 0' });
       assert.equal(up.code, 0, up.out);
-      await logsUntil(NAME, () => true).catch(() => undefined);
       const logsErr = (): string => spawnSync('docker', ['logs', NAME], { encoding: 'utf8' }).stderr;
       for (let i = 0; i < 100 && !/ready: attached/.test(logsErr()); i++) await sleep(200);
       assert.match(logsErr(), /"message":"ready: attached [^"]*tcx\/ingress/);
