@@ -17,3 +17,8 @@ export const log = winston.createLogger({
 export function setVerbose(on: boolean): void {
   if (on) log.level = 'debug';
 }
+
+/** The one line a failed run ends with: `xtrace: ...`, or a JSON log line in containers. */
+export function fatal(message: string): void {
+  process.stderr.write(json ? JSON.stringify({ level: 'error', message: `xtrace: ${message}`, timestamp: new Date().toISOString() }) + '\n' : `xtrace: ${message}\n`);
+}

@@ -1,75 +1,127 @@
 /**
  * The one place that loads native libraries. Everything above src/bpf/ sees typed values only.
  * libbpf.so.1 (>= 1.0 semantics: functions return -errno or NULL with errno set).
+ *
+ * Both the libraries and each function are bound on first use: `xtrace --help` and the sysfs modes
+ * need no libbpf, and a function an older libbpf lacks is a refusal with a reason where it is called
+ * (see `missingSymbol`), not a crash at import.
  */
 import koffi from 'koffi';
 import { featureError } from '../errors.js';
 
 export type Ptr = bigint;
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Fn = (...args: any[]) => any;
+type Lib = ReturnType<typeof koffi.load>;
 
-function loadLib(name: string, hint: string): ReturnType<typeof koffi.load> {
-  try {
-    return koffi.load(name);
-  } catch (e) {
-    throw featureError(`cannot load ${name} (${(e as Error).message.split('\n')[0]}); ${hint}`);
+function loader(name: string, hint: string): () => Lib {
+  let l: Lib | null = null;
+  return () => {
+    if (!l)
+      try {
+        l = koffi.load(name);
+      } catch (e) {
+        throw featureError(`cannot load ${name} (${(e as Error).message.split('\n')[0]}); ${hint}`);
+      }
+    return l;
+  };
+}
+
+/** Thrown when the loaded library has no such function (an older libbpf). */
+export class MissingSymbol extends Error {
+  constructor(readonly symbol: string, lib: string) {
+    super(`${lib} has no ${symbol} (too old)`);
   }
 }
 
-const bpfLib = loadLib('libbpf.so.1', 'install libbpf 1.0 or newer (Debian/Ubuntu: apt-get install libbpf1)');
-const libc = loadLib('libc.so.6', 'glibc is required');
+/** An object whose functions are bound from `lib` the first time each is called. */
+function lazyFuncs<T extends Record<string, string>>(libName: string, load: () => Lib, decls: T, prelude?: (l: Lib) => void): { [K in keyof T]: Fn } {
+  const out = {} as { [K in keyof T]: Fn };
+  let ready = false;
+  for (const [key, decl] of Object.entries(decls) as Array<[keyof T, string]>) {
+    let f: Fn | null = null;
+    out[key] = (...args: unknown[]) => {
+      if (!f) {
+        const l = load();
+        if (!ready && prelude) prelude(l);
+        ready = true;
+        const symbol = /([A-Za-z_0-9]+)\s*\(/.exec(decl)![1]!;
+        try {
+          f = l.func(decl) as Fn;
+        } catch {
+          throw new MissingSymbol(symbol, libName);
+        }
+      }
+      return f(...args);
+    };
+  }
+  return out;
+}
 
-const PrintFn = koffi.proto('int xt_libbpf_print_fn(int level, const char *fmt, void *args)');
+const libbpf = loader('libbpf.so.1', 'install libbpf 1.0 or newer (Debian/Ubuntu: apt-get install libbpf1)');
+const libcLoad = loader('libc.so.6', 'glibc is required');
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
-type Fn = (...args: any[]) => any;
-const f = (decl: string): Fn => bpfLib.func(decl) as Fn;
+let PrintFn: ReturnType<typeof koffi.proto> | null = null;
 
-export const lib = {
-  major: f('uint32_t libbpf_major_version(void)'),
-  minor: f('uint32_t libbpf_minor_version(void)'),
-  setPrint: f('void *libbpf_set_print(xt_libbpf_print_fn *fn)'),
-  numPossibleCpus: f('int libbpf_num_possible_cpus(void)'),
-  probeProgType: f('int libbpf_probe_bpf_prog_type(int type, const void *opts)'),
-  probeMapType: f('int libbpf_probe_bpf_map_type(int type, const void *opts)'),
-  objOpenFile: f('void *bpf_object__open_file(const char *path, const void *opts)'),
-  objLoad: f('int bpf_object__load(void *obj)'),
-  objClose: f('void bpf_object__close(void *obj)'),
-  objFindMap: f('void *bpf_object__find_map_by_name(void *obj, const char *name)'),
-  objFindProg: f('void *bpf_object__find_program_by_name(void *obj, const char *name)'),
-  mapFd: f('int bpf_map__fd(void *map)'),
-  mapSetMaxEntries: f('int bpf_map__set_max_entries(void *map, uint32_t n)'),
-  mapValueSize: f('uint32_t bpf_map__value_size(void *map)'),
-  mapKeySize: f('uint32_t bpf_map__key_size(void *map)'),
-  mapMaxEntries: f('uint32_t bpf_map__max_entries(void *map)'),
-  mapInitialValue: f('void *bpf_map__initial_value(void *map, _Out_ size_t *psize)'),
-  mapSetInitialValue: f('int bpf_map__set_initial_value(void *map, const void *data, size_t size)'),
-  progFd: f('int bpf_program__fd(void *prog)'),
-  progSetAutoload: f('int bpf_program__set_autoload(void *prog, bool autoload)'),
-  linkCreate: f('int bpf_link_create(int prog_fd, int target_fd, int attach_type, const void *opts)'),
-  lookupBatch: f('int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, _Inout_ uint32_t *count, const void *opts)'),
-  getNextKey: f('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
-  lookupElem: f('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
-  updateElem: f('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
-  tcHookCreate: f('int bpf_tc_hook_create(void *hook)'),
-  tcHookDestroy: f('int bpf_tc_hook_destroy(void *hook)'),
-  tcAttach: f('int bpf_tc_attach(const void *hook, void *opts)'),
-  tcDetach: f('int bpf_tc_detach(const void *hook, const void *opts)'),
-  progQuery: f('int bpf_prog_query_opts(int target, int type, void *opts)'),
-  xdpQuery: f('int bpf_xdp_query(int ifindex, int flags, void *opts)'),
-};
+export const lib = lazyFuncs(
+  'libbpf.so.1',
+  libbpf,
+  {
+    major: 'uint32_t libbpf_major_version(void)',
+    minor: 'uint32_t libbpf_minor_version(void)',
+    setPrint: 'void *libbpf_set_print(xt_libbpf_print_fn *fn)',
+    numPossibleCpus: 'int libbpf_num_possible_cpus(void)',
+    probeProgType: 'int libbpf_probe_bpf_prog_type(int type, const void *opts)',
+    probeMapType: 'int libbpf_probe_bpf_map_type(int type, const void *opts)',
+    objOpenFile: 'void *bpf_object__open_file(const char *path, const void *opts)',
+    objLoad: 'int bpf_object__load(void *obj)',
+    objClose: 'void bpf_object__close(void *obj)',
+    objFindMap: 'void *bpf_object__find_map_by_name(void *obj, const char *name)',
+    objFindProg: 'void *bpf_object__find_program_by_name(void *obj, const char *name)',
+    mapFd: 'int bpf_map__fd(void *map)',
+    mapSetMaxEntries: 'int bpf_map__set_max_entries(void *map, uint32_t n)',
+    mapValueSize: 'uint32_t bpf_map__value_size(void *map)',
+    mapKeySize: 'uint32_t bpf_map__key_size(void *map)',
+    mapMaxEntries: 'uint32_t bpf_map__max_entries(void *map)',
+    mapInitialValue: 'void *bpf_map__initial_value(void *map, _Out_ size_t *psize)',
+    mapSetInitialValue: 'int bpf_map__set_initial_value(void *map, const void *data, size_t size)',
+    progFd: 'int bpf_program__fd(void *prog)',
+    progSetAutoload: 'int bpf_program__set_autoload(void *prog, bool autoload)',
+    linkCreate: 'int bpf_link_create(int prog_fd, int target_fd, int attach_type, const void *opts)',
+    objGetInfoByFd: 'int bpf_obj_get_info_by_fd(int fd, _Inout_ uint8_t *info, _Inout_ uint32_t *len)',
+    lookupBatch: 'int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, _Inout_ uint32_t *count, const void *opts)',
+    getNextKey: 'int bpf_map_get_next_key(int fd, const void *key, void *next_key)',
+    lookupElem: 'int bpf_map_lookup_elem(int fd, const void *key, void *value)',
+    updateElem: 'int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)',
+    tcHookCreate: 'int bpf_tc_hook_create(void *hook)',
+    tcHookDestroy: 'int bpf_tc_hook_destroy(void *hook)',
+    tcAttach: 'int bpf_tc_attach(const void *hook, void *opts)',
+    tcDetach: 'int bpf_tc_detach(const void *hook, const void *opts)',
+    progQuery: 'int bpf_prog_query_opts(int target, int type, void *opts)',
+    xdpQuery: 'int bpf_xdp_query(int ifindex, int flags, void *opts)',
+  },
+  () => {
+    PrintFn ??= koffi.proto('int xt_libbpf_print_fn(int level, const char *fmt, void *args)');
+  },
+);
 
-export const c = {
-  close: libc.func('int close(int fd)') as Fn,
-  mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)') as Fn,
-  munmap: libc.func('int munmap(void *addr, size_t len)') as Fn,
-  strerror: libc.func('const char *strerror(int errnum)') as Fn,
-  vsnprintf: libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *args)') as Fn,
-  getpagesize: libc.func('int getpagesize(void)') as Fn,
-};
+export const c = lazyFuncs('libc.so.6', libcLoad, {
+  close: 'int close(int fd)',
+  mmap: 'void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)',
+  munmap: 'int munmap(void *addr, size_t len)',
+  strerror: 'const char *strerror(int errnum)',
+  vsnprintf: 'int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *args)',
+  getpagesize: 'int getpagesize(void)',
+});
 
 export const MAP_FAILED = (1n << 64n) - 1n;
 export const errno = (): number => koffi.errno();
 export const strerror = (err: number): string => String(c.strerror(Math.abs(err)));
 export const view = (p: Ptr, len: number): ArrayBuffer => koffi.view(p, len);
-export const register = (fn: (...a: any[]) => number): Ptr => koffi.register(fn, koffi.pointer(PrintFn));
+/** A C callback for libbpf_set_print. */
+export function registerPrint(fn: (level: number, fmt: string, args: Ptr) => number): Ptr {
+  libbpf();
+  PrintFn ??= koffi.proto('int xt_libbpf_print_fn(int level, const char *fmt, void *args)');
+  return koffi.register(fn, koffi.pointer(PrintFn));
+}
 /* eslint-enable @typescript-eslint/no-explicit-any */

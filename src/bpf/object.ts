@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { EXIT, XtError, featureError } from '../errors.js';
 import { log } from '../log.js';
-import { type Ptr, c, errno, lib, register, strerror, view } from './native.js';
+import { type Ptr, c, errno, lib, registerPrint, strerror, view } from './native.js';
 
 const MIN_LIBBPF: [number, number] = [1, 0];
 
@@ -27,7 +27,7 @@ const printBuf = Buffer.alloc(256 * 1024);
 function installPrinter(): void {
   if (printerInstalled) return;
   printerInstalled = true;
-  const cb = register((level: number, fmt: string, args: Ptr) => {
+  const cb = registerPrint((level: number, fmt: string, args: Ptr) => {
     const n = Number(c.vsnprintf(printBuf, printBuf.length, fmt, args));
     const msg = printBuf.toString('utf8', 0, Math.max(0, Math.min(n, printBuf.length - 1))).replace(/\n+$/, '');
     if (captured && level === 0) captured.push(msg);

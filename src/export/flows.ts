@@ -1,5 +1,5 @@
 /** xdp-mode records as Prometheus metrics (xtrace_*). Flows are the ones a report shows (--top), which bounds cardinality. */
-import type { Counters, FlowRecord, IpRecord } from '../modes/xdp/records.js';
+import type { Counters, FlowRecord, IpRecord } from '../records/index.js';
 import type { Metric } from './prometheus.js';
 
 export function flowMetrics(flows: FlowRecord[], ips: IpRecord[], c: Counters): Metric[] {

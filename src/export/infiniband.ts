@@ -3,8 +3,7 @@
  * it has the counter (node_infiniband_*, data counters x 4 in bytes); the rest as xtrace_infiniband_*.
  * Unlike node_exporter, a counter the kernel does not expose (N/A (no PMA)) is absent, not 0.
  */
-import type { PortSample } from '../modes/rdma/sampler.js';
-import type { DeviceInfo, RdmaProcess } from '../sysfs/rdma.js';
+import type { RdmaDeviceRecord, RdmaProcessRecord, RdmaRecord } from '../records/index.js';
 import type { Metric } from './prometheus.js';
 
 /** sysfs name -> [node_exporter metric (without node_infiniband_), multiplier] */
@@ -40,7 +39,11 @@ const NODE_EXPORTER: Record<string, [string, bigint]> = {
   multicast_rcv_packets_64: ['legacy_multicast_packets_received_total', 1n],
 };
 
-export function infinibandMetrics(devices: DeviceInfo[], samples: PortSample[], procs: RdmaProcess[]): Metric[] {
+/**
+ * Counters come from the records' `counters`, which keep rising across a 32-bit hardware counter's
+ * wrap (extended by their deltas): every `_total` here is monotonic.
+ */
+export function infinibandMetrics(devices: RdmaDeviceRecord[], ports: RdmaRecord[], procs: RdmaProcessRecord[]): Metric[] {
   const byName = new Map<string, Metric>();
   const add = (name: string, help: string, type: Metric['type'], labels: Record<string, string | number>, value: number): void => {
     let m = byName.get(name);
@@ -49,17 +52,17 @@ export function infinibandMetrics(devices: DeviceInfo[], samples: PortSample[], 
   };
   for (const d of devices)
     add('node_infiniband_info', 'Non-numeric data from /sys/class/infiniband/<device>, value is always 1.', 'gauge',
-      { device: d.name, board_id: d.boardId ?? '', firmware_version: d.fwVer ?? '', hca_type: d.hcaType ?? '' }, 1);
-  for (const s of samples) {
-    const l = { device: s.info.device, port: s.info.port };
-    if (s.info.stateId !== null) add('node_infiniband_state_id', 'State of the InfiniBand port (1: down, 2: init, 3: armed, 4: active, 5: act defer)', 'gauge', l, s.info.stateId);
-    if (s.info.physStateId !== null) add('node_infiniband_physical_state_id', 'Physical state of the InfiniBand port (1: sleep, 2: polling, 3: disabled, 4: training, 5: link up, 6: link error recovery, 7: phy test)', 'gauge', l, s.info.physStateId);
-    if (s.info.rateGbps !== null) add('node_infiniband_rate_bytes_per_second', 'Maximum signal transfer rate', 'gauge', l, s.info.rateGbps * 125_000_000);
-    for (const [name, c] of s.counters) {
+      { device: d.device, board_id: d.board_id ?? '', firmware_version: d.fw_ver ?? '', hca_type: d.hca_type ?? '' }, 1);
+  for (const r of ports) {
+    const l = { device: r.device, port: r.port };
+    if (r.state_id !== null) add('node_infiniband_state_id', 'State of the InfiniBand port (1: down, 2: init, 3: armed, 4: active, 5: act defer)', 'gauge', l, r.state_id);
+    if (r.phys_state_id !== null) add('node_infiniband_physical_state_id', 'Physical state of the InfiniBand port (1: sleep, 2: polling, 3: disabled, 4: training, 5: link up, 6: link error recovery, 7: phy test)', 'gauge', l, r.phys_state_id);
+    if (r.rate_gbps !== null) add('node_infiniband_rate_bytes_per_second', 'Maximum signal transfer rate', 'gauge', l, r.rate_gbps * 125_000_000);
+    for (const [name, value] of Object.entries(r.counters)) {
       const ne = NODE_EXPORTER[name];
-      if (c.group === 'netdev') add(`xtrace_infiniband_netdev_${name.slice('netdev_'.length)}_total`, `Statistic ${name.slice(7)} of the port's net device (/sys/class/net/<netdev>/statistics)`, 'counter', { ...l, netdev: s.info.netdev ?? '' }, Number(c.value));
-      else if (ne) add(`node_infiniband_${ne[0]}`, `sysfs ${c.group}/${name}${ne[1] === 4n ? ' x 4 (bytes)' : ''}`, 'counter', l, Number(c.value * ne[1]));
-      else add(`xtrace_infiniband_${name.toLowerCase()}_total`, `sysfs ${c.group}/${name}`, 'counter', l, Number(c.value));
+      if (name.startsWith('netdev_')) add(`xtrace_infiniband_netdev_${name.slice('netdev_'.length)}_total`, `Statistic ${name.slice(7)} of the port's net device (/sys/class/net/<netdev>/statistics)`, 'counter', { ...l, netdev: r.netdev ?? '' }, value);
+      else if (ne) add(`node_infiniband_${ne[0]}`, `sysfs counter ${name}${ne[1] === 4n ? ' x 4 (bytes)' : ''}`, 'counter', l, value * Number(ne[1]));
+      else add(`xtrace_infiniband_${name.toLowerCase()}_total`, `sysfs counter ${name}`, 'counter', l, value);
     }
   }
   for (const p of procs)

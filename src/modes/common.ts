@@ -1,7 +1,9 @@
-/** What every mode shares: privilege check, ready file, stop on SIGINT/SIGTERM. */
+/** What every mode shares: privilege check, ready file, stdout that may close, stop on a signal. */
 import { readFileSync, writeFileSync } from 'node:fs';
+import type { LinkInfo } from '../bpf/link.js';
 import { privilegeError } from '../errors.js';
 import { log } from '../log.js';
+import { onStdoutClosed } from '../output/stdout.js';
 
 const CAP_NET_ADMIN = 12;
 const CAP_SYS_ADMIN = 21;
@@ -20,21 +22,26 @@ export function requireBpfPrivilege(mode: string): void {
   throw privilegeError(`xtrace ${mode} needs root (CAP_BPF or CAP_SYS_ADMIN, and CAP_NET_ADMIN): run it with sudo`);
 }
 
-/** Written once everything is attached and the first reads are possible. */
-export function signalReady(readyFile: string | undefined, what: string): void {
+/**
+ * Written once everything is attached and the first reads are possible: one JSON object with the pid
+ * and the kernel ids of every link (so a script can check exactly what this run attached).
+ */
+export function signalReady(readyFile: string | undefined, what: string, links: LinkInfo[] = []): void {
   log.info(`ready: ${what}`);
-  if (readyFile) writeFileSync(readyFile, `${process.pid}\n`);
+  if (readyFile) writeFileSync(readyFile, JSON.stringify({ pid: process.pid, links }) + '\n');
 }
 
-/** Resolves when SIGINT or SIGTERM arrives. */
-export function untilStopped(): Promise<NodeJS.Signals> {
+export type StopReason = NodeJS.Signals | 'EPIPE';
+
+/** Resolves when SIGINT, SIGTERM or SIGHUP (a dropped ssh session) arrives, or stdout's reader goes away. */
+export function untilStopped(): Promise<StopReason> {
   return new Promise((resolve) => {
-    const on = (sig: NodeJS.Signals): void => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(sig);
+    const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    const done = (why: StopReason): void => {
+      for (const s of sigs) process.off(s, done);
+      resolve(why);
     };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
+    for (const s of sigs) process.on(s, done);
+    onStdoutClosed(() => done('EPIPE'));
   });
 }

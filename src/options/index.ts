@@ -90,10 +90,22 @@ export interface Iface {
   ifindex: number;
 }
 
+/**
+ * The machine's interfaces. Entries that are not interfaces are left out: /sys/class/net/bonding_masters
+ * (a file, where the bonding module is loaded), or one that vanished while being read.
+ */
 export function listInterfaces(sysfs = '/sys/class/net'): Iface[] {
-  return readdirSync(sysfs)
-    .map((name) => ({ name, ifindex: Number(readFileSync(`${sysfs}/${name}/ifindex`, 'utf8').trim()) }))
-    .sort((a, b) => a.ifindex - b.ifindex);
+  const out: Iface[] = [];
+  for (const name of readdirSync(sysfs)) {
+    let ifindex: number;
+    try {
+      ifindex = Number(readFileSync(`${sysfs}/${name}/ifindex`, 'utf8').trim());
+    } catch {
+      continue;
+    }
+    if (Number.isInteger(ifindex) && ifindex > 0) out.push({ name, ifindex });
+  }
+  return out.sort((a, b) => a.ifindex - b.ifindex);
 }
 
 /** Comma-separated interface names, each checked against the machine's interfaces. */

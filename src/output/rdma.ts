@@ -1,8 +1,7 @@
 /** Renderers for the rdma and nccl modes. */
-import type { NcclRecord, RdmaDeviceRecord, RdmaEventRecord, RdmaRecord } from '../modes/rdma/records.js';
+import type { NcclRecord, RdmaDeviceRecord, RdmaOut, RdmaRecord } from '../records/index.js';
 import { columns, humanBits } from './human.js';
-
-export type RdmaOut = RdmaRecord | NcclRecord | RdmaDeviceRecord | RdmaEventRecord;
+import { out } from './stdout.js';
 
 const bits = (bytesPerS: number | undefined): string => (bytesPerS === undefined ? '-' : humanBits(bytesPerS * 8));
 const pct = (u: number | undefined): string => (u === undefined ? '-' : `${(u * 100).toFixed(1)}%`);
@@ -56,27 +55,27 @@ export function ncclTable(rs: NcclRecord[]): string {
   return [t, ...alerts, '  (* maps libnccl)'].join('\n');
 }
 
-export function makeRdmaSink(format: 'table' | 'json' | 'text', write: (s: string) => void = (s) => process.stdout.write(s)): (rs: RdmaOut[]) => void {
+export function makeRdmaSink(format: 'table' | 'json' | 'text', write: (s: string) => void = out): (rs: RdmaOut[]) => void {
   if (format === 'json') return (rs) => write(rs.map((r) => JSON.stringify(r)).join('\n') + (rs.length ? '\n' : ''));
   return (rs) => {
-    const out: string[] = [];
+    const lines: string[] = [];
     for (const r of rs) {
-      if (r.type === 'rdma_device') out.push(deviceBlock(r));
-      if (r.type === 'rdma_event') out.push(`! ${r.message}`);
+      if (r.type === 'rdma_device') lines.push(deviceBlock(r));
+      if (r.type === 'rdma_event') lines.push(`! ${r.message}`);
     }
     const rdma = rs.filter((r): r is RdmaRecord => r.type === 'rdma');
     const nccl = rs.filter((r): r is NcclRecord => r.type === 'nccl');
     const ts = rs.find((r) => r.type === 'rdma' || r.type === 'nccl')?.ts;
-    if (ts) out.push(`--- ${ts}`);
+    if (ts) lines.push(`--- ${ts}`);
     if (format === 'table') {
-      if (rdma.length) out.push(rdmaTable(rdma));
-      if (nccl.length) out.push(ncclTable(nccl));
+      if (rdma.length) lines.push(rdmaTable(rdma));
+      if (nccl.length) lines.push(ncclTable(nccl));
     } else {
       for (const r of rdma)
-        out.push(`${r.device}/${r.port} ${r.link_layer} ${r.state} tx ${bits(r.tx_bytes_per_s)} rx ${bits(r.rx_bytes_per_s)} util ${pct(r.tx_util)}/${pct(r.rx_util)}${plus(r.errors) ? ` errors ${plus(r.errors)}` : ''}${r.notes.map((n) => `; ${n}`).join('')}`);
+        lines.push(`${r.device}/${r.port} ${r.link_layer} ${r.state} tx ${bits(r.tx_bytes_per_s)} rx ${bits(r.rx_bytes_per_s)} util ${pct(r.tx_util)}/${pct(r.rx_util)}${plus(r.errors) ? ` errors ${plus(r.errors)}` : ''}${r.notes.map((n) => `; ${n}`).join('')}`);
       for (const r of nccl)
-        out.push(`${r.device}/${r.port} tx ${gb(r.tx_gbps)} rx ${gb(r.rx_gbps)} congestion ${plus(r.congestion) || '-'} retrans ${plus(r.retrans) || '-'}${r.alerts.map((a) => `; ! ${a}`).join('')}`);
+        lines.push(`${r.device}/${r.port} tx ${gb(r.tx_gbps)} rx ${gb(r.rx_gbps)} congestion ${plus(r.congestion) || '-'} retrans ${plus(r.retrans) || '-'}${r.alerts.map((a) => `; ! ${a}`).join('')}`);
     }
-    if (out.length) write(out.join('\n') + '\n');
+    if (lines.length) write(lines.join('\n') + '\n');
   };
 }

@@ -1,6 +1,7 @@
 /** Renderers for the xdp mode's records: table (default), json (one object a line), text. */
-import type { Counters, FlowRecord, IpRecord, PacketRecord, XdpRecord } from '../modes/xdp/records.js';
+import type { Counters, FlowRecord, IpRecord, PacketRecord, XdpRecord } from '../records/index.js';
 import { columns, humanBits, humanBytes, humanCount } from './human.js';
+import { out } from './stdout.js';
 
 export const OUTPUTS = ['table', 'json', 'text'] as const;
 export type OutputFormat = (typeof OUTPUTS)[number];
@@ -65,7 +66,7 @@ export interface Sink {
   packet(p: PacketRecord): void;
 }
 
-export function makeSink(format: OutputFormat, write: (s: string) => void = (s) => process.stdout.write(s)): Sink {
+export function makeSink(format: OutputFormat, write: (s: string) => void = out): Sink {
   if (format === 'json')
     return {
       interval: (rs) => write(rs.map((r) => JSON.stringify(r)).join('\n') + (rs.length ? '\n' : '')),

@@ -12,8 +12,16 @@ function xtrace(args: string[], ns?: string, env: Record<string, string> = {}): 
 }
 
 describe('bad input', () => {
-  test('help and version exit 0', () => {
+  test('help and version exit 0; an unknown command is named', () => {
     assert.equal(xtrace(['--help']).code, 0);
+    assert.equal(xtrace(['help', 'xdp']).code, 0);
+    assert.match(xtrace(['help', 'xdp']).stdout, /--watch-ip/);
+    const bogus = xtrace(['bogus']);
+    assert.equal(bogus.code, 2);
+    assert.match(bogus.stderr.trim(), /^xtrace: unknown command 'bogus' \(commands: xdp, rdma, nccl, interfaces, probe, build-bpf, docker\)$/);
+    const mode = xtrace([], undefined, { MODE: 'stack' });
+    assert.equal(mode.code, 2);
+    assert.equal(mode.stderr.trim(), "xtrace: MODE: expected xdp|rdma|nccl, got 'stack'");
     assert.match(xtrace(['xdp', '--help']).stdout, /--watch-ip/);
     assert.equal(xtrace(['--version']).stdout.trim(), '0.1.0');
   });
@@ -24,21 +32,26 @@ describe('bad input', () => {
     try {
       const cases: Array<[string[], RegExp, Record<string, string>?]> = [
         [['-i', 'nosuch0'], new RegExp(`^xtrace: -i/--iface: no interface 'nosuch0' \\(available: lo, ${p.ifA}\\)$`)],
-        [['-i', p.ifA, '--watch-ip', '10.0.0.300'], /^xtrace: --watch-ip: expected an IP address or CIDR .*got '10\.0\.0\.300'$/],
-        [['-i', p.ifA, '--watch-ip', '10.0.0.0/33'], /^xtrace: --watch-ip: expected an IP address or CIDR/],
+        [['-i', p.ifA, '--watch-ip', '10.0.0.300'], /^xtrace: -w\/--watch-ip: expected an IP address or CIDR .*got '10\.0\.0\.300'$/],
+        [['-i', p.ifA, '--watch-ip', '10.0.0.0/33'], /^xtrace: -w\/--watch-ip: expected an IP address or CIDR/],
         [['-i', p.ifA, '--src-port', '70000'], /^xtrace: --src-port: expected a port from 1 to 65535, got '70000'$/],
         [['-i', p.ifA, '--protocol', 'sctp'], /^xtrace: --protocol: expected tcp\|udp\|icmp\|roce\|roce_v1\|roce_v2\|all/],
         [['-i', p.ifA, '--interval', '50'], /^xtrace: --interval: expected milliseconds from 100 to 3600000/],
         [['-i', p.ifA], /^xtrace: INTERVAL: expected milliseconds from 100 to 3600000 .*got 'soon'$/, { INTERVAL: 'soon' }],
         [[], /^xtrace: INTERFACE: no interface 'eth99'/, { INTERFACE: 'eth99' }],
-        [['-i', p.ifA, '--xdp-mode', 'turbo'], /option '--xdp-mode <mode>' argument 'turbo' is invalid\. Allowed choices are auto, native, generic\./],
+        [['-i', p.ifA, '--xdp-mode', 'turbo'], /^xtrace: --xdp-mode: expected auto\|native\|generic, got 'turbo'$/],
+        [['-i', p.ifA, '--ingress-hook', 'bpf'], /^xtrace: --ingress-hook: expected auto\|xdp\|tc, got 'bpf'$/],
+        [['-i', p.ifA, '--max-flows', '16'], /^xtrace: --max-flows: expected a whole number from \d+ to \d+ \(at least 256 per CPU; at most a quarter of memory at \d+ bytes a flow on \d+ CPUs\), got '16'$/],
+        [['-i', p.ifA, '--max-flows', '999999999'], /^xtrace: --max-flows: expected a whole number from/],
+        [['-i', p.ifA, '--ready-file', '/nonexistent/dir/ready'], /^xtrace: --ready-file: expected a path in an existing, writable directory, got '\/nonexistent\/dir\/ready'$/],
+        [['-i', p.ifA, '--bogus'], /^xtrace: unknown option '--bogus' \(xtrace --help lists the commands and options\)$/],
         [['-i', p.ifA, '--rate-limit', 'fast'], /^xtrace: --rate-limit: expected a number with an optional K\/M\/G suffix/],
       ];
       for (const [args, re, env] of cases) {
         const r = xtrace(['xdp', ...args], p.nsA, env);
         assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
         assert.match(r.stderr.trim().split('\n')[0]!, re);
-        assert.ok(r.stderr.trim().split('\n').length <= 2, `short error for ${args.join(' ')}: ${r.stderr}`);
+        assert.equal(r.stderr.trim().split('\n').length, 1, `one line for ${args.join(' ')}: ${r.stderr}`);
         const link = JSON.parse(p.exec(p.nsA, 'ip', '-j', '-d', 'link', 'show', 'dev', p.ifA)) as Array<{ xdp?: unknown }>;
         assert.equal(link[0]!.xdp, undefined);
       }

@@ -49,7 +49,8 @@ describe('rdma and nccl modes (fixture sysfs)', () => {
       f.destroy();
     }
     const gone = spawnSync(process.execPath, [CLI, 'rdma', '--list', '--sysfs-root', f.sys], { encoding: 'utf8' });
-    assert.equal(gone.status, 4, 'the copy is gone: no devices, exit 4');
+    assert.equal(gone.status, 2, 'the copy is gone: --sysfs-root names no directory, bad input');
+    assert.equal(gone.stderr.trim(), `xtrace: --sysfs-root: no directory ${f.sys}`);
   });
 
   test('--metrics-listen serves node_exporter-named metrics; N/A counters are absent', async () => {

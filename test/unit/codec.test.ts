@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { CONFIG, EVENT, FLOW_KEY, FLOW_VAL, PCLASS } from '../../src/bpf/layout.js';
+import { CONFIG, EVENT, FLOW_KEY, FLOW_VAL, PCLASS } from '../../src/modes/xdp/layout.js';
 import { decodeEvent, decodeFlowKey, encodeConfig, protoMask, sumFlowValues } from '../../src/modes/xdp/codec.js';
 import { parseNet } from '../../src/options/index.js';
 

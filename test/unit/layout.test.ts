@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import { CONFIG, ENUMS, STRUCTS } from '../../src/bpf/layout.js';
+import { CONFIG, ENUMS, STRUCTS } from '../../src/modes/xdp/layout.js';
 import { BPF_OBJECT, STRICT, hasCommand } from '../lib/env.js';
 
 interface BtfType {

@@ -1,8 +1,8 @@
 /** `xtrace interfaces`: index, state, addresses, and what XDP/TC programs are attached. */
 import { networkInterfaces } from 'node:os';
 import { execa } from 'execa';
-import { queryHooks } from '../../bpf/attach.js';
-import { listInterfaces } from '../../options/index.js';
+import { queryHooks } from '../../bpf/link.js';
+import { defaultRouteInterface, listInterfaces } from '../../options/index.js';
 import { columns } from '../../output/human.js';
 import { readText } from '../../sysfs/files.js';
 
@@ -15,8 +15,9 @@ export interface InterfaceRecord {
   addresses: string[];
   xdp: string; // none | native | generic | offload | multi
   xdp_prog_id: number;
-  tcx_ingress: number;
-  tcx_egress: number;
+  /** null: the kernel would not say (needs privilege) */
+  tcx_ingress: number | null;
+  tcx_egress: number | null;
   tc_ingress: number; // classic cls_bpf filters
   tc_egress: number;
   default_route: boolean;
@@ -62,6 +63,7 @@ export function renderInterfaces(rs: InterfaceRecord[]): string {
   const hooks = (r: InterfaceRecord): string => {
     const parts: string[] = [];
     if (r.xdp !== 'none') parts.push(`xdp/${r.xdp} (prog ${r.xdp_prog_id})`);
+    if (r.tcx_ingress === null || r.tcx_egress === null) parts.push('tcx: ? (needs root to see)');
     if (r.tcx_ingress) parts.push(`tcx/ingress x${r.tcx_ingress}`);
     if (r.tcx_egress) parts.push(`tcx/egress x${r.tcx_egress}`);
     if (r.tc_ingress) parts.push(`tc/ingress x${r.tc_ingress}`);
@@ -73,4 +75,9 @@ export function renderInterfaces(rs: InterfaceRecord[]): string {
     rs.map((r) => [String(r.ifindex), r.name + (r.default_route ? ' *' : ''), r.state, r.addresses.join(' ') || '-', hooks(r)]),
     new Set([0]),
   ) + '\n(* default route)\n';
+}
+
+export async function runInterfaces(output: 'table' | 'json'): Promise<void> {
+  const rs = await collectInterfaces(defaultRouteInterface());
+  process.stdout.write(output === 'json' ? rs.map((r) => JSON.stringify(r)).join('\n') + '\n' : renderInterfaces(rs));
 }

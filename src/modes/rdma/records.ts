@@ -1,76 +1,7 @@
-/** Records of the rdma and nccl modes, built from samples. */
+/** Records of the rdma and nccl modes (src/records/rdma.ts), built from samples. */
+import type { NcclRecord, RdmaDeviceRecord, RdmaRecord } from '../../records/index.js';
 import type { DeviceInfo, RdmaProcess } from '../../sysfs/rdma.js';
 import { CONGESTION, ERROR_COUNTERS, LINK, type PortSample, RETRANS, deltasOf } from './sampler.js';
-
-export interface RdmaDeviceRecord {
-  type: 'rdma_device';
-  ts: string;
-  device: string;
-  hca_type: string | null;
-  fw_ver: string | null;
-  board_id: string | null;
-  node_guid: string | null;
-  sys_image_guid: string | null;
-  pci: string | null;
-  numa_node: number | null;
-  nearest_gpu: string | null;
-  nearest_gpu_topo: string | null;
-  ports: Array<{ port: number; state: string; phys_state: string; rate: string; link_layer: string; lid: string | null; netdev: string | null; netdev_up: boolean | null }>;
-}
-
-export interface RdmaRecord {
-  type: 'rdma';
-  ts: string;
-  device: string;
-  port: number;
-  link_layer: string;
-  state: string;
-  phys_state: string;
-  rate: string;
-  rate_gbps: number | null;
-  netdev: string | null;
-  netdev_up: boolean | null;
-  interval_s: number | null;
-  tx_bytes_per_s?: number;
-  rx_bytes_per_s?: number;
-  tx_packets_per_s?: number;
-  rx_packets_per_s?: number;
-  tx_util?: number;
-  rx_util?: number;
-  /** cumulative values, names as the kernel has them (net device statistics prefixed netdev_) */
-  counters: Record<string, number>;
-  /** increase over the last interval */
-  deltas: Record<string, number>;
-  /** error counters that moved this interval */
-  errors: Record<string, number>;
-  notes: string[];
-}
-
-export interface NcclRecord {
-  type: 'nccl';
-  ts: string;
-  device: string;
-  port: number;
-  netdev: string | null;
-  link_layer: string;
-  state: string;
-  rate_gbps: number | null;
-  tx_gbps?: number;
-  rx_gbps?: number;
-  tx_util?: number;
-  rx_util?: number;
-  congestion: Record<string, number>;
-  retrans: Record<string, number>;
-  link: Record<string, number>;
-  processes: Array<{ pid: number; comm: string; nccl: boolean }>;
-  alerts: string[];
-}
-
-export interface RdmaEventRecord {
-  type: 'rdma_event';
-  ts: string;
-  message: string;
-}
 
 export function deviceRecord(d: DeviceInfo, ts: string): RdmaDeviceRecord {
   return {
@@ -92,7 +23,7 @@ export function deviceRecord(d: DeviceInfo, ts: string): RdmaDeviceRecord {
 
 export function rdmaRecord(s: PortSample, ts: string, errorThreshold: number): RdmaRecord {
   const counters: Record<string, number> = {};
-  for (const [n, c] of s.counters) counters[n] = Number(c.value);
+  for (const [n, v] of s.totals) counters[n] = Number(v);
   const deltas: Record<string, number> = {};
   const errors: Record<string, number> = {};
   for (const [n, d] of s.deltas) {
@@ -106,7 +37,9 @@ export function rdmaRecord(s: PortSample, ts: string, errorThreshold: number): R
     port: s.info.port,
     link_layer: s.info.linkLayer,
     state: s.info.state,
+    state_id: s.info.stateId,
     phys_state: s.info.physState,
+    phys_state_id: s.info.physStateId,
     rate: s.info.rateText,
     rate_gbps: s.info.rateGbps,
     netdev: s.info.netdev,

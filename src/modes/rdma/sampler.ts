@@ -6,6 +6,8 @@ import {
 export interface PortSample {
   info: PortInfo;
   counters: Map<string, Counter>;
+  /** each counter's first value plus every increase since: keeps rising across 32-bit wraps and resets */
+  totals: Map<string, bigint>;
   /** seconds since the previous sample of this port; null on its first */
   dtS: number | null;
   deltas: Map<string, Delta>;
@@ -43,7 +45,7 @@ function pick(m: Map<string, Delta>, ...names: string[]): bigint | undefined {
 const round = (x: number, digits = 2): number => Number(x.toFixed(digits));
 
 export class RdmaSampler {
-  private prev = new Map<string, { at: number; counters: Map<string, Counter>; rateGbps: number | null }>();
+  private prev = new Map<string, { at: number; counters: Map<string, Counter>; totals: Map<string, bigint>; rateGbps: number | null }>();
   private known = new Set<string>();
 
   constructor(
@@ -77,21 +79,25 @@ export class RdmaSampler {
     const key = `${info.device}/${info.port}`;
     const counters = readCounters(this.roots, info);
     const p = this.prev.get(key);
-    this.prev.set(key, { at: nowMs, counters, rateGbps: info.rateGbps });
-    const s: PortSample = { info, counters, dtS: null, deltas: new Map(), notes: [] };
-    if (!p) return s;
-    const dt = (nowMs - p.at) / 1000;
-    if (dt <= 0) return s;
-    s.dtS = dt;
+    const totals = new Map<string, bigint>();
+    const s: PortSample = { info, counters, totals, dtS: null, deltas: new Map(), notes: [] };
+    const dt = p ? (nowMs - p.at) / 1000 : 0;
     for (const [name, c] of counters) {
-      const old = p.counters.get(name);
-      if (!old) continue;
+      const old = p?.counters.get(name);
+      if (!p || !old || dt <= 0) {
+        totals.set(name, p?.totals.get(name) ?? c.value);
+        continue;
+      }
       const d = counterDelta(name, c.group, old.value, c.value);
+      totals.set(name, (p.totals.get(name) ?? old.value) + d.delta);
       s.deltas.set(name, d);
       if (d.note === 'reset') s.notes.push(`${name} was reset (${old.value} -> ${c.value})`);
       if (d.note === 'wrapped') s.notes.push(`${name} wrapped at 32 bits`);
       if (d.note === 'saturated') s.notes.push(`${name} is saturated at ${c.value}: its increase is at least ${d.delta}`);
     }
+    this.prev.set(key, { at: nowMs, counters, totals, rateGbps: info.rateGbps });
+    if (!p || dt <= 0) return s;
+    s.dtS = dt;
     for (const name of p.counters.keys()) if (!counters.has(name)) events.push(`${key}: counter ${name} vanished`);
     if (p.rateGbps !== null && info.rateGbps !== null && info.rateGbps !== p.rateGbps)
       s.notes.push(`link rate changed from ${p.rateGbps} to ${info.rateGbps} Gb/s (${info.rateText})`);

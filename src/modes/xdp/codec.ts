@@ -1,10 +1,11 @@
 /** Encoders and decoders for the structs of bpf/include/flow.h (offsets from src/bpf/layout.ts). */
-import { CONFIG, EVENT, FLOW_KEY, FLOW_VAL, IP_VAL, LPM_KEY, PCLASS } from '../../bpf/layout.js';
+import { CONFIG, EVENT, FLOW_KEY, FLOW_VAL, IP_VAL, LPM_KEY, PCLASS } from './layout.js';
 import { sumU64 } from '../../bpf/maps.js';
 import { type Net, formatAddr } from '../../options/index.js';
 import { maskAddr } from '../../options/ip.js';
 import type { Protocol } from '../../options/index.js';
-import { type Dir, protoName, roceOpcodeName, tcpFlagNames } from './records.js';
+import type { Dir } from '../../records/index.js';
+import { protoName, roceOpcodeName, tcpFlagNames } from './names.js';
 
 export interface KernelConfig {
   watchCount: number;

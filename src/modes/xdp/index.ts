@@ -2,8 +2,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { type Attachment, type XdpMode, attachTc, attachXdp } from '../../bpf/attach.js';
-import { STAT, XT_MAX_WATCH } from '../../bpf/layout.js';
+import { type Link, attachTc, attachXdp, linkInfo } from '../../bpf/link.js';
 import { MapDumper, lookup, perCpuStride, possibleCpus, sumU64, update } from '../../bpf/maps.js';
 import { BpfObject } from '../../bpf/object.js';
 import { RingReader } from '../../bpf/ringbuf.js';
@@ -11,36 +10,18 @@ import { XtError, usageError } from '../../errors.js';
 import { flowMetrics } from '../../export/flows.js';
 import { MetricsEndpoint } from '../../export/prometheus.js';
 import { log } from '../../log.js';
-import type { Iface, Net, Protocol } from '../../options/index.js';
-import { type OutputFormat, makeSink } from '../../output/xdp.js';
+import type { Iface } from '../../options/index.js';
+import type { Resolved } from '../../options/spec.js';
+import { makeSink } from '../../output/xdp.js';
+import type { Counters, FlowRecord, IpRecord, PacketRecord, StatsRecord, SummaryRecord, XdpRecord } from '../../records/index.js';
 import { requireBpfPrivilege, signalReady, untilStopped } from '../common.js';
 import { decodeEvent, decodeFlowKey, encodeConfig, encodeLpmKey, sumFlowValues, sumIpValues } from './codec.js';
-import type { Counters, FlowRecord, IpRecord, PacketRecord, StatsRecord, SummaryRecord, XdpRecord } from './records.js';
-import { protoName, tcpFlagNames } from './records.js';
+import { STAT, XT_MAX_WATCH } from './layout.js';
+import { protoName, tcpFlagNames } from './names.js';
+import type { XDP_OPTIONS } from './options.js';
 
-export type IngressHook = 'auto' | 'xdp' | 'tc';
-
-export interface XdpOptions {
-  ifaces: Iface[];
-  xdpMode: XdpMode;
-  ingressHook: IngressHook;
-  intervalMs: number;
-  top: number;
-  output: OutputFormat;
-  watch: Net[];
-  packets: boolean;
-  protocols: Protocol[];
-  srcNet?: Net;
-  dstNet?: Net;
-  srcPort?: number;
-  dstPort?: number;
-  rateLimit: number;
-  maxFlows: number;
-  readyFile?: string;
-  metricsListen?: { host: string; port: number };
-  /** label flows with container names: 'auto' = when the Docker socket exists */
-  containers: 'auto' | 'on' | 'off';
-}
+export type XdpOptions = Resolved<typeof XDP_OPTIONS>;
+type IngressHook = XdpOptions['ingressHook'];
 
 export const defaultObject = (name: string): string =>
   process.env.XTRACE_BPF_DIR ? `${process.env.XTRACE_BPF_DIR}/${name}` : fileURLToPath(new URL(`../../../../build/bpf/${name}`, import.meta.url));
@@ -54,6 +35,8 @@ interface Prev {
 class Collector {
   private prev = new Map<string, Prev>();
   private prevAt = process.hrtime.bigint();
+  /** never decreases: exported as a counter */
+  private evicted = 0;
   private readonly flowDump;
   private readonly cpus = possibleCpus();
   private readonly statsBuf;
@@ -62,7 +45,7 @@ class Collector {
 
   constructor(
     private readonly obj: BpfObject,
-    private readonly opts: XdpOptions,
+    private readonly opts: XdpOptions & { watch: NonNullable<XdpOptions['watch']> },
     /** wall clock minus CLOCK_MONOTONIC, in ns: turns bpf_ktime_get_ns() into a time of day */
     private readonly wallOffsetNs: bigint,
   ) {
@@ -80,11 +63,22 @@ class Collector {
     return this.names.get(ifindex) ?? `if${ifindex}`;
   }
 
-  counters(flowCount: number): Counters {
+  /**
+   * The kernel's counters. Read before the flow table is dumped: flows created during the dump are then
+   * in the table but not yet in `created`, so created - entries can only under-estimate evictions, and
+   * the count kept never goes down.
+   */
+  private readStats(): (flowCount: number) => Counters {
     const m = this.obj.map('stats');
     lookup(m, Buffer.alloc(4), this.statsBuf);
-    const s = (i: number): number => Number(sumU64(this.statsBuf, 0, m.valueSize, i * 8));
+    const vals = Array.from({ length: STAT.XT_STAT_MAX }, (_, i) => Number(sumU64(this.statsBuf, 0, m.valueSize, i * 8)));
+    return (flowCount) => this.counters(vals, flowCount);
+  }
+
+  private counters(v: number[], flowCount: number): Counters {
+    const s = (i: number): number => v[i]!;
     const created = s(STAT.XT_STAT_FLOWS_CREATED);
+    this.evicted = Math.max(this.evicted, created - flowCount);
     return {
       rx_packets: s(STAT.XT_STAT_RX_PACKETS),
       rx_bytes: s(STAT.XT_STAT_RX_BYTES),
@@ -95,7 +89,7 @@ class Collector {
       truncated: s(STAT.XT_STAT_TRUNCATED),
       flows: flowCount,
       flows_created: created,
-      flows_evicted: Math.max(0, created - flowCount),
+      flows_evicted: this.evicted,
       flow_insert_failed: s(STAT.XT_STAT_FLOW_FAILED),
       events_sent: s(STAT.XT_STAT_EV_SENT),
       events_suppressed: s(STAT.XT_STAT_EV_SUPPRESSED),
@@ -104,6 +98,7 @@ class Collector {
   }
 
   collect(): { flows: FlowRecord[]; ips: IpRecord[]; counters: Counters } {
+    const stats = this.readStats();
     const now = process.hrtime.bigint();
     const dt = Number(now - this.prevAt) / 1e9 || 1e-9;
     const ts = new Date().toISOString();
@@ -117,7 +112,9 @@ class Collector {
         if (next.has(id)) continue; // a batch read can revisit a key that moved buckets
         const t = sumFlowValues(values, i * stride, this.cpus);
         const k = decodeFlowKey(keys, i * ks);
-        const p = this.prev.get(id);
+        // A flow evicted and seen again starts from zero: a lower count than last time is a reset.
+        const p0 = this.prev.get(id);
+        const p = p0 && p0.packets <= t.packets && p0.bytes <= t.bytes ? p0 : undefined;
         next.set(id, { packets: t.packets, bytes: t.bytes });
         flows.push({
           type: 'flow',
@@ -148,7 +145,7 @@ class Collector {
       return { type: 'ip', ts, ip: net.text, ...sumIpValues(this.ipBuf) };
     });
     flows.sort((a, b) => b.bps_rate - a.bps_rate || b.bytes - a.bytes || b.packets - a.packets);
-    return { flows, ips, counters: this.counters(next.size) };
+    return { flows, ips, counters: stats(next.size) };
   }
 }
 
@@ -215,22 +212,26 @@ async function ingressHookFor(i: Iface, want: IngressHook): Promise<'xdp' | 'tc'
   return 'xdp';
 }
 
+/** How long the final drain may take at exit before what is left in the ring is reported as unread. */
+const EXIT_DRAIN_MS = 300;
+
 export async function runXdp(opts: XdpOptions): Promise<void> {
   requireBpfPrivilege('xdp');
   const stopped = untilStopped(); // handlers first: a SIGTERM during setup still detaches and summarises
-  if (opts.watch.length > XT_MAX_WATCH) throw usageError(`--watch-ip: at most ${XT_MAX_WATCH} addresses or CIDRs, got ${opts.watch.length}`);
+  const watch = opts.watch ?? [];
+  if (watch.length > XT_MAX_WATCH) throw usageError(`--watch-ip: at most ${XT_MAX_WATCH} addresses or CIDRs, got ${watch.length}`);
   const obj = BpfObject.open(defaultObject('flow.bpf.o'));
-  const attached: Attachment[] = [];
+  const links: Link[] = [];
   let ring: RingReader | null = null;
   let metrics: MetricsEndpoint | null = null;
   const detachAll = (): void => {
-    while (attached.length) attached.pop()!.detach();
+    while (links.length) links.pop()!.destroy();
   };
   try {
     obj.setSectionData(
       '.rodata',
       encodeConfig({
-        watchCount: opts.watch.length,
+        watchCount: watch.length,
         rateLimit: opts.rateLimit,
         log: opts.packets,
         protocols: opts.protocols,
@@ -242,7 +243,7 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
     );
     obj.setMaxEntries('flows', opts.maxFlows);
     obj.load();
-    opts.watch.forEach((net, slot) => {
+    watch.forEach((net, slot) => {
       const v = Buffer.alloc(4);
       v.writeUInt32LE(slot);
       update(obj.map('watch'), encodeLpmKey(net), v);
@@ -250,30 +251,36 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
 
     const startNs = process.hrtime.bigint();
     const wallOffsetNs = BigInt(Date.now()) * 1_000_000n - startNs; // bpf_ktime_get_ns and hrtime are CLOCK_MONOTONIC
-    const collector = new Collector(obj, opts, wallOffsetNs);
+    const collector = new Collector(obj, { ...opts, watch }, wallOffsetNs);
     const sink = makeSink(opts.output);
 
     if (opts.packets) {
-      ring = new RingReader(obj.map('events'), (dv, off) => {
-        const e = decodeEvent(dv, off);
-        const p: PacketRecord = {
-          type: 'packet',
-          ts: collector.wallTime(e.tsNs),
-          iface: collector.ifname(e.ifindex),
-          dir: e.dir,
-          proto: e.proto,
-          src: e.src,
-          sport: e.sport,
-          dst: e.dst,
-          dport: e.dport,
-          len: e.len,
-        };
-        if (e.tcpFlags !== undefined) p.tcp_flags = e.tcpFlags;
-        if (e.roceOpcode !== undefined) {
-          p.roce_opcode = e.roceOpcode;
-          p.roce_qp = e.roceQp;
-        }
-        sink.packet(p);
+      const events = obj.map('events');
+      ring = new RingReader().add({
+        fd: events.fd,
+        size: events.maxEntries,
+        name: 'events',
+        onRecord: (dv, off) => {
+          const e = decodeEvent(dv, off);
+          const p: PacketRecord = {
+            type: 'packet',
+            ts: collector.wallTime(e.tsNs),
+            iface: collector.ifname(e.ifindex),
+            dir: e.dir,
+            proto: e.proto,
+            src: e.src,
+            sport: e.sport,
+            dst: e.dst,
+            dport: e.dport,
+            len: e.len,
+          };
+          if (e.tcpFlags !== undefined) p.tcp_flags = e.tcpFlags;
+          if (e.roceOpcode !== undefined) {
+            p.roce_opcode = e.roceOpcode;
+            p.roce_qp = e.roceQp;
+          }
+          sink.packet(p);
+        },
       });
       ring.start();
     }
@@ -287,12 +294,12 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
     const egressFd = obj.progFd('xt_tc_egress');
     for (const i of opts.ifaces) {
       const hook = await ingressHookFor(i, opts.ingressHook);
-      attached.push(hook === 'xdp' ? attachXdp(xdpFd, i.name, i.ifindex, opts.xdpMode) : attachTc(tcIngressFd, i.name, i.ifindex, 'ingress'));
-      attached.push(attachTc(egressFd, i.name, i.ifindex, 'egress'));
+      links.push(hook === 'xdp' ? attachXdp(xdpFd, i.name, i.ifindex, opts.xdpMode) : attachTc(tcIngressFd, i.name, i.ifindex, 'ingress'));
+      links.push(attachTc(egressFd, i.name, i.ifindex, 'egress'));
     }
     const labels = await containerLabeller(opts.containers);
-    const kinds = attached.map((a) => `${a.iface}:${a.kind}`);
-    signalReady(opts.readyFile, `attached ${kinds.join(', ')}; every ${opts.intervalMs} ms`);
+    const kinds = links.map((a) => `${a.target}:${a.kind}`);
+    signalReady(opts.readyFile, `attached ${kinds.join(', ')}; every ${opts.intervalMs} ms`, links.map(linkInfo));
 
     const pick = (flows: FlowRecord[]): FlowRecord[] => (opts.top > 0 ? flows.slice(0, opts.top) : flows);
     const collect = (): ReturnType<Collector['collect']> => {
@@ -311,11 +318,15 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
       return counters;
     };
     const timer = setInterval(emit, opts.intervalMs);
-    const sig = await stopped;
+    const why = await stopped;
     clearInterval(timer);
-    log.info(`${sig}: detaching`);
+    log.info(`${why === 'EPIPE' ? 'stdout closed' : why}: detaching`);
     detachAll();
-    ring?.drain();
+    if (why === 'EPIPE') return; // nobody is reading: no summary
+    // What the programs sent before they were detached, read for a bounded time.
+    ring?.drainUntil(performance.now() + EXIT_DRAIN_MS);
+    const unread = ring?.lag() ?? 0;
+    if (unread) log.warn(`${unread} bytes of packet-log events were still unread after ${EXIT_DRAIN_MS} ms at exit (events_unread_bytes in the summary)`);
     const { flows, ips, counters } = collect();
     const summary: SummaryRecord = {
       type: 'summary',
@@ -324,6 +335,7 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
       interfaces: opts.ifaces.map((i) => i.name),
       attached: kinds,
       ...counters,
+      ...(opts.packets ? { events_unread_bytes: unread } : {}),
     };
     sink.interval([...pick(flows), ...ips, summary]);
   } catch (e) {

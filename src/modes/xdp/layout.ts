@@ -1,5 +1,5 @@
 /**
- * TypeScript mirror of bpf/include/flow.h: sizes, field offsets and enum values.
+ * The xdp capability's structs: TypeScript mirror of bpf/include/flow.h (sizes, field offsets, enum values).
  * test/unit/layout.test.ts checks every number here against the BTF of build/bpf/flow.bpf.o.
  */
 export interface StructLayout {

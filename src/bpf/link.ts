@@ -1,0 +1,288 @@
+/**
+ * Attachments. Every one is a `Link`: a bpf_link owned by this process where the kernel has one
+ * (XDP links, tcx links), so the kernel detaches it when the process dies, even on SIGKILL; older
+ * kernels get a classic TC filter (clsact + cls_bpf through libbpf's bpf_tc_* API), removed on exit.
+ *
+ * Where several ways can serve, the candidates are data in preference order (`Candidate[]`) and
+ * `firstThatAttaches` takes the first that does, keeping each refusal's reason for --verbose and
+ * `xtrace probe`. XTRACE_DISABLE_HOOKS=name,... refuses candidates by name (to exercise a fallback).
+ */
+import { execFileSync } from 'node:child_process';
+import { EXIT, XtError } from '../errors.js';
+import { log } from '../log.js';
+import { MissingSymbol, c, lib, strerror } from './native.js';
+
+const BPF_XDP = 37;
+const BPF_TCX_INGRESS = 46;
+const BPF_TCX_EGRESS = 47;
+const XDP_FLAGS_SKB_MODE = 1 << 1;
+const XDP_FLAGS_DRV_MODE = 1 << 2;
+const BPF_TC_INGRESS = 1;
+const BPF_TC_EGRESS = 2;
+const EEXIST = 17;
+const EBUSY = 16;
+const EPERM = 1;
+
+export interface Link {
+  /** "xdp/native", "tcx/egress", "tc/egress", ... */
+  readonly kind: string;
+  /** what it is attached to: an interface name, a cgroup path, a kernel function */
+  readonly target: string;
+  /** the kernel's bpf_link id; 0 for a classic TC filter, which is no link */
+  readonly id: number;
+  /** the id of the program it runs */
+  readonly progId: number;
+  destroy(): void;
+}
+
+export interface LinkInfo {
+  kind: string;
+  target: string;
+  link_id: number;
+  prog_id: number;
+}
+
+export const linkInfo = (l: Link): LinkInfo => ({ kind: l.kind, target: l.target, link_id: l.id, prog_id: l.progId });
+
+/** A candidate that did not attach: why, and the errno when the kernel said no. */
+export interface Refusal {
+  refused: string;
+  errno?: number;
+  /** stop trying the others (no privilege, a conflicting program): the next would fail the same way */
+  final?: boolean;
+}
+
+export interface Candidate<T> {
+  name: string;
+  attach(): T | Refusal;
+}
+
+export interface Tried {
+  name: string;
+  outcome: 'serves' | 'refused' | 'not tried';
+  reason: string;
+}
+
+export interface Chosen<T> {
+  value: T;
+  name: string;
+  tried: Tried[];
+}
+
+const isRefusal = (x: unknown): x is Refusal => typeof x === 'object' && x !== null && 'refused' in x;
+
+export function disabledHooks(): Set<string> {
+  return new Set((process.env.XTRACE_DISABLE_HOOKS ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+}
+
+/** Tries the candidates in order; returns the first that attaches, or throws with every reason. */
+export function firstThatAttaches<T>(what: string, candidates: ReadonlyArray<Candidate<T>>, fail: (tried: Tried[], last: Refusal) => XtError): Chosen<T> {
+  const tried: Tried[] = [];
+  const off = disabledHooks();
+  let last: Refusal = { refused: 'no candidate' };
+  for (const cand of candidates) {
+    if (off.has(cand.name)) {
+      tried.push({ name: cand.name, outcome: 'refused', reason: 'turned off by XTRACE_DISABLE_HOOKS' });
+      continue;
+    }
+    let r: T | Refusal;
+    try {
+      r = cand.attach();
+    } catch (e) {
+      if (!(e instanceof MissingSymbol)) throw e;
+      r = { refused: e.message };
+    }
+    if (!isRefusal(r)) {
+      tried.push({ name: cand.name, outcome: 'serves', reason: '' });
+      for (const rest of candidates.slice(tried.length)) tried.push({ name: rest.name, outcome: 'not tried', reason: '' });
+      log.debug(`${what}: ${tried.map((t) => `${t.name} ${t.outcome}${t.reason ? ` (${t.reason})` : ''}`).join(', ')}`);
+      return { value: r, name: cand.name, tried };
+    }
+    last = r;
+    tried.push({ name: cand.name, outcome: 'refused', reason: r.refused });
+    if (r.final) break;
+  }
+  throw fail(tried, last);
+}
+
+/** Link and program ids of a bpf_link fd (bpf_link_info: type, id, prog_id). */
+function linkIds(fd: number): { id: number; progId: number } {
+  const info = Buffer.alloc(64);
+  const rc = lib.objGetInfoByFd(fd, info, [info.length]) as number;
+  return rc < 0 ? { id: 0, progId: 0 } : { id: info.readUInt32LE(4), progId: info.readUInt32LE(8) };
+}
+
+/** The id of a loaded program (bpf_prog_info.id). */
+export function progId(progFd: number): number {
+  const info = Buffer.alloc(256);
+  const rc = lib.objGetInfoByFd(progFd, info, [info.length]) as number;
+  return rc < 0 ? 0 : info.readUInt32LE(4);
+}
+
+class FdLink implements Link {
+  readonly id: number;
+  readonly progId: number;
+  constructor(
+    readonly target: string,
+    readonly kind: string,
+    private fd: number,
+  ) {
+    ({ id: this.id, progId: this.progId } = linkIds(fd));
+  }
+  destroy(): void {
+    if (this.fd >= 0) c.close(this.fd);
+    this.fd = -1;
+  }
+}
+
+function linkCreateOpts(flags: number): Buffer {
+  const b = Buffer.alloc(16); // { size_t sz; __u32 flags; } then zeros
+  b.writeBigUInt64LE(16n, 0);
+  b.writeUInt32LE(flags, 8);
+  return b;
+}
+
+const kernelSaid = (rc: number, final = rc === -EPERM): Refusal => ({ refused: strerror(rc), errno: -rc, final });
+
+function attachError(what: string, iface: string, tried: Tried[], last: Refusal): XtError {
+  const reasons = tried.filter((t) => t.outcome === 'refused').map((t) => `${t.name}: ${t.reason}`).join('; ');
+  if (last.errno === EPERM) return new XtError(`cannot attach ${what} to ${iface}: ${reasons} (needs root or CAP_BPF+CAP_NET_ADMIN)`, EXIT.PRIVILEGE);
+  if (last.errno === EBUSY || last.errno === EEXIST)
+    return new XtError(`cannot attach ${what} to ${iface}: another program is attached (${reasons}); detach it first (xtrace interfaces shows it)`, EXIT.FAILURE);
+  return new XtError(`cannot attach ${what} to ${iface}: ${reasons}`, EXIT.FEATURE);
+}
+
+export type XdpMode = 'auto' | 'native' | 'generic';
+
+/** XDP as a link: native, then generic (mode auto), or just the one asked for. */
+export function attachXdp(progFd: number, iface: string, ifindex: number, mode: XdpMode): Link {
+  const cand = (name: 'native' | 'generic', flags: number): Candidate<Link> => ({
+    name: `xdp/${name}`,
+    attach: () => {
+      const fd = lib.linkCreate(progFd, ifindex, BPF_XDP, linkCreateOpts(flags)) as number;
+      return fd >= 0 ? new FdLink(iface, `xdp/${name}`, fd) : kernelSaid(fd, fd === -EPERM || fd === -EBUSY || fd === -EEXIST);
+    },
+  });
+  const chain = [...(mode !== 'generic' ? [cand('native', XDP_FLAGS_DRV_MODE)] : []), ...(mode !== 'native' ? [cand('generic', XDP_FLAGS_SKB_MODE)] : [])];
+  const r = firstThatAttaches(`${iface} ingress`, chain, (tried, last) => attachError(`XDP (--xdp-mode ${mode})`, iface, tried, last));
+  const native = r.tried.find((t) => t.name === 'xdp/native');
+  if (r.name === 'xdp/generic' && native?.outcome === 'refused') {
+    log.info(`${iface}: native XDP not available (${native.reason}), falling back to generic XDP`);
+  }
+  if (r.name === 'xdp/generic')
+    log.warn(`${iface}: generic XDP counts a GRO/GSO packet as one frame (bytes with one set of headers); --ingress-hook tc counts wire frames`);
+  return r.value;
+}
+
+/** A classic cls_bpf filter; on destroy only this filter is deleted (the clsact qdisc and others' filters stay). */
+class TcFilter implements Link {
+  readonly id = 0;
+  private done = false;
+  constructor(
+    readonly target: string,
+    readonly kind: string,
+    readonly progId: number,
+    private readonly hook: Buffer,
+    private readonly handle: number,
+    private readonly priority: number,
+    private readonly createdQdisc: boolean,
+  ) {}
+  destroy(): void {
+    if (this.done) return;
+    this.done = true;
+    const o = tcOpts(0);
+    o.writeUInt32LE(this.handle, 20);
+    o.writeUInt32LE(this.priority, 24);
+    const rc = lib.tcDetach(this.hook, o) as number;
+    if (rc < 0) log.warn(`${this.target}: detaching the TC filter failed: ${strerror(rc)}`);
+    // The clsact qdisc goes only when xtrace created it and no filter of anyone's is left on it.
+    if (this.createdQdisc && tcFilterCount(this.target, 'ingress') === 0 && tcFilterCount(this.target, 'egress') === 0)
+      lib.tcHookDestroy(tcHook(this.hook.readInt32LE(8), BPF_TC_INGRESS | BPF_TC_EGRESS));
+  }
+}
+
+/** Filters of any kind on a clsact direction (iproute2's tc); -1 when it cannot tell. */
+function tcFilterCount(iface: string, dir: TcDir): number {
+  try {
+    const out = execFileSync('tc', ['-j', 'filter', 'show', 'dev', iface, dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return out.trim() ? (JSON.parse(out) as unknown[]).length : 0;
+  } catch {
+    return -1;
+  }
+}
+
+function tcHook(ifindex: number, point: number): Buffer {
+  const h = Buffer.alloc(24); // { size_t sz; int ifindex; enum attach_point; __u32 parent; }
+  h.writeBigUInt64LE(24n, 0);
+  h.writeInt32LE(ifindex, 8);
+  h.writeUInt32LE(point, 12);
+  return h;
+}
+
+function tcOpts(progFd: number): Buffer {
+  const o = Buffer.alloc(32); // { size_t sz; int prog_fd; __u32 flags, prog_id, handle, priority; }
+  o.writeBigUInt64LE(32n, 0);
+  o.writeInt32LE(progFd, 8);
+  return o;
+}
+
+export type TcDir = 'ingress' | 'egress';
+
+/** TC hooks in order of preference: tcx links, then a classic clsact filter. */
+function tcChain(fd: number, iface: string, ifindex: number, dir: TcDir): Array<Candidate<Link>> {
+  return [
+    {
+      name: 'tcx',
+      attach: () => {
+        const link = lib.linkCreate(fd, ifindex, dir === 'egress' ? BPF_TCX_EGRESS : BPF_TCX_INGRESS, null) as number;
+        return link >= 0 ? new FdLink(iface, `tcx/${dir}`, link) : kernelSaid(link);
+      },
+    },
+    {
+      name: 'tc',
+      attach: () => {
+        const hook = tcHook(ifindex, dir === 'egress' ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+        const rc = lib.tcHookCreate(hook) as number; // creates clsact, or finds it (EEXIST)
+        if (rc < 0 && rc !== -EEXIST) return kernelSaid(rc);
+        const created = rc === 0;
+        const o = tcOpts(fd);
+        const at = lib.tcAttach(hook, o) as number;
+        if (at < 0) {
+          if (created) lib.tcHookDestroy(tcHook(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS));
+          return kernelSaid(at);
+        }
+        log.warn(`${iface}: this kernel has no tcx links; ${dir} uses a classic TC filter, which outlives a SIGKILLed xtrace`);
+        return new TcFilter(iface, `tc/${dir}`, o.readUInt32LE(16), hook, o.readUInt32LE(20), o.readUInt32LE(24), created);
+      },
+    },
+  ];
+}
+
+export function attachTc(progFd: number, iface: string, ifindex: number, dir: TcDir): Link {
+  return firstThatAttaches(`${iface} ${dir}`, tcChain(progFd, iface, ifindex, dir), (tried, last) => attachError(`the TC ${dir} program`, iface, tried, last)).value;
+}
+
+export interface HookState {
+  xdp: { mode: 'none' | 'native' | 'generic' | 'offload' | 'multi'; progId: number };
+  /** null when the query was refused (no privilege) */
+  tcxIngress: number | null;
+  tcxEgress: number | null;
+}
+
+const XDP_MODES = ['none', 'native', 'generic', 'offload', 'multi'] as const;
+
+/** What is attached to an interface: XDP (mode and program id) and the number of tcx programs. */
+export function queryHooks(ifindex: number): HookState {
+  const x = Buffer.alloc(32); // bpf_xdp_query_opts
+  x.writeBigUInt64LE(32n, 0);
+  const rc = lib.xdpQuery(ifindex, 0, x) as number;
+  const xdp = rc < 0 ? { mode: 'none' as const, progId: 0 } : { mode: XDP_MODES[x.readUInt8(24)] ?? 'multi', progId: x.readUInt32LE(8) };
+  const tcx = (type: number): number | null => {
+    const q = Buffer.alloc(40); // bpf_prog_query_opts, prog_ids NULL: the kernel returns the count
+    q.writeBigUInt64LE(40n, 0);
+    const r = lib.progQuery(ifindex, type, q) as number;
+    if (r === -EPERM) return null;
+    return r < 0 ? 0 : q.readUInt32LE(24);
+  };
+  return { xdp, tcxIngress: tcx(BPF_TCX_INGRESS), tcxEgress: tcx(BPF_TCX_EGRESS) };
+}

@@ -1,0 +1,134 @@
+/**
+ * Every command xtrace has: its name, summary, options as data, and a lazily loaded body. cli.ts
+ * builds commander from this list and nothing else; the appliance's MODE (entrypoint, `docker up
+ * --mode`, compose) accepts the entries marked `appliance`.
+ */
+import { output } from '../options/common.js';
+import { parseChoice, parseInterval } from '../options/index.js';
+import { type Resolved, type Specs, flag, optional, value } from '../options/spec.js';
+import { NCCL_OPTIONS, RDMA_OPTIONS } from './rdma/options.js';
+import { XDP_OPTIONS } from './xdp/options.js';
+
+export interface Entry {
+  /** ['xdp'], or ['docker', 'up'] for a subcommand */
+  path: readonly string[];
+  summary: string;
+  options: Specs;
+  /** a monitoring mode the appliance can run as MODE */
+  appliance: boolean;
+  /** the body, imported only when the command runs */
+  run(opts: Record<string, unknown>): Promise<void>;
+}
+
+function entry<S extends Specs>(e: { path: readonly string[]; summary: string; options: S; appliance?: boolean; run: (o: Resolved<S>) => Promise<void> }): Entry {
+  return { appliance: false, ...e, run: e.run as (o: Record<string, unknown>) => Promise<void> };
+}
+
+const container = () => value('--name <name>', 'container name', (v) => v, { default: 'xtrace' });
+
+/** The monitoring modes, in the order --help lists them. */
+const MODES: readonly Entry[] = [
+  entry({
+    path: ['xdp'],
+    summary: 'count every packet per flow and per watched IP (XDP or TC ingress, TC egress); optional live packet log',
+    options: XDP_OPTIONS,
+    appliance: true,
+    run: async (o) => (await import('./xdp/index.js')).runXdp(o),
+  }),
+  entry({
+    path: ['rdma'],
+    summary: "RDMA (mlx5) port counters from sysfs as rates and per-interval deltas, with each port's net device statistics",
+    options: RDMA_OPTIONS,
+    appliance: true,
+    run: async (o) => (await import('./rdma/index.js')).runRdma({ ...o, view: 'rdma', imbalanceRatio: 0.5, minGbps: 1 }),
+  }),
+  entry({
+    path: ['nccl'],
+    summary: 'per-rail view for NCCL jobs: bandwidth, congestion, retransmission, link health, processes, imbalance',
+    options: NCCL_OPTIONS,
+    appliance: true,
+    run: async (o) => (await import('./rdma/index.js')).runRdma({ ...o, view: 'nccl' }),
+  }),
+];
+
+/** The modes the appliance runs as MODE (the entrypoint and compose pass MODE to the CLI, which checks it here). */
+export const applianceModes = (): string[] => MODES.filter((m) => m.appliance).map((m) => m.path[0]!);
+
+export const REGISTRY: readonly Entry[] = [
+  ...MODES,
+  entry({
+    path: ['interfaces'],
+    summary: 'list network interfaces: index, state, addresses, attached XDP/TC programs',
+    options: { output: output(['table', 'json'] as const, 'table | json') },
+    run: async (o) => (await import('./interfaces/index.js')).runInterfaces(o.output),
+  }),
+  entry({
+    path: ['probe'],
+    summary: 'what this kernel and libbpf support, as xtrace uses it (program and map types, BTF, kprobes)',
+    options: { output: output(['table', 'json'] as const, 'table | json') },
+    run: async (o) => (await import('./probe/index.js')).runProbe(o.output),
+  }),
+  entry({
+    path: ['build-bpf'],
+    summary: 'rebuild the kernel programs with clang (for an unusual kernel; the image keeps clang for this)',
+    options: {
+      src: value('--src <dir>', 'directory of *.bpf.c', (v) => v, { default: 'bpf' }),
+      out: value('--out <dir>', 'output directory', (v) => v, { env: ['XTRACE_BPF_DIR'], default: 'build/bpf' }),
+    },
+    run: async (o) => {
+      const { buildBpf } = await import('../bpf/build.js');
+      for (const f of await buildBpf(o.src, o.out)) process.stdout.write(`built ${f}\n`);
+    },
+  }),
+  entry({
+    path: ['docker', 'up'],
+    summary: 'start the appliance container (host network and PID, eBPF capabilities, restart unless stopped)',
+    options: {
+      mode: value('--mode <mode>', applianceModes().join(' | '), (v, from) => parseChoice(v, from, applianceModes()), { env: ['MODE'], default: 'xdp' }),
+      iface: optional('-i, --iface <names>', 'INTERFACE for the container', (v) => v, { env: ['INTERFACE', 'NETWORK_INTERFACE'] }),
+      device: optional('-d, --device <name>', 'DEVICE for rdma/nccl', (v) => v, { env: ['DEVICE'] }),
+      targetIp: optional('-w, --target-ip <ips>', 'TARGET_IP', (v) => v, { env: ['TARGET_IP'] }),
+      interval: optional('--interval <ms>', 'INTERVAL', (v, from) => (parseInterval(v, from), v), { env: ['INTERVAL'] }),
+      args: optional('--args <flags>', 'more xtrace flags (XTRACE_ARGS)', (v) => v, { env: ['XTRACE_ARGS'] }),
+      image: value('--image <ref>', 'image', (v) => v, { default: 'xtrace:latest' }),
+      name: container(),
+    },
+    run: async (o) => {
+      const d = await import('../docker/index.js');
+      const vars: Record<string, string | undefined> = { INTERFACE: o.iface, DEVICE: o.device, TARGET_IP: o.targetIp, INTERVAL: o.interval, XTRACE_ARGS: o.args };
+      const env = Object.fromEntries(Object.entries(vars).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
+      const id = await d.up(d.connect(), { name: o.name, image: o.image, mode: o.mode, env });
+      process.stdout.write(`started ${o.name} (${id.slice(0, 12)}), mode ${o.mode}; output: xtrace docker logs -f\n`);
+    },
+  }),
+  entry({
+    path: ['docker', 'down'],
+    summary: 'stop (SIGTERM: programs detach, a summary is printed) and remove the appliance container',
+    options: { name: container() },
+    run: async (o) => {
+      const d = await import('../docker/index.js');
+      process.stdout.write((await d.down(d.connect(), o.name)) ? `removed ${o.name}\n` : `${o.name}: no such container\n`);
+    },
+  }),
+  entry({
+    path: ['docker', 'status'],
+    summary: 'state of the appliance container (exit 1 when it is not running)',
+    options: { name: container(), output: output(['text', 'json'] as const, 'text | json') },
+    run: async (o) => {
+      const d = await import('../docker/index.js');
+      const s = await d.status(d.connect(), o.name);
+      if (o.output === 'json') process.stdout.write(JSON.stringify({ type: 'docker_status', ...(s ?? { name: o.name, state: 'absent', running: false }) }) + '\n');
+      else process.stdout.write(s ? `${s.name}: ${s.state}${s.running ? ` since ${s.started_at}` : ` (exit ${s.exit_code})`}, mode ${s.mode ?? '?'}, image ${s.image}\n` : `${o.name}: absent\n`);
+      if (!s?.running) process.exitCode = 1;
+    },
+  }),
+  entry({
+    path: ['docker', 'logs'],
+    summary: "the appliance container's output (records on stdout, logs on stderr)",
+    options: { name: container(), follow: flag('-f, --follow', 'keep following') },
+    run: async (o) => {
+      const d = await import('../docker/index.js');
+      await d.logs(d.connect(), o.name, o.follow, process.stdout, process.stderr);
+    },
+  }),
+];

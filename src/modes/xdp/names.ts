@@ -1,0 +1,32 @@
+/** Names the xdp decoder gives kernel numbers: protocols, TCP flags, RoCE opcodes. */
+import type { ProtoName } from '../../records/index.js';
+
+const PROTO_NAMES: Record<number, ProtoName> = { 6: 'tcp', 17: 'udp', 1: 'icmp', 58: 'icmpv6' };
+const KIND_NAMES: Record<number, ProtoName | undefined> = { 1: 'roce_v1', 2: 'roce_v2' };
+
+export function protoName(kind: number, proto: number): ProtoName {
+  return KIND_NAMES[kind] ?? PROTO_NAMES[proto] ?? proto;
+}
+
+const TCP_FLAGS = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'];
+export function tcpFlagNames(bits: number): string {
+  return TCP_FLAGS.filter((_, i) => bits & (1 << i)).join('|');
+}
+
+/** RoCE BTH opcode (transport bits + operation) as InfiniBand names it. */
+const ROCE_TRANSPORT: Record<number, string> = { 0x00: 'RC', 0x20: 'UC', 0x40: 'RD', 0x60: 'UD', 0x80: 'CNP', 0xa0: 'XRC' };
+const ROCE_OPS: Record<number, string> = {
+  0x00: 'SEND_FIRST', 0x01: 'SEND_MIDDLE', 0x02: 'SEND_LAST', 0x03: 'SEND_LAST_WITH_IMMEDIATE', 0x04: 'SEND_ONLY',
+  0x05: 'SEND_ONLY_WITH_IMMEDIATE', 0x06: 'RDMA_WRITE_FIRST', 0x07: 'RDMA_WRITE_MIDDLE', 0x08: 'RDMA_WRITE_LAST',
+  0x09: 'RDMA_WRITE_LAST_WITH_IMMEDIATE', 0x0a: 'RDMA_WRITE_ONLY', 0x0b: 'RDMA_WRITE_ONLY_WITH_IMMEDIATE',
+  0x0c: 'RDMA_READ_REQUEST', 0x0d: 'RDMA_READ_RESPONSE_FIRST', 0x0e: 'RDMA_READ_RESPONSE_MIDDLE',
+  0x0f: 'RDMA_READ_RESPONSE_LAST', 0x10: 'RDMA_READ_RESPONSE_ONLY', 0x11: 'ACKNOWLEDGE', 0x12: 'ATOMIC_ACKNOWLEDGE',
+  0x13: 'COMPARE_SWAP', 0x14: 'FETCH_ADD', 0x16: 'SEND_LAST_WITH_INVALIDATE', 0x17: 'SEND_ONLY_WITH_INVALIDATE',
+};
+
+export function roceOpcodeName(op: number): string {
+  if (op === 0x81) return 'CNP';
+  const t = ROCE_TRANSPORT[op & 0xe0] ?? `T${(op & 0xe0).toString(16)}`;
+  const o = ROCE_OPS[op & 0x1f];
+  return o ? `${t}_${o}` : `${t}_OP_0x${(op & 0x1f).toString(16).padStart(2, '0')}`;
+}

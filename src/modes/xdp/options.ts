@@ -1,0 +1,86 @@
+/** The xdp mode's options, as data (src/options/spec.ts). */
+import { readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import { usageError } from '../../errors.js';
+import { interval, metricsListen, readyFile, recordOutput, verbose } from '../../options/common.js';
+import {
+  PROTOCOLS, defaultRouteInterface, listInterfaces, parseChoice, parseInteger, parseInterfaces, parseNetList, parsePort, parseProtocols, parseRate,
+  parseSingleNet,
+} from '../../options/index.js';
+import { flag, optional, value } from '../../options/spec.js';
+
+/** CPUs the kernel sizes per-CPU maps for (/sys/devices/system/cpu/possible, e.g. "0-63"). */
+export function possibleCpuCount(path = '/sys/devices/system/cpu/possible'): number {
+  try {
+    let n = 0;
+    for (const part of readFileSync(path, 'utf8').trim().split(',')) {
+      const [a, b] = part.split('-').map(Number);
+      n += b === undefined ? 1 : b - a! + 1;
+    }
+    return n > 0 ? n : 1;
+  } catch {
+    return 1;
+  }
+}
+
+/** What one flow costs in the kernel: the key, a per-CPU value (40 bytes, rounded to 8) for every CPU, and the hash element's own ~64 bytes. */
+export const bytesPerFlow = (cpus: number): number => 44 + 64 + 40 * cpus;
+
+/**
+ * --max-flows bounds. Lower: the LRU keeps up to 128 free entries per CPU in per-CPU lists, so a table
+ * under 256 per CPU evicts long before it is full. Upper: the per-CPU values are preallocated on every
+ * CPU, so the table may take at most a quarter of the memory (and at most 16M entries).
+ */
+export function maxFlowsBounds(cpus = possibleCpuCount(), memBytes = totalmem()): { min: number; max: number } {
+  const min = Math.max(1024, 256 * cpus);
+  const max = Math.max(min, Math.min(16_777_216, Math.floor(memBytes / 4 / bytesPerFlow(cpus))));
+  return { min, max };
+}
+
+export function parseMaxFlows(v: string, from: string, b = maxFlowsBounds(), cpus = possibleCpuCount()): number {
+  if (!/^\s*\d+\s*$/.test(v) || Number(v) < b.min || Number(v) > b.max)
+    throw usageError(
+      `${from}: expected a whole number from ${b.min} to ${b.max} (at least 256 per CPU; at most a quarter of memory at ${bytesPerFlow(cpus)} bytes a flow on ${cpus} CPUs), got '${v}'`,
+    );
+  return Number(v);
+}
+
+export const XDP_OPTIONS = {
+  ifaces: value('-i, --iface <names>', 'interfaces, comma-separated', (v, from) => parseInterfaces(v, from), {
+    env: ['INTERFACE', 'NETWORK_INTERFACE'],
+    detect: {
+      describe: 'the default-route interface',
+      find: () => {
+        const d = defaultRouteInterface();
+        if (!d) throw usageError(`-i/--iface: no default-route interface found; name one (available: ${listInterfaces().map((i) => i.name).join(', ')})`);
+        return d;
+      },
+    },
+  }),
+  ingressHook: value('--ingress-hook <hook>', 'where ingress is counted: xdp, tc, or auto (xdp; tc on veth)', (v, from) => parseChoice(v, from, ['auto', 'xdp', 'tc'] as const), {
+    default: 'auto',
+  }),
+  xdpMode: value('--xdp-mode <mode>', 'XDP attach mode: auto tries native then generic; native or generic only', (v, from) => parseChoice(v, from, ['auto', 'native', 'generic'] as const), {
+    default: 'auto',
+  }),
+  intervalMs: interval(),
+  top: value('--top <n>', 'flows shown per interval, 0 for all', (v, from) => parseInteger(v, from, 0, 1_000_000), { default: '20' }),
+  output: recordOutput(),
+  watch: optional('-w, --watch-ip <ips>', 'IPs or CIDRs to count in/out, comma-separated', (v, from) => parseNetList(v, from), { env: ['TARGET_IP'] }),
+  packets: flag('-p, --packets', 'log every matching packet (filters and rate limit run in the kernel)'),
+  protocols: value('--protocol <p>', `packet-log protocol filter: ${PROTOCOLS.join('|')} (comma-separated)`, (v, from) => parseProtocols(v, from), { default: 'all' }),
+  srcNet: optional('--src-ip <ip>', 'packet-log filter: source IP or CIDR', (v, from) => parseSingleNet(v, from)),
+  dstNet: optional('--dst-ip <ip>', 'packet-log filter: destination IP or CIDR', (v, from) => parseSingleNet(v, from)),
+  srcPort: optional('--src-port <port>', 'packet-log filter: source port', (v, from) => parsePort(v, from)),
+  dstPort: optional('--dst-port <port>', 'packet-log filter: destination port', (v, from) => parsePort(v, from)),
+  rateLimit: value('--rate-limit <n>', 'packet-log events per second, K/M suffix allowed, 0 = unlimited; the rest are counted as suppressed', (v, from) => parseRate(v, from, 100_000_000), {
+    default: '10000',
+  }),
+  maxFlows: value('--max-flows <n>', 'flow table size (LRU; evictions are counted); bounds depend on CPUs and memory', (v, from) => parseMaxFlows(v, from), { default: '65536' }),
+  metricsListen: metricsListen(':9436'),
+  containers: value('--containers <when>', 'label flows and watched IPs with the Docker container owning the address (auto: when the Docker socket exists)', (v, from) => parseChoice(v, from, ['auto', 'on', 'off'] as const), {
+    default: 'auto',
+  }),
+  readyFile: readyFile(),
+  verbose: verbose(),
+};

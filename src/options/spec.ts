@@ -1,0 +1,100 @@
+/**
+ * Options as data. A mode lists its options (flags, help, environment variables, default, parser);
+ * cli.ts turns them into commander options and `resolve` applies flag > environment > default in one
+ * place, naming where a bad value came from (the flag, or the variable) in the error.
+ */
+import { Option } from 'commander';
+
+export interface BoolSpec {
+  kind: 'bool';
+  /** commander's form: '-p, --packets' */
+  flags: string;
+  help: string;
+}
+
+export interface ValueSpec<T, D extends boolean> {
+  kind: 'value';
+  /** commander's form: '-i, --iface <names>' */
+  flags: string;
+  help: string;
+  /** environment variables read, in order, when the flag is absent */
+  env?: readonly string[];
+  /** raw default, parsed like a given value; shown in --help */
+  default?: string;
+  /** a default found at run time (e.g. the default-route interface), with how --help describes it */
+  detect?: { describe: string; find: () => string | undefined };
+  parse: (raw: string, from: string) => T;
+  /** marks a spec that always yields a value (a default, or a detector that throws when it finds none) */
+  readonly always: D;
+}
+
+export type AnySpec = BoolSpec | ValueSpec<unknown, boolean>;
+export type Specs = Record<string, AnySpec>;
+
+export type Resolved<S extends Specs> = {
+  [K in keyof S]: S[K] extends BoolSpec ? boolean : S[K] extends ValueSpec<infer T, infer D> ? (D extends true ? T : T | undefined) : never;
+};
+
+export const flag = (flags: string, help: string): BoolSpec => ({ kind: 'bool', flags, help });
+
+type ValueOpts = { env?: readonly string[] };
+
+/** A value with a default (or a detected one): always present once resolved. */
+export function value<T>(
+  flags: string,
+  help: string,
+  parse: (raw: string, from: string) => T,
+  o: ValueOpts & ({ default: string } | { detect: { describe: string; find: () => string | undefined } }),
+): ValueSpec<T, true> {
+  return { kind: 'value', flags, help, parse, always: true, ...o };
+}
+
+/** A value that may be absent. */
+export function optional<T>(flags: string, help: string, parse: (raw: string, from: string) => T, o: ValueOpts = {}): ValueSpec<T, false> {
+  return { kind: 'value', flags, help, parse, always: false, ...o };
+}
+
+/** The attribute commander stores a flag under ('--max-flows' -> 'maxFlows'). */
+export const attributeOf = (s: AnySpec): string => new Option(s.flags).attributeName();
+
+/** '-i, --iface <names>' -> '-i/--iface' */
+export const flagName = (s: AnySpec): string => new Option(s.flags).flags.replace(/\s*<.*$/, '').replace(/,\s*/, '/');
+
+/** The help line: text, then environment variables and the default. */
+export function helpOf(s: AnySpec): string {
+  if (s.kind === 'bool') return s.help;
+  const extra: string[] = [];
+  if (s.env?.length) extra.push(`env ${s.env.join(' or ')}`);
+  if (s.default !== undefined) extra.push(`default: ${s.default}`);
+  if (s.detect) extra.push(`default: ${s.detect.describe}`);
+  return extra.length ? `${s.help} (${extra.join('; ')})` : s.help;
+}
+
+const envValue = (name: string): string | undefined => {
+  const v = process.env[name];
+  return v === undefined || v === '' ? undefined : v;
+};
+
+/** Flag, then environment, then default: each value parsed with the name of where it came from. */
+export function resolve<S extends Specs>(specs: S, given: Record<string, unknown>): Resolved<S> {
+  const out: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(specs)) {
+    const raw = given[attributeOf(s)];
+    if (s.kind === 'bool') {
+      out[key] = raw === true;
+      continue;
+    }
+    if (typeof raw === 'string') {
+      out[key] = s.parse(raw, flagName(s));
+      continue;
+    }
+    const fromEnv = s.env?.find((n) => envValue(n) !== undefined);
+    if (fromEnv) out[key] = s.parse(envValue(fromEnv)!, fromEnv);
+    else if (s.default !== undefined) out[key] = s.parse(s.default, flagName(s));
+    else if (s.detect) {
+      const d = s.detect.find();
+      out[key] = d === undefined ? undefined : s.parse(d, `${flagName(s)} (${s.detect.describe})`);
+    } else out[key] = undefined;
+  }
+  return out as Resolved<S>;
+}

@@ -1,0 +1,90 @@
+/** Records of the packet-counting modes: one flow tuple shared by flow, packet (and, later, stack) records. */
+export type Dir = 'ingress' | 'egress';
+export type ProtoName = 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'roce_v1' | 'roce_v2' | number;
+
+/** Where a packet was seen and what it carried: the key of a flow and of a packet-log line. */
+export interface FlowTuple {
+  iface: string;
+  dir: Dir;
+  proto: ProtoName;
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+}
+
+export interface FlowRecord extends FlowTuple {
+  type: 'flow';
+  ts: string;
+  packets: number;
+  bytes: number;
+  /** packets per second over the last interval */
+  pps_rate: number;
+  /** bits per second over the last interval */
+  bps_rate: number;
+  /** when the flow was first and last seen (ISO-8601) */
+  first_seen: string;
+  last_seen: string;
+  /** TCP flags seen over the flow's life, e.g. "SYN|ACK|FIN" (TCP only) */
+  tcp_flags?: string;
+  /** container owning the address (--containers), when one does */
+  src_container?: string;
+  dst_container?: string;
+}
+
+export interface IpRecord {
+  type: 'ip';
+  ts: string;
+  ip: string;
+  in_packets: number;
+  in_bytes: number;
+  out_packets: number;
+  out_bytes: number;
+  container?: string;
+}
+
+export interface PacketRecord extends FlowTuple {
+  type: 'packet';
+  ts: string;
+  len: number;
+  tcp_flags?: string;
+  roce_opcode?: string;
+  roce_qp?: number;
+}
+
+export interface Counters {
+  rx_packets: number;
+  rx_bytes: number;
+  tx_packets: number;
+  tx_bytes: number;
+  non_ip_packets: number;
+  fragments: number;
+  truncated: number;
+  flows: number;
+  flows_created: number;
+  /** never decreases (a Prometheus counter) */
+  flows_evicted: number;
+  flow_insert_failed: number;
+  events_sent: number;
+  /** over --rate-limit, suppressed in the kernel */
+  events_suppressed: number;
+  /** ring buffer full: the kernel could not deliver them */
+  events_lost: number;
+}
+
+export interface StatsRecord extends Counters {
+  type: 'stats';
+  ts: string;
+}
+
+export interface SummaryRecord extends Counters {
+  type: 'summary';
+  ts: string;
+  duration_s: number;
+  interfaces: string[];
+  attached: string[];
+  /** bytes of packet-log events still in the ring buffer when xtrace stopped reading at exit */
+  events_unread_bytes?: number;
+}
+
+export type XdpRecord = FlowRecord | IpRecord | PacketRecord | StatsRecord | SummaryRecord;

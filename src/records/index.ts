@@ -1,0 +1,6 @@
+/**
+ * The JSON contract (`-o json`, DESIGN.md): one type per record. output/ and export/ import these and
+ * nothing of the modes; a mode builds them.
+ */
+export * from './flow.js';
+export * from './rdma.js';
