@@ -7,8 +7,9 @@ INTERFACE ?=
 XTRACE_ARGS ?=
 CLANG ?= clang
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
-MULTIARCH := $(or $(shell $(CLANG) -print-multiarch 2>/dev/null),$(shell gcc -print-multiarch 2>/dev/null),$(shell uname -m)-linux-gnu)
-BPF_CFLAGS := -O2 -g -Wall -target bpf -D__TARGET_ARCH_$(ARCH) -Ibpf/include $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
+MULTIARCH := $(shell uname -m)-linux-gnu
+# bpf/cflags is the one list of compile flags (src/bpf/build.ts reads it too)
+BPF_CFLAGS := $(shell cat bpf/cflags) -D__TARGET_ARCH_$(ARCH) -Ibpf/include -I/usr/include/$(MULTIARCH)
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
 BENCH_BPF_OBJS := $(patsubst bench/bpf/%.bpf.c,build/bench/%.bpf.o,$(wildcard bench/bpf/*.bpf.c))
@@ -43,28 +44,26 @@ help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  variables: MODE=$(MODE) INTERFACE=<name[,name]> XTRACE_ARGS='<more flags>'"
 
-deps: ## install what is missing (apt-get: clang, llvm, libbpf-dev, bpftool, iproute2; then node modules)
-	@missing=""; \
-	command -v $(CLANG) >/dev/null || missing="$$missing clang llvm"; \
-	[ -f /usr/include/bpf/bpf_helpers.h ] || missing="$$missing libbpf-dev"; \
-	command -v ip >/dev/null || missing="$$missing iproute2"; \
-	command -v ping >/dev/null || missing="$$missing iputils-ping"; \
-	command -v python3 >/dev/null || missing="$$missing python3"; \
-	need_bpftool=; command -v bpftool >/dev/null || [ -x /usr/sbin/bpftool ] || need_bpftool=1; \
-	if [ -n "$$missing$$need_bpftool" ]; then \
-	  command -v apt-get >/dev/null || { echo "xtrace: missing:$$missing $${need_bpftool:+bpftool}; install them with your package manager" >&2; exit 1; }; \
-	  echo "installing:$$missing $${need_bpftool:+bpftool}"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  if [ -n "$$need_bpftool" ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftool >/dev/null 2>&1 || \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-tools-common linux-tools-$$(uname -r) >/dev/null; fi; \
-	fi
-	@if ! command -v node >/dev/null; then \
-	  command -v apt-get >/dev/null && { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }; fi; \
-	v=$$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0); \
-	if [ "$$v" -lt $(NODE_MAJOR_MIN) ]; then echo "xtrace: needs Node.js >= $(NODE_MAJOR_MIN) (found $$(node --version 2>/dev/null || echo none)); Debian 13, Ubuntu 24.10 or NodeSource ship it" >&2; exit 1; fi
-	@[ -f node_modules/.package-lock.json ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
+# what:package pairs (a command, or a file) that the build and the tests need; scripts/install-missing.sh installs the missing ones
+BUILD_NEEDS := $(CLANG):clang llc:llvm /usr/include/bpf/bpf_helpers.h:libbpf-dev /usr/include/$(MULTIARCH)/asm/types.h:linux-libc-dev \
+	bpftool:bpftool ip:iproute2 tc:iproute2
+TEST_NEEDS := sysctl:procps nstat:iproute2 ping:iputils-ping python3:python3 setpriv:util-linux taskset:util-linux
 
-build/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/include/*.h)
+deps: ## install what is missing (apt-get: clang, llvm, libbpf-dev, bpftool, iproute2; Node.js >= 20; node modules)
+	@scripts/install-missing.sh $(BUILD_NEEDS) node:nodejs npm:npm
+	@v=$$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0); \
+	if [ "$$v" -lt $(NODE_MAJOR_MIN) ]; then echo "xtrace: needs Node.js >= $(NODE_MAJOR_MIN) (found $$(node --version 2>/dev/null || echo none)); Debian 13, Ubuntu 24.10 or NodeSource ship it" >&2; exit 1; fi
+	@$(MAKE) --no-print-directory node_modules/.package-lock.json
+
+test-deps: deps ## install what the tests call (procps, iputils-ping, python3, util-linux)
+	@scripts/install-missing.sh $(TEST_NEEDS)
+
+# node modules, installed when missing or older than the lock file (make build on a fresh clone needs them)
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/include/*.h) bpf/cflags
 	@mkdir -p $(@D)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
@@ -74,8 +73,8 @@ build/bench/%.bpf.o: bench/bpf/%.bpf.c
 
 build-bpf: $(BPF_OBJS) ## compile the kernel programs (bpf/*.bpf.c -> build/bpf/*.bpf.o)
 
-dist/src/cli.js: $(TS_SRCS) tsconfig.json package.json
-	npx tsc -p tsconfig.json
+dist/src/cli.js: $(TS_SRCS) tsconfig.json package.json node_modules/.package-lock.json
+	node_modules/.bin/tsc -p tsconfig.json
 	@chmod +x dist/src/cli.js
 
 build: build-bpf dist/src/cli.js ## build kernel programs and the app
@@ -87,7 +86,7 @@ run-with-interface: ## like run, but INTERFACE is required
 	@[ -n "$(INTERFACE)" ] || { echo "make run-with-interface: set INTERFACE=<name> (see: make interfaces)" >&2; exit 2; }
 	@$(MAKE) --no-print-directory run
 
-test: deps build ## run every test (kernel tests need root; XTRACE_REQUIRE_KERNEL_TESTS=1 makes their skips failures)
+test: test-deps build ## run every test (kernel tests need root; XTRACE_REQUIRE_KERNEL_TESTS=1 makes their skips failures)
 	npm test
 
 bench: deps build $(BENCH_BPF_OBJS) ## benchmarks over a veth pair: packets/s and TCP throughput with and without xtrace (JSON lines)

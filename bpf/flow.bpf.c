@@ -130,6 +130,8 @@ static __always_inline int parse_l4(struct pkt *p, void *pos, void *data, void *
 		struct tcphdr *th = pos;
 		if ((void *)(th + 1) > data_end)
 			return PARSE_TRUNCATED;
+		if (th->doff < 5) /* a header shorter than its fixed part: malformed */
+			return PARSE_TRUNCATED;
 		p->key.sport = bpf_ntohs(th->source);
 		p->key.dport = bpf_ntohs(th->dest);
 		p->tcp_flags = ((__u8 *)th)[13];
@@ -245,6 +247,10 @@ static __always_inline int parse(struct pkt *p, void *data, void *data_end)
 		}
 		p->key.proto = nh;
 		p->hdr_len = pos - data;
+		/* More extension headers than the loop follows: the L4 header is not reached. */
+		if (nh == NEXTHDR_HOP || nh == NEXTHDR_ROUTING || nh == NEXTHDR_DEST ||
+		    nh == NEXTHDR_FRAGMENT || nh == NEXTHDR_AUTH)
+			return PARSE_TRUNCATED;
 		return parse_l4(p, pos, data, data_end);
 	}
 
@@ -304,15 +310,18 @@ static __always_inline int rate_ok(__u64 now)
 	bpf_spin_lock(&rl->lock);
 	if (rl->last_ns == 0) {
 		rl->nanotokens = cap;
-	} else {
+		rl->last_ns = now;
+	} else if (now > rl->last_ns) {
+		/* Refill only forwards: `now` was read before the lock, so another CPU may have
+		 * moved last_ns past it; an earlier timestamp must neither underflow nor rewind. */
 		elapsed = now - rl->last_ns;
 		if (elapsed > 1000000000ULL)
 			elapsed = 1000000000ULL;
 		rl->nanotokens += elapsed * xt_cfg.rate_limit;
 		if (rl->nanotokens > cap)
 			rl->nanotokens = cap;
+		rl->last_ns = now;
 	}
-	rl->last_ns = now;
 	if (rl->nanotokens >= 1000000000ULL) {
 		rl->nanotokens -= 1000000000ULL;
 		ok = 1;
@@ -402,17 +411,18 @@ static __always_inline void count_flow(struct pkt *p, struct xt_stats *s, __u64 
 }
 
 /* Counts a parsed packet. `segs` > 1 for a GSO packet seen by TC: the wire carries `segs`
- * frames, each repeating the headers. */
-static __always_inline void account(struct pkt *p, int rc, __u32 len, __u32 segs)
+ * frames, each repeating the headers. `tag` is 4 when TC sees an 802.1Q tag the kernel moved
+ * into metadata (every wire frame carries it), else 0. */
+static __always_inline void account(struct pkt *p, int rc, __u32 len, __u32 segs, __u32 tag)
 {
 	__u32 zero = 0;
 	struct xt_stats *s = bpf_map_lookup_elem(&stats, &zero);
 	__u64 now = bpf_ktime_get_ns();
-	__u64 pkts = 1, bytes = len;
+	__u64 pkts = 1, bytes = len + tag;
 
 	if (segs > 1 && rc == PARSE_OK && p->hdr_len < len) {
 		pkts = segs;
-		bytes = len + (__u64)(segs - 1) * p->hdr_len;
+		bytes = len + (__u64)(segs - 1) * p->hdr_len + (__u64)segs * tag;
 	}
 	stat_add(s, p->key.dir == XT_DIR_INGRESS ? XT_STAT_RX_PACKETS : XT_STAT_TX_PACKETS, pkts);
 	stat_add(s, p->key.dir == XT_DIR_INGRESS ? XT_STAT_RX_BYTES : XT_STAT_TX_BYTES, bytes);
@@ -433,7 +443,7 @@ static __always_inline void account(struct pkt *p, int rc, __u32 len, __u32 segs
 		count_watch(p->key.dst, 0, pkts, bytes);
 	}
 	if (xt_cfg.log_enabled)
-		log_packet(p, s, len, now);
+		log_packet(p, s, len + tag, now);
 }
 
 SEC("xdp")
@@ -443,11 +453,23 @@ int xt_xdp_ingress(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct pkt p = { .key = { .ifindex = ctx->ingress_ifindex, .dir = XT_DIR_INGRESS } };
 
-	account(&p, parse(&p, data, data_end), data_end - data, 1);
+	account(&p, parse(&p, data, data_end), data_end - data, 1, 0);
 	return XDP_PASS;
 }
 
-/* TC sees socket buffers: a GSO packet carries gso_segs wire frames. */
+/* Wire frames in a GSO packet. gso_segs is 0 where the sender did not set it (tap/virtio,
+ * SKB_GSO_DODGY: the stack computes it later); then it follows from gso_size. */
+static __always_inline __u32 gso_frames(struct __sk_buff *skb, __u32 hdr_len)
+{
+	__u32 segs = skb->gso_segs;
+	__u32 size = skb->gso_size;
+
+	if (segs == 0 && size > 0 && skb->len > hdr_len)
+		segs = (skb->len - hdr_len + size - 1) / size;
+	return segs ? segs : 1;
+}
+
+/* TC sees socket buffers: a GSO packet carries several wire frames. */
 static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 {
 	struct pkt p = { .key = { .ifindex = skb->ifindex, .dir = dir } };
@@ -462,7 +484,7 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 		bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256);
 		rc = parse(&p, (void *)(long)skb->data, (void *)(long)skb->data_end);
 	}
-	account(&p, rc, skb->len, skb->gso_segs);
+	account(&p, rc, skb->len, gso_frames(skb, p.hdr_len), skb->vlan_present ? 4 : 0);
 	return TC_NEXT;
 }
 
