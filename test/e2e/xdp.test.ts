@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { type Rec, XtraceProcess, finalFlows } from '../lib/cli.js';
+import { type ReadyInfo, type Rec, XtraceProcess, finalFlows } from '../lib/cli.js';
 import { hasCommand, requireKernel } from '../lib/env.js';
 import { type Hooks, attachedHooks } from '../lib/hooks.js';
 import { NetnsPair } from '../lib/netns.js';
@@ -39,6 +39,16 @@ async function stopOk(x: XtraceProcess): Promise<Rec[]> {
 }
 
 const summaryOf = (rs: Rec[]): Rec => rs.find((r) => r.type === 'summary')!;
+
+/** Whether bpftool still finds a link or program by id. */
+function bpftoolHas(what: 'link' | 'prog', id: number): boolean {
+  try {
+    execFileSync('bpftool', [what, 'show', 'id', String(id)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 const flow = (rs: Rec[], key: string): Rec | undefined => finalFlows(rs).get(key);
 
 describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, () => {
@@ -87,43 +97,59 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
       if (!requireKernel(t, () => (hasCommand('nstat') ? null : 'needs nstat (iproute2)'))) return;
       const BYTES = 8 * 1024 * 1024;
       await withXtrace({}, () => ['--ingress-hook', hook], async (p, x) => {
+        const SNMP = ['TcpOutSegs', 'TcpInSegs', 'TcpRetransSegs'];
         const link0 = p.linkStats(p.nsB, p.ifB);
-        const snmp0 = p.nstat(p.nsB, 'TcpOutSegs', 'TcpInSegs');
+        const linkA0 = p.linkStats(p.nsA, p.ifA);
+        const snmp0 = p.nstat(p.nsB, ...SNMP);
+        const snmpA0 = p.nstat(p.nsA, ...SNMP);
         const sink = await server(p.nsA, 'tcp-sink', p.ipA, 9100);
         assert.equal(traffic(p.nsB, 'tcp-send', p.ipA, 9100, BYTES), String(BYTES));
         assert.equal(await sink.output(), String(BYTES));
         await new Promise((r) => setTimeout(r, 300)); // the last ACK / FIN exchange
         const link1 = p.linkStats(p.nsB, p.ifB);
-        const snmp1 = p.nstat(p.nsB, 'TcpOutSegs', 'TcpInSegs');
+        const linkA1 = p.linkStats(p.nsA, p.ifA);
+        const snmp1 = p.nstat(p.nsB, ...SNMP);
+        const snmpA1 = p.nstat(p.nsA, ...SNMP);
         const rs = await stopOk(x);
         assert.deepEqual(summaryOf(rs).attached, [`${p.ifA}:${hook === 'xdp' ? 'xdp/native' : 'tcx/ingress'}`, `${p.ifA}:tcx/egress`]);
-        const segsOut = snmp1.TcpOutSegs! - snmp0.TcpOutSegs!;
+        // What crossed the wire: every segment TCP sent, retransmissions included (TcpOutSegs leaves them
+        // out), less what the veth dropped before A's ingress hook (B's tx_dropped, A's rx_dropped).
+        const d = (a: Record<string, number>, b: Record<string, number>, k: string): number => b[k]! - a[k]!;
+        const droppedBeforeHook = link1.tx_dropped - link0.tx_dropped + (linkA1.rx_dropped - linkA0.rx_dropped);
+        const wireIn = d(snmp0, snmp1, 'TcpOutSegs') + d(snmp0, snmp1, 'TcpRetransSegs') - droppedBeforeHook;
+        const wireOut = d(snmpA0, snmpA1, 'TcpOutSegs') + d(snmpA0, snmpA1, 'TcpRetransSegs');
+        const why = `B: OutSegs +${d(snmp0, snmp1, 'TcpOutSegs')}, RetransSegs +${d(snmp0, snmp1, 'TcpRetransSegs')}, dropped before A's hook ${droppedBeforeHook}; A: OutSegs +${d(snmpA0, snmpA1, 'TcpOutSegs')}, RetransSegs +${d(snmpA0, snmpA1, 'TcpRetransSegs')}`;
         const fl = [...finalFlows(rs).values()].filter((f) => f.proto === 'tcp');
         const inn = fl.find((f) => f.dir === 'ingress' && f.dport === 9100)!;
         const out = fl.find((f) => f.dir === 'egress' && f.sport === 9100)!;
-        assert.equal(inn.packets, segsOut, 'segments B sent = ingress flow packets');
+        assert.equal(inn.packets, wireIn, `segments B put on the wire = ingress flow packets (${why})`);
         assert.deepEqual([inn.tcp_flags, out.tcp_flags], ['FIN|SYN|PSH|ACK', 'FIN|SYN|ACK'], 'flags seen over the connection');
         assert.ok(Date.parse(inn.first_seen as string) <= Date.parse(inn.last_seen as string));
         assert.ok(Math.abs(Date.parse(inn.last_seen as string) - Date.now()) < 60_000, 'kernel time turned into the time of day');
-        assert.equal(out.packets, snmp1.TcpInSegs! - snmp0.TcpInSegs!, 'segments B received = egress flow packets');
+        assert.equal(out.packets, wireOut, `segments A sent = egress flow packets (${why})`);
         const s = summaryOf(rs);
+        assert.equal(s.rx_packets, wireIn, 'the link carried only this connection');
+        assert.equal(s.tx_packets, wireOut, 'the link carried only this connection');
+        // Byte totals against the veths' own counters, which count the frames they delivered: exact
+        // when neither veth dropped a frame (a dropped frame's bytes are not known here).
+        const droppedOut = linkA1.tx_dropped - linkA0.tx_dropped + (link1.rx_dropped - link0.rx_dropped);
         const skbs = link1.tx_packets - link0.tx_packets;
         const skbBytes = link1.tx_bytes - link0.tx_bytes;
-        assert.equal(s.rx_packets, segsOut, 'the link carried only this connection');
-        if (hook === 'xdp') {
-          // Native XDP on veth turns off the peer's GSO: one skb per segment.
-          assert.equal(skbs, segsOut);
-          // veth counts frames it delivers through its XDP/NAPI path after eth_type_trans() pulled the
-          // 14-byte Ethernet header (drivers/net/veth.c, veth_xdp_rcv); xtrace counts the whole L2 frame.
-          assert.equal(s.rx_bytes, skbBytes + ETH * skbs);
-        } else {
-          // TC sees the peer's GSO packets (fewer skbs than segments) and counts gso_segs wire frames,
-          // each repeating Ethernet + IPv4 + TCP with timestamps (14 + 20 + 32 bytes).
-          assert.ok(skbs < segsOut, `GSO in use (${skbs} skbs for ${segsOut} segments)`);
-          assert.equal(s.rx_bytes, skbBytes + (segsOut - skbs) * (ETH + IP4 + 32));
+        if (droppedBeforeHook === 0) {
+          if (hook === 'xdp') {
+            // Native XDP on veth turns off the peer's GSO: one skb per segment.
+            assert.equal(skbs, wireIn);
+            // veth counts frames it delivers through its XDP/NAPI path after eth_type_trans() pulled the
+            // 14-byte Ethernet header (drivers/net/veth.c, veth_xdp_rcv); xtrace counts the whole L2 frame.
+            assert.equal(s.rx_bytes, skbBytes + ETH * skbs);
+          } else {
+            // TC sees the peer's GSO packets (fewer skbs than segments) and counts gso_segs wire frames,
+            // each repeating Ethernet + IPv4 + TCP with timestamps (14 + 20 + 32 bytes).
+            assert.ok(skbs < wireIn, `GSO in use (${skbs} skbs for ${wireIn} segments)`);
+            assert.equal(s.rx_bytes, skbBytes + (wireIn - skbs) * (ETH + IP4 + 32));
+          }
         }
-        assert.equal(s.tx_packets, link1.rx_packets - link0.rx_packets);
-        assert.equal(s.tx_bytes, link1.rx_bytes - link0.rx_bytes);
+        if (droppedOut === 0) assert.equal(s.tx_bytes, link1.rx_bytes - link0.rx_bytes);
       });
     });
 
@@ -295,6 +321,7 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
     if (!requireKernel(t)) return;
     const p = new NetnsPair();
     let x: XtraceProcess | null = null;
+    const mine: ReadyInfo['links'] = [];
     // ip link and tc speak for the kernel independently of xtrace; tcx links only xtrace's query shows
     const hooks = (ifn: string): { xdpInIpLink: boolean; tcFilters: string } & Hooks => {
       const link = JSON.parse(p.exec(p.nsA, 'ip', '-j', '-d', 'link', 'show', 'dev', ifn)) as Array<{ xdp?: unknown }>;
@@ -305,10 +332,14 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
       const l2 = p.addLink();
       // XDP ingress on the first interface, TC ingress on the second, TC egress on both.
       x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--ingress-hook', 'xdp'], { ns: p.nsA });
-      await x.ready();
+      const rx = await x.ready();
       const y = new XtraceProcess(['xdp', '-i', l2.ifA, '-o', 'json', '--ingress-hook', 'tc'], { ns: p.nsA });
       try {
-        await y.ready();
+        const ry = await y.ready();
+        // This run's own links and programs, by the kernel's ids (not every xt_ program on the machine).
+        mine.push(...rx.links, ...ry.links);
+        assert.deepEqual(mine.map((l) => `${l.target} ${l.kind}`), [`${p.ifA} xdp/native`, `${p.ifA} tcx/egress`, `${l2.ifA} tcx/ingress`, `${l2.ifA} tcx/egress`]);
+        for (const l of mine) assert.ok(l.link_id > 0 && l.prog_id > 0 && bpftoolHas('link', l.link_id) && bpftoolHas('prog', l.prog_id), `${l.kind} is live`);
         assert.deepEqual(hooks(p.ifA), { xdpInIpLink: true, tcFilters: '', xdp: 'native', tcx: 1, tc: 0 }, 'attached while running');
         assert.deepEqual(hooks(l2.ifA), { xdpInIpLink: false, tcFilters: '', xdp: 'none', tcx: 2, tc: 0 }, 'attached while running');
         assert.equal((await y.stop('SIGKILL')).signal, 'SIGKILL');
@@ -323,8 +354,11 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
         after = [hooks(p.ifA), hooks(l2.ifA)];
       }
       assert.deepEqual(after, [none, none]);
-      const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as Array<{ name?: string }>;
-      assert.deepEqual(progs.filter((q) => q.name?.startsWith('xt_')), [], 'programs freed');
+      for (let i = 0; i < 20 && mine.some((l) => bpftoolHas('link', l.link_id) || bpftoolHas('prog', l.prog_id)); i++) await new Promise((res) => setTimeout(res, 100));
+      for (const l of mine) {
+        assert.ok(!bpftoolHas('link', l.link_id), `link ${l.link_id} (${l.target} ${l.kind}) is gone`);
+        assert.ok(!bpftoolHas('prog', l.prog_id), `program ${l.prog_id} (${l.target} ${l.kind}) is freed`);
+      }
     } finally {
       await x?.kill();
       p.destroy();

@@ -1,11 +1,17 @@
 /** Runs the real xtrace CLI (optionally inside a namespace) and collects its JSON records. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI } from './env.js';
 
 export type Rec = Record<string, unknown> & { type: string };
+
+/** The ready file: the pid, and the kernel ids of every link the run attached. */
+export interface ReadyInfo {
+  pid: number;
+  links: Array<{ kind: string; target: string; link_id: number; prog_id: number }>;
+}
 
 export interface RunResult {
   code: number | null;
@@ -55,11 +61,14 @@ export class XtraceProcess {
     return m[1]!;
   }
 
-  /** Waits for the ready file; rejects with stderr if the process exits first. */
-  async ready(timeoutMs = 20_000): Promise<void> {
+  /** Waits for the ready file and returns what it says; rejects with stderr if the process exits first. */
+  async ready(timeoutMs = 20_000): Promise<ReadyInfo> {
     const end = Date.now() + timeoutMs;
     while (Date.now() < end) {
-      if (existsSync(this.readyFile)) return;
+      if (existsSync(this.readyFile)) {
+        const text = readFileSync(this.readyFile, 'utf8');
+        if (text.endsWith('\n')) return JSON.parse(text) as ReadyInfo;
+      }
       if (this.child.exitCode !== null || this.child.signalCode !== null) {
         const r = await this.exited;
         throw new Error(`xtrace exited (${r.code ?? r.signal}) before ready: ${r.stderr.trim()}`);

@@ -6,6 +6,15 @@ import { execFileSync } from 'node:child_process';
 
 let seq = 0;
 
+export interface LinkStats {
+  rx_packets: number;
+  rx_bytes: number;
+  rx_dropped: number;
+  tx_packets: number;
+  tx_bytes: number;
+  tx_dropped: number;
+}
+
 export interface PairOptions {
   /** keep IPv6 on the link (default: off, so the link carries only the test's traffic) */
   ipv6?: boolean;
@@ -85,12 +94,12 @@ export class NetnsPair {
   }
 
   /** `ip -s link` counters of an interface in a namespace. */
-  linkStats(ns: string, ifn: string): { rx_packets: number; rx_bytes: number; tx_packets: number; tx_bytes: number } {
+  linkStats(ns: string, ifn: string): LinkStats {
     const j = JSON.parse(this.exec(ns, 'ip', '-j', '-s', 'link', 'show', 'dev', ifn)) as Array<{
-      stats64: { rx: { packets: number; bytes: number }; tx: { packets: number; bytes: number } };
+      stats64: { rx: { packets: number; bytes: number; dropped: number }; tx: { packets: number; bytes: number; dropped: number } };
     }>;
     const s = j[0]!.stats64;
-    return { rx_packets: s.rx.packets, rx_bytes: s.rx.bytes, tx_packets: s.tx.packets, tx_bytes: s.tx.bytes };
+    return { rx_packets: s.rx.packets, rx_bytes: s.rx.bytes, rx_dropped: s.rx.dropped, tx_packets: s.tx.packets, tx_bytes: s.tx.bytes, tx_dropped: s.tx.dropped };
   }
 
   /** Absolute SNMP counters of a namespace (nstat -az, history untouched). */
