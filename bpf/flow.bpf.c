@@ -247,10 +247,13 @@ static __always_inline int parse(struct pkt *p, void *data, void *data_end)
 		}
 		p->key.proto = nh;
 		p->hdr_len = pos - data;
-		/* More extension headers than the loop follows: the L4 header is not reached. */
+		/* More extension headers than the loop follows: the L4 header is not reached, and the
+		 * protocol is unknown, so no flow claims an extension header as its protocol. */
 		if (nh == NEXTHDR_HOP || nh == NEXTHDR_ROUTING || nh == NEXTHDR_DEST ||
-		    nh == NEXTHDR_FRAGMENT || nh == NEXTHDR_AUTH)
+		    nh == NEXTHDR_FRAGMENT || nh == NEXTHDR_AUTH) {
+			p->is_ip = 0;
 			return PARSE_TRUNCATED;
+		}
 		return parse_l4(p, pos, data, data_end);
 	}
 

@@ -93,8 +93,11 @@ class Ring {
     return Math.max(0, this.producerPos() - this.consumerPos());
   }
 
-  /** Hands over up to `budget` committed records; returns how many, and whether it stopped on the budget. */
-  drain(budget: number): { n: number; more: boolean } {
+  /**
+   * Hands over up to `budget` committed records, or what `deadline` (performance.now() ms) leaves time
+   * for (a handler may block: stdout into a slow pipe); returns how many, and whether it stopped early.
+   */
+  drain(budget: number, deadline: number): { n: number; more: boolean } {
     let cons = this.consumerPos();
     const start = cons;
     let n = 0;
@@ -103,7 +106,7 @@ class Ring {
       const prod = this.producerPos();
       if (cons >= prod) break;
       while (cons < prod) {
-        if (n >= budget) {
+        if (n >= budget || ((n & 63) === 63 && performance.now() >= deadline)) {
           more = true;
           break outer;
         }
@@ -140,8 +143,11 @@ export class RingReader {
   private scheduled = false;
   private started = false;
 
-  /** `budget`: records handed over per ring before yielding to the event loop. */
-  constructor(private readonly budget = 8192) {}
+  /** `budget`: records handed over per ring, and `sliceMs` the time, before yielding to the event loop. */
+  constructor(
+    private readonly budget = 8192,
+    private readonly sliceMs = 20,
+  ) {}
 
   add(src: RingSource): this {
     const r = new Ring(src);
@@ -160,8 +166,9 @@ export class RingReader {
     if (this.closed) return 0;
     let total = 0;
     let more = false;
+    const deadline = performance.now() + this.sliceMs;
     for (const r of this.rings) {
-      const d = r.drain(this.budget);
+      const d = r.drain(this.budget, deadline);
       total += d.n;
       more ||= d.more;
     }
@@ -181,7 +188,7 @@ export class RingReader {
     for (;;) {
       let more = false;
       for (const r of this.rings) {
-        const d = r.drain(this.budget);
+        const d = r.drain(this.budget, deadlineMs);
         total += d.n;
         more ||= d.more;
       }

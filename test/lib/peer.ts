@@ -94,3 +94,21 @@ export function bth(opcode: number, destQp: number, psn = 1): Buffer {
   b.writeUInt16BE(psn & 0xffff, 10);
   return b;
 }
+
+/**
+ * Sends `count` copies of a raw frame, each with a different 16-bit value (from `first`) written
+ * big-endian at `offset` (a UDP source port, say): `count` distinct flows.
+ */
+export function rawFlows(ns: string, ifname: string, frame: Buffer, offset: number, first: number, count: number): void {
+  const py = [
+    'import socket,sys,struct',
+    's=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)',
+    's.bind((sys.argv[1],0))',
+    'f=bytearray(bytes.fromhex(sys.argv[2]))',
+    'o=int(sys.argv[3]);a=int(sys.argv[4])',
+    'for i in range(int(sys.argv[5])):',
+    '  struct.pack_into(">H",f,o,(a+i)&0xffff)',
+    '  s.send(f)',
+  ].join('\n');
+  execFileSync('ip', ['netns', 'exec', ns, 'python3', '-c', py, ifname, frame.toString('hex'), String(offset), String(first), String(count)], { timeout: 60_000 });
+}

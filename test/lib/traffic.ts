@@ -3,6 +3,7 @@
  *   udp-echo HOST PORT                       echo every datagram; prints "ready"
  *   udp-send HOST PORT COUNT SIZE SPORT      ping-pong COUNT datagrams of SIZE payload bytes; prints replies
  *   udp-blast HOST PORT COUNT SIZE SPORT     send COUNT datagrams without waiting
+ *   udp-flood HOST PORT MS SIZE SPORT        send datagrams as fast as possible for MS ms; prints the count
  *   tcp-sink HOST PORT                       accept one connection, print bytes received
  *   tcp-send HOST PORT BYTES                 send BYTES and close
  */
@@ -44,6 +45,21 @@ async function main(): Promise<void> {
       });
     }
     console.log(replies);
+    s.close();
+    return;
+  }
+  if (cmd === 'udp-flood') {
+    const end = Date.now() + Number(a);
+    const payload = Buffer.alloc(Number(b), 0x61);
+    const s = createSocket(family);
+    await new Promise<void>((r) => s.bind(Number(c), undefined, r));
+    let sent = 0;
+    while (Date.now() < end) {
+      // 64 in flight at a time: fast, and every send is accounted for
+      await Promise.all(Array.from({ length: 64 }, () => new Promise<void>((r, j) => s.send(payload, port, host, (e) => (e ? j(e) : r())))));
+      sent += 64;
+    }
+    console.log(sent);
     s.close();
     return;
   }

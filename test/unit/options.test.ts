@@ -1,18 +1,68 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { XtError } from '../../src/errors.js';
+import { bytesPerFlow, maxFlowsBounds, parseMaxFlows } from '../../src/modes/xdp/options.js';
+import { flag, helpOf, optional, resolve, value } from '../../src/options/spec.js';
+import { ROOT } from '../lib/env.js';
 import { formatAddr } from '../../src/options/ip.js';
 import {
-  defaultRouteInterface, parseInteger, parseInterfaces, parseInterval, parseNet, parseNetList, parsePort, parseProtocols, parseRate,
+  defaultRouteInterface, listInterfaces, parseInteger, parseInterfaces, parseInterval, parseNet, parseNetList, parsePort, parseProtocols, parseRate,
 } from '../../src/options/index.js';
 
 const usage = (fn: () => unknown, re: RegExp): void =>
   assert.throws(fn, (e: unknown) => e instanceof XtError && e.exitCode === 2 && re.test(e.message) && !e.message.includes('\n'));
 
 describe('options', () => {
+  test('interfaces: entries of /sys/class/net that are not interfaces (bonding_masters) are left out', () => {
+    const net = join(ROOT, 'test/fixtures/sysfs/class/net');
+    assert.ok(existsSync(join(net, 'bonding_masters')), 'the fixture has the bonding module\'s file');
+    assert.deepEqual(listInterfaces(net).map((i) => i.name).sort(), ['enp5s0f0', 'ens1f0np0', 'ens2f0np0', 'ibp177s0']);
+  });
+
+  test('--max-flows: at least 256 per CPU, at most a quarter of memory, at most 16M', () => {
+    assert.deepEqual(maxFlowsBounds(2, 24 * 2 ** 30), { min: 1024, max: 16_777_216 });
+    const big = maxFlowsBounds(64, 16 * 2 ** 30); // 64 CPUs, 16 GiB: 2,668 bytes a flow
+    assert.equal(big.min, 16384);
+    assert.equal(big.max, Math.floor((16 * 2 ** 30) / 4 / bytesPerFlow(64)));
+    assert.equal(parseMaxFlows('65536', '--max-flows', big, 64), 65536);
+    usage(() => parseMaxFlows('16', '--max-flows', big, 64), /^--max-flows: expected a whole number from 16384 to 1609\d+ \(at least 256 per CPU; at most a quarter of memory at 2668 bytes a flow on 64 CPUs\), got '16'$/);
+    usage(() => parseMaxFlows('16777216', '--max-flows', big, 64), /^--max-flows: expected a whole number from 16384/);
+  });
+
+  test('flag, then environment variable, then default; errors name where the value came from', () => {
+    const specs = {
+      n: value('-n, --num <n>', 'a number', (v, from) => parseInteger(v, from, 0, 9), { env: ['XT_TEST_A', 'XT_TEST_B'], default: '1' }),
+      o: optional('--opt <x>', 'optional', (v) => v),
+      b: flag('-b, --bool', 'a switch'),
+    };
+    const saved = { ...process.env };
+    try {
+      delete process.env.XT_TEST_A;
+      delete process.env.XT_TEST_B;
+      assert.deepEqual(resolve(specs, {}), { n: 1, o: undefined, b: false });
+      process.env.XT_TEST_B = '3';
+      assert.deepEqual(resolve(specs, { bool: true }), { n: 3, o: undefined, b: true });
+      process.env.XT_TEST_A = '2';
+      assert.equal(resolve(specs, {}).n, 2);
+      assert.equal(resolve(specs, { num: '5', opt: 'x' }).n, 5);
+      usage(() => resolve(specs, { num: '12' }), /^-n\/--num: expected a whole number from 0 to 9, got '12'$/);
+      process.env.XT_TEST_A = 'many';
+      usage(() => resolve(specs, {}), /^XT_TEST_A: expected a whole number from 0 to 9, got 'many'$/);
+      assert.equal(helpOf(specs.n), 'a number (env XT_TEST_A or XT_TEST_B; default: 1)');
+    } finally {
+      process.env = saved;
+    }
+  });
+
+  test("package.json's bin is the file the build writes", () => {
+    const bin = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin.xtrace!;
+    assert.ok(existsSync(join(ROOT, bin)), `${bin} exists after the build`);
+    assert.match(readFileSync(join(ROOT, bin), 'utf8'), /^#!\/usr\/bin\/env node/);
+  });
+
   test('interval: ms or with a unit, within 100..3600000', () => {
     assert.equal(parseInterval('5000'), 5000);
     assert.equal(parseInterval('500ms'), 500);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { infinibandMetrics } from '../../src/export/infiniband.js';
 import { ncclRecords, rdmaRecord } from '../../src/modes/rdma/records.js';
 import { RdmaSampler } from '../../src/modes/rdma/sampler.js';
 import { counterDelta, discover, ibdev2netdevLine, pciTopo, rdmaProcesses, readCounters } from '../../src/sysfs/rdma.js';
@@ -100,6 +101,23 @@ describe('rdma sysfs', () => {
       assert.deepEqual(p.deltas.get('rx_write_requests'), { delta: 294967396n, note: 'wrapped' });
       assert.deepEqual(p.deltas.get('np_cnp_sent'), { delta: 7n, note: 'reset' });
       assert.deepEqual(p.notes, ['np_cnp_sent was reset (5000 -> 7)', 'rx_write_requests wrapped at 32 bits']);
+    }));
+
+  test('exported counters keep rising across a 32-bit wrap: the records and xtrace_*_total are monotonic', () =>
+    withCopy((f) => {
+      const s = new RdmaSampler(f.roots, { device: 'mlx5_0' });
+      const value = (t: number): number => {
+        const r = rdmaRecord(s.sample(t).ports[0]!, 'ts', 0);
+        const m = infinibandMetrics([], [r], []).find((x) => x.name === 'xtrace_infiniband_out_of_sequence_total')!;
+        assert.equal(m.samples[0]!.value, r.counters.out_of_sequence);
+        return r.counters.out_of_sequence!;
+      };
+      f.port('mlx5_0', 1, 'hw_counters/out_of_sequence', 4294967290);
+      assert.equal(value(0), 4294967290);
+      f.port('mlx5_0', 1, 'hw_counters/out_of_sequence', 4); // the hardware counter wrapped: +10
+      assert.equal(value(1000), 4294967300);
+      f.port('mlx5_0', 1, 'hw_counters/out_of_sequence', 9);
+      assert.equal(value(2000), 4294967305);
     }));
 
   test('sampler: old kernel uses counters_ext; a device that vanishes is reported and the rest go on', () =>
