@@ -53,12 +53,12 @@ function program(): Command {
 /** MODE picks the subcommand when none is given (the container's entrypoint relies on it). */
 function withMode(p: Command, args: string[]): string[] {
   if (args[0] === 'help') return [...args.slice(1), '--help']; // `xtrace help xdp`
-  const first = args.find((a) => !a.startsWith('-'));
+  const first = args[0] !== undefined && !args[0].startsWith('-') ? args[0] : undefined; // a command comes first
   const known = (a: string): boolean => a === 'help' || p.commands.some((c) => c.name() === a);
   if (first !== undefined && !known(first))
     throw usageError(`unknown command '${first}' (commands: ${p.commands.map((c) => c.name()).join(', ')})`);
   const mode = process.env.MODE;
-  if (!mode || first !== undefined || args.some((a) => ['-h', '--help', '-V', '--version', '-l', '--list'].includes(a))) return args;
+  if (!mode || first !== undefined || ['-h', '--help', '-V', '--version', '-l', '--list'].includes(args[0] ?? '')) return args;
   if (!applianceModes().includes(mode)) throw usageError(`MODE: expected ${applianceModes().join('|')}, got '${mode}'`);
   return [mode, ...args];
 }

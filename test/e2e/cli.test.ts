@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { CLI, requireKernel } from '../lib/env.js';
+import { CLI, ROOT, requireKernel } from '../lib/env.js';
 import { NetnsPair } from '../lib/netns.js';
 
 function xtrace(args: string[], ns?: string, env: Record<string, string> = {}): { code: number | null; stderr: string; stdout: string } {
@@ -22,6 +22,10 @@ describe('bad input', () => {
     const mode = xtrace([], undefined, { MODE: 'stack' });
     assert.equal(mode.code, 2);
     assert.equal(mode.stderr.trim(), "xtrace: MODE: expected xdp|rdma|nccl, got 'stack'");
+    // MODE with flags only, as the appliance's entrypoint runs it (`xtrace $XTRACE_ARGS`)
+    const listed = xtrace(['-o', 'json', '--list', '--sysfs-root', `${ROOT}test/fixtures/sysfs`], undefined, { MODE: 'rdma' });
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.equal(listed.stdout.split('\n').filter((l) => l.startsWith('{"type":"rdma_device"')).length, 4);
     assert.match(xtrace(['xdp', '--help']).stdout, /--watch-ip/);
     assert.equal(xtrace(['--version']).stdout.trim(), '0.1.0');
   });
