@@ -233,6 +233,37 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
     }
   });
 
+  test('GSO frames from a tap with gso_segs 0 (virtio, SKB_GSO_DODGY) count as their wire segments', async (t) => {
+    if (!requireKernel(t, () => (hasCommand('python3') ? null : 'needs python3 (tap device)'))) return;
+    const p = new NetnsPair();
+    const COUNT = 5;
+    const PAYLOAD = 4000;
+    const GSO = 1000;
+    const tap = spawn('ip', ['netns', 'exec', p.nsA, 'python3', join(ROOT, 'test/fixtures/tap_gso.py'), 'xtap0', String(COUNT), String(PAYLOAD), String(GSO)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let x: XtraceProcess | null = null;
+    try {
+      let said = '';
+      tap.stdout.on('data', (d: Buffer) => (said += d.toString()));
+      for (let i = 0; i < 100 && !said.includes('ready'); i++) await sleep(50);
+      assert.ok(said.includes('ready'), 'the tap exists');
+      p.exec(p.nsA, 'ip', 'link', 'set', 'xtap0', 'up');
+      x = new XtraceProcess(['xdp', '-i', 'xtap0', '-o', 'json', '--top', '0', '--interval', '60000', '--ingress-hook', 'tc'], { ns: p.nsA });
+      await x.ready();
+      tap.stdin.write('go\n');
+      for (let i = 0; i < 100 && !said.includes('sent'); i++) await sleep(50);
+      assert.ok(said.includes('sent'), 'frames written');
+      await sleep(200);
+      const f = finalFlows(await stopOk(x)).get('xtap0 ingress tcp 10.9.0.2:40000>10.9.0.1:9000');
+      const segs = Math.ceil(PAYLOAD / GSO);
+      const hdr = ETH + IP4 + 20;
+      assert.deepEqual([f?.packets, f?.bytes], [COUNT * segs, COUNT * (hdr + PAYLOAD + (segs - 1) * hdr)], 'segments derived from gso_size');
+    } finally {
+      await x?.kill();
+      tap.kill();
+      p.destroy();
+    }
+  });
+
   test('classic TC fallback (no tcx): detaching removes only xtrace’s filters, never another tool’s', async (t) => {
     if (!requireKernel(t, () => (hasCommand('clang') && hasCommand('tc') ? null : 'needs clang and tc'))) return;
     const dir = mkdtempSync(join(tmpdir(), 'xt-tc-'));
