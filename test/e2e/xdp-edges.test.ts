@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -234,7 +234,7 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
   });
 
   test('GSO frames from a tap with gso_segs 0 (virtio, SKB_GSO_DODGY) count as their wire segments', async (t) => {
-    if (!requireKernel(t, () => (hasCommand('python3') ? null : 'needs python3 (tap device)'))) return;
+    if (!requireKernel(t, () => (!hasCommand('python3') ? 'needs python3 (tap device)' : existsSync('/dev/net/tun') ? null : 'needs /dev/net/tun (tun module)'))) return;
     const p = new NetnsPair();
     const COUNT = 5;
     const PAYLOAD = 4000;

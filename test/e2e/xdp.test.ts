@@ -40,14 +40,13 @@ async function stopOk(x: XtraceProcess): Promise<Rec[]> {
 
 const summaryOf = (rs: Rec[]): Rec => rs.find((r) => r.type === 'summary')!;
 
-/** Whether bpftool still finds a link or program by id. */
+/**
+ * Whether the kernel still has a link or program with this id, from bpftool's full listing (bpftool 7.5
+ * prints `link show id N` of an XDP link and then exits 255, so its exit status cannot be the test).
+ */
 function bpftoolHas(what: 'link' | 'prog', id: number): boolean {
-  try {
-    execFileSync('bpftool', [what, 'show', 'id', String(id)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
+  const all = JSON.parse(execFileSync('bpftool', ['-j', what, 'show'], { encoding: 'utf8', maxBuffer: 64 << 20 }) || '[]') as Array<{ id: number }>;
+  return all.some((x) => x.id === id);
 }
 const flow = (rs: Rec[], key: string): Rec | undefined => finalFlows(rs).get(key);
 
