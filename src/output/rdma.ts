@@ -43,16 +43,15 @@ export function rdmaTable(rs: RdmaRecord[]): string {
 
 export function ncclTable(rs: NcclRecord[]): string {
   const t = columns(
-    ['RAIL', 'NETDEV', 'STATE', 'RATE', 'TX', 'RX', 'TX%', 'RX%', 'CONGESTION', 'RETRANS/LOSS', 'PROCESSES'],
+    ['RAIL', 'NETDEV', 'STATE', 'RATE', 'TX', 'RX', 'TX%', 'RX%', 'CONGESTION', 'RETRANS/LOSS', 'ALERTS', 'PROCESSES'],
     rs.map((r) => [
       `${r.device}/${r.port}`, r.netdev ?? '-', r.state, r.rate_gbps === null ? '-' : `${r.rate_gbps}G`, gb(r.tx_gbps), gb(r.rx_gbps),
-      pct(r.tx_util), pct(r.rx_util), plus(r.congestion) || '-', plus(r.retrans) || '-',
+      pct(r.tx_util), pct(r.rx_util), plus(r.congestion) || '-', plus(r.retrans) || '-', String(r.alerts.length),
       r.processes.map((p) => `${p.comm}[${p.pid}]${p.nccl ? '*' : ''}`).join(' ') || '-',
     ]),
     new Set([4, 5, 6, 7]),
   );
-  const alerts = rs.flatMap((r) => r.alerts.map((a) => `  ! ${r.device}/${r.port}: ${a}`));
-  return [t, ...alerts, '  (* maps libnccl)'].join('\n');
+  return [t, '  (* maps libnccl)'].join('\n');
 }
 
 export function makeRdmaSink(format: 'table' | 'json' | 'text', write: (s: string) => void = out): (rs: RdmaOut[]) => void {
@@ -62,6 +61,7 @@ export function makeRdmaSink(format: 'table' | 'json' | 'text', write: (s: strin
     for (const r of rs) {
       if (r.type === 'rdma_device') lines.push(deviceBlock(r));
       if (r.type === 'rdma_event') lines.push(`! ${r.message}`);
+      if (r.type === 'alert') lines.push(r.state === 'raised' ? `! alert ${r.id}: ${r.message}` : `cleared ${r.id}: ${r.message}`);
     }
     const rdma = rs.filter((r): r is RdmaRecord => r.type === 'rdma');
     const nccl = rs.filter((r): r is NcclRecord => r.type === 'nccl');
@@ -74,7 +74,7 @@ export function makeRdmaSink(format: 'table' | 'json' | 'text', write: (s: strin
       for (const r of rdma)
         lines.push(`${r.device}/${r.port} ${r.link_layer} ${r.state} tx ${bits(r.tx_bytes_per_s)} rx ${bits(r.rx_bytes_per_s)} util ${pct(r.tx_util)}/${pct(r.rx_util)}${plus(r.errors) ? ` errors ${plus(r.errors)}` : ''}${r.notes.map((n) => `; ${n}`).join('')}`);
       for (const r of nccl)
-        lines.push(`${r.device}/${r.port} tx ${gb(r.tx_gbps)} rx ${gb(r.rx_gbps)} congestion ${plus(r.congestion) || '-'} retrans ${plus(r.retrans) || '-'}${r.alerts.map((a) => `; ! ${a}`).join('')}`);
+        lines.push(`${r.device}/${r.port} tx ${gb(r.tx_gbps)} rx ${gb(r.rx_gbps)} congestion ${plus(r.congestion) || '-'} retrans ${plus(r.retrans) || '-'} alerts ${r.alerts.length}`);
     }
     if (lines.length) write(lines.join('\n') + '\n');
   };

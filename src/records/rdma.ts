@@ -77,7 +77,25 @@ export interface NcclRecord {
   retrans: Record<string, number>;
   link: Record<string, number>;
   processes: Array<{ pid: number; comm: string; nccl: boolean }>;
+  /** the conditions active on this rail in this interval, as text */
   alerts: string[];
+  /** their stable ids, in the same order (see `alert` records) */
+  alert_ids: string[];
+}
+
+/** An alert raised (once, when its condition starts) or cleared (once, when it ends). */
+export interface AlertRecord {
+  type: 'alert';
+  ts: string;
+  /** stable while the condition lasts: "mlx5_1/1:imbalance", "mlx5_1/1:error:link_downed", "mlx5_1/1:rate", "mlx5_1/1:state" */
+  id: string;
+  state: 'raised' | 'cleared';
+  device: string;
+  port: number;
+  /** the condition, as it was when raised (and, when cleared, how long it lasted) */
+  message: string;
+  /** when it was raised (on a cleared alert) */
+  since?: string;
 }
 
 export interface RdmaEventRecord {
@@ -94,4 +112,4 @@ export interface RdmaProcessRecord {
   nccl: boolean;
 }
 
-export type RdmaOut = RdmaRecord | NcclRecord | RdmaDeviceRecord | RdmaEventRecord;
+export type RdmaOut = RdmaRecord | NcclRecord | RdmaDeviceRecord | RdmaEventRecord | AlertRecord;

@@ -43,7 +43,13 @@ describe('rdma and nccl modes (fixture sysfs)', () => {
       f.port('mlx5_1', 1, 'hw_counters/out_of_buffer', 9);
       const moved = await x.waitFor((r) => r.type === 'nccl' && r.device === 'mlx5_1' && (r.alerts as string[]).includes('out_of_buffer +6'));
       assert.equal((moved.retrans as Record<string, number>).out_of_buffer, 6);
-      assert.equal((await x.stop()).code, 0);
+      // the counter stops moving: the alert clears in the next interval, once
+      await x.waitFor((r) => r.type === 'alert' && r.id === 'mlx5_1/1:error:out_of_buffer' && r.state === 'cleared');
+      await x.waitFor((r) => r.type === 'nccl' && r.device === 'mlx5_1'); // a later interval
+      const end = await x.stop();
+      assert.equal(end.code, 0);
+      const mine = end.records.filter((r) => r.type === 'alert' && r.id === 'mlx5_1/1:error:out_of_buffer').map((r) => r.state);
+      assert.deepEqual(mine, ['raised', 'cleared'], 'raised once, cleared once');
     } finally {
       await x.kill();
       f.destroy();

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { infinibandMetrics } from '../../src/export/infiniband.js';
-import { ncclRecords, rdmaRecord } from '../../src/modes/rdma/records.js';
+import { AlertTracker, ncclRecords, rdmaRecord } from '../../src/modes/rdma/records.js';
+import type { NcclRecord } from '../../src/records/index.js';
 import { RdmaSampler } from '../../src/modes/rdma/sampler.js';
 import { counterDelta, discover, ibdev2netdevLine, pciTopo, rdmaProcesses, readCounters } from '../../src/sysfs/rdma.js';
 import { FIXTURES, FixtureCopy } from '../lib/fixtures.js';
@@ -141,31 +142,66 @@ describe('rdma sysfs', () => {
     ]);
   });
 
-  test('nccl: rail imbalance, moving error counters and rate downgrades are flagged', () =>
+  test('nccl: imbalance by utilisation across rails of different speeds; moving error counters and rate downgrades are flagged', () =>
     withCopy((f) => {
       const s = new RdmaSampler(f.roots);
       s.sample(0);
-      f.port('mlx5_0', 1, 'counters/port_xmit_data', 250000000000n + 1562500000n); // 50 Gbit/s over 1 s
-      f.port('mlx5_1', 1, 'counters/port_xmit_data', 90000000000n + 156250000n); // 5 Gbit/s
-      f.port('mlx5_2', 1, 'counters/port_xmit_data', 1000n + 1250000000n); // 40 Gbit/s
-      f.port('mlx5_1', 1, 'counters/link_downed', 1);
-      f.port('mlx5_1', 1, 'rate', '200 Gb/sec (4X HDR)');
+      // port_xmit_data counts 4-byte words; over 1 s: 79 Gbit/s = 2,468,750,000 words
+      f.port('mlx5_0', 1, 'counters/port_xmit_data', 250000000000n + 2468750000n); // 100G rail at 79%
+      f.port('mlx5_1', 1, 'counters/port_xmit_data', 90000000000n + 9875000000n); // 400G rail at 316 Gbit/s: 79%
+      f.port('mlx5_2', 1, 'counters/port_xmit_data', 1000n + 625000000n); // 20 Gbit/s ...
+      f.port('mlx5_2', 1, 'counters/link_downed', 1);
+      f.port('mlx5_2', 1, 'rate', '100 Gb/sec (4X EDR)'); // ... on a rail down from 200G to 100G: 20%
       const ports = s.sample(1000).ports;
       const recs = ncclRecords(ports, rdmaProcesses(f.roots), 't', thresholds);
       const by = (d: string) => recs.find((r) => r.device === d)!;
-      assert.equal(by('mlx5_0').tx_gbps, 50);
-      assert.equal(by('mlx5_0').tx_util, 0.5);
-      assert.deepEqual(by('mlx5_0').alerts, []);
+      assert.equal(by('mlx5_0').tx_gbps, 79);
+      assert.equal(by('mlx5_0').tx_util, 0.79);
+      assert.equal(by('mlx5_1').tx_util, 0.79);
+      assert.deepEqual(by('mlx5_0').alerts, [], 'a 100G rail at 79% is as busy as a 400G rail at 79%');
+      assert.deepEqual(by('mlx5_1').alerts, []);
       assert.deepEqual(by('mlx5_0').processes, [{ pid: 4242, comm: 'python3', nccl: true }]);
-      assert.deepEqual(by('mlx5_1').alerts, [
+      assert.deepEqual(by('mlx5_2').alerts, [
         'link_downed +1',
-        'link rate changed from 400 to 200 Gb/s (200 Gb/sec (4X HDR))',
-        'imbalance: 5.00 Gbit/s is 0.10 of mlx5_0/1 (50.00 Gbit/s)',
+        'link rate changed from 200 to 100 Gb/s (100 Gb/sec (4X EDR))',
+        'imbalance: 20% utilised (20.00 Gbit/s of 100G), 0.25 of mlx5_0/1 (79% of 100G)',
       ]);
-      assert.deepEqual(by('mlx5_2').alerts, [], '40 of 50 is within the ratio');
+      assert.deepEqual(by('mlx5_2').alert_ids, ['mlx5_2/1:error:link_downed', 'mlx5_2/1:rate', 'mlx5_2/1:imbalance']);
       assert.deepEqual(by('mlx5_3').alerts, ['port DOWN/Disabled']);
       assert.deepEqual(by('mlx5_3').congestion, { port_xmit_wait: 0 }, 'no hw_counters: the CNP/ECN counters are absent, not zero');
       const lenient = ncclRecords(ports, [], 't', { imbalanceRatio: 0.05, minGbps: 1, errorThreshold: 1 });
-      assert.deepEqual(lenient.find((r) => r.device === 'mlx5_1')!.alerts, ['link rate changed from 400 to 200 Gb/s (200 Gb/sec (4X HDR))']);
+      assert.deepEqual(lenient.find((r) => r.device === 'mlx5_2')!.alerts, ['link rate changed from 200 to 100 Gb/s (100 Gb/sec (4X EDR))']);
+    }));
+
+  test('alerts are raised once, cleared once, with stable ids', () => {
+    const rail = (alerts: Array<[string, string]>): NcclRecord =>
+      ({ type: 'nccl', device: 'mlx5_1', port: 1, alerts: alerts.map((a) => a[1]), alert_ids: alerts.map((a) => a[0]) }) as unknown as NcclRecord;
+    const tr = new AlertTracker();
+    const imb: [string, string] = ['mlx5_1/1:imbalance', 'imbalance: 20% utilised'];
+    const err: [string, string] = ['mlx5_1/1:error:symbol_error', 'symbol_error +3'];
+    const t = (s: number): string => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+    assert.deepEqual(tr.update([rail([imb])], t(0)).map((a) => [a.id, a.state]), [['mlx5_1/1:imbalance', 'raised']]);
+    assert.deepEqual(tr.update([rail([imb, err])], t(5)).map((a) => [a.id, a.state]), [['mlx5_1/1:error:symbol_error', 'raised']], 'a lasting condition is not raised again');
+    const cleared = tr.update([rail([err])], t(10));
+    assert.deepEqual(cleared, [
+      { type: 'alert', ts: t(10), id: 'mlx5_1/1:imbalance', state: 'cleared', device: 'mlx5_1', port: 1, message: 'imbalance: 20% utilised (lasted 10 s)', since: t(0) },
+    ]);
+    assert.deepEqual(tr.update([rail([err])], t(15)), []);
+  });
+
+  test('a saturated counter is said once, until it is reset', () =>
+    withCopy((f) => {
+      const s = new RdmaSampler(f.roots, { device: 'mlx5_0' });
+      s.sample(0);
+      const notes = (): string[] => s.sample((n += 1000)).ports[0]!.notes.filter((x) => x.includes('symbol_error'));
+      let n = 0;
+      f.port('mlx5_0', 1, 'counters/symbol_error', 65535);
+      assert.deepEqual(notes(), ['symbol_error is saturated at 65535: it no longer counts (its increases are at least what it shows) until it is reset']);
+      assert.deepEqual(notes(), [], 'not repeated while it stays saturated');
+      assert.deepEqual(notes(), []);
+      f.port('mlx5_0', 1, 'counters/symbol_error', 0);
+      assert.deepEqual(notes(), ['symbol_error was reset (65535 -> 0)']);
+    f.port('mlx5_0', 1, 'counters/symbol_error', 65535);
+    assert.deepEqual(notes().length, 1, 'saturated again after the reset: said again');
     }));
 });

@@ -11,7 +11,7 @@ import type { RdmaOut } from '../../records/index.js';
 import { type Roots, discover, ibdev2netdevLine, listDevices, rdmaProcesses } from '../../sysfs/rdma.js';
 import { signalReady, untilStopped } from '../common.js';
 import type { NCCL_OPTIONS } from './options.js';
-import { deviceRecord, ncclRecords, rdmaRecord } from './records.js';
+import { AlertTracker, deviceRecord, ncclRecords, rdmaRecord } from './records.js';
 import { RdmaSampler } from './sampler.js';
 
 export type RdmaOptions = Resolved<typeof NCCL_OPTIONS> & { view: 'rdma' | 'nccl' };
@@ -40,13 +40,18 @@ export async function runRdma(o: RdmaOptions): Promise<void> {
   const sampler = new RdmaSampler(roots, { device: o.device, port: o.port });
   const now = (): number => Number(process.hrtime.bigint() / 1_000_000n);
   const thresholds = { imbalanceRatio: o.imbalanceRatio, minGbps: o.minGbps, errorThreshold: o.errorThreshold };
+  const alerts = new AlertTracker();
   const read = (): void => {
     const { ports, events } = sampler.sample(now());
     const t = ts();
     const procs = o.view === 'nccl' ? rdmaProcesses(roots) : [];
     const rdma = ports.map((p) => rdmaRecord(p, t, o.errorThreshold));
     const recs: RdmaOut[] = events.map((message) => ({ type: 'rdma_event', ts: t, message }));
-    recs.push(...(o.view === 'rdma' ? rdma : ncclRecords(ports, procs, t, thresholds)));
+    if (o.view === 'rdma') recs.push(...rdma);
+    else {
+      const rails = ncclRecords(ports, procs, t, thresholds);
+      recs.push(...alerts.update(rails, t), ...rails);
+    }
     if (first) first = false;
     else sink(recs);
     metrics?.set(infinibandMetrics(mine().map((d) => deviceRecord(d, t)), rdma, procs));

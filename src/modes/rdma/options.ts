@@ -30,7 +30,7 @@ export const RDMA_OPTIONS = rdmaCommon;
 
 export const NCCL_OPTIONS = {
   ...rdmaCommon,
-  imbalanceRatio: value('--imbalance-ratio <r>', 'flag a rail carrying less than r times the busiest rail', (v, from) => parseNumber(v, from, 'a number in (0, 1]', (n) => n > 0 && n <= 1), {
+  imbalanceRatio: value('--imbalance-ratio <r>', 'flag a rail whose utilisation (share of its link rate) is below r times the busiest rail\'s', (v, from) => parseNumber(v, from, 'a number in (0, 1]', (n) => n > 0 && n <= 1), {
     default: '0.5',
   }),
   minGbps: value('--min-gbps <g>', 'judge balance only when the busiest rail carries at least g Gbit/s (TX+RX)', (v, from) => parseNumber(v, from, 'a number of Gbit/s >= 0', (n) => n >= 0), {

@@ -1,5 +1,5 @@
 /** Records of the rdma and nccl modes (src/records/rdma.ts), built from samples. */
-import type { NcclRecord, RdmaDeviceRecord, RdmaRecord } from '../../records/index.js';
+import type { AlertRecord, NcclRecord, RdmaDeviceRecord, RdmaRecord } from '../../records/index.js';
 import type { DeviceInfo, RdmaProcess } from '../../sysfs/rdma.js';
 import { CONGESTION, ERROR_COUNTERS, LINK, type PortSample, RETRANS, deltasOf } from './sampler.js';
 
@@ -60,7 +60,7 @@ export function rdmaRecord(s: PortSample, ts: string, errorThreshold: number): R
 }
 
 export interface NcclThresholds {
-  /** a rail below this fraction of the busiest rail is out of balance */
+  /** a rail whose utilisation is below this fraction of the busiest rail's is out of balance */
   imbalanceRatio: number;
   /** below this (Gbit/s, TX+RX) on the busiest rail, balance is not judged */
   minGbps: number;
@@ -69,9 +69,15 @@ export interface NcclThresholds {
 }
 
 const gbps = (bytesPerS: number | undefined): number | undefined => (bytesPerS === undefined ? undefined : Number(((bytesPerS * 8) / 1e9).toFixed(3)));
+const pct = (x: number): string => `${(x * 100).toFixed(0)}%`;
 
-/** One record per rail (device port), with imbalance judged across the rails of this sample. */
+/**
+ * One record per rail (device port). Imbalance compares utilisation (the busier direction, as a share of
+ * the link rate), so rails of different speeds are judged alike: a 100G rail at 79% is as busy as a 400G
+ * rail at 79%.
+ */
 export function ncclRecords(samples: PortSample[], procs: RdmaProcess[], ts: string, t: NcclThresholds): NcclRecord[] {
+  const alerts = new Map<NcclRecord, Array<[string, string]>>();
   const recs = samples.map((s): NcclRecord => {
     const r: NcclRecord = {
       type: 'nccl',
@@ -87,6 +93,7 @@ export function ncclRecords(samples: PortSample[], procs: RdmaProcess[], ts: str
       link: deltasOf(s, LINK),
       processes: procs.filter((p) => p.devices.includes(s.info.device)).map((p) => ({ pid: p.pid, comm: p.comm, nccl: p.nccl })),
       alerts: [],
+      alert_ids: [],
     };
     const tx = gbps(s.txBytesPerS);
     const rx = gbps(s.rxBytesPerS);
@@ -94,18 +101,52 @@ export function ncclRecords(samples: PortSample[], procs: RdmaProcess[], ts: str
     if (rx !== undefined) r.rx_gbps = rx;
     if (s.txUtil !== undefined) r.tx_util = s.txUtil;
     if (s.rxUtil !== undefined) r.rx_util = s.rxUtil;
-    for (const group of [r.retrans, r.link])
-      for (const [n, v] of Object.entries(group)) if (v > t.errorThreshold) r.alerts.push(`${n} +${v}`);
-    for (const note of s.notes) if (note.startsWith('link rate changed')) r.alerts.push(note);
-    if (s.dtS !== null && s.info.state !== 'ACTIVE') r.alerts.push(`port ${s.info.state}/${s.info.physState}`);
+    const mine: Array<[string, string]> = [];
+    for (const group of [r.retrans, r.link]) for (const [n, v] of Object.entries(group)) if (v > t.errorThreshold) mine.push([`error:${n}`, `${n} +${v}`]);
+    for (const note of s.notes) if (note.startsWith('link rate changed')) mine.push(['rate', note]);
+    if (s.dtS !== null && s.info.state !== 'ACTIVE') mine.push(['state', `port ${s.info.state}/${s.info.physState}`]);
+    alerts.set(r, mine);
     return r;
   });
-  const load = (r: NcclRecord): number | undefined => (r.tx_gbps === undefined || r.rx_gbps === undefined ? undefined : r.tx_gbps + r.rx_gbps);
-  const active = recs.filter((r) => r.state === 'ACTIVE' && load(r) !== undefined);
-  const busiest = active.reduce<NcclRecord | null>((b, r) => (!b || load(r)! > load(b)! ? r : b), null);
-  if (busiest && load(busiest)! >= t.minGbps && active.length > 1)
+  const util = (r: NcclRecord): number | undefined => (r.tx_util === undefined || r.rx_util === undefined ? undefined : Math.max(r.tx_util, r.rx_util));
+  const load = (r: NcclRecord): number => (r.tx_gbps ?? 0) + (r.rx_gbps ?? 0);
+  const active = recs.filter((r) => r.state === 'ACTIVE' && util(r) !== undefined);
+  const busiest = active.reduce<NcclRecord | null>((b, r) => (!b || util(r)! > util(b)! ? r : b), null);
+  if (busiest && load(busiest) >= t.minGbps && active.length > 1)
     for (const r of active)
-      if (r !== busiest && load(r)! < t.imbalanceRatio * load(busiest)!)
-        r.alerts.push(`imbalance: ${load(r)!.toFixed(2)} Gbit/s is ${(load(r)! / load(busiest)!).toFixed(2)} of ${busiest.device}/${busiest.port} (${load(busiest)!.toFixed(2)} Gbit/s)`);
+      if (r !== busiest && util(r)! < t.imbalanceRatio * util(busiest)!)
+        alerts.get(r)!.push([
+          'imbalance',
+          `imbalance: ${pct(util(r)!)} utilised (${load(r).toFixed(2)} Gbit/s of ${r.rate_gbps}G), ${(util(r)! / util(busiest)!).toFixed(2)} of ${busiest.device}/${busiest.port} (${pct(util(busiest)!)} of ${busiest.rate_gbps}G)`,
+        ]);
+  for (const r of recs) {
+    const id = (k: string): string => `${r.device}/${r.port}:${k}`;
+    r.alerts = alerts.get(r)!.map(([, m]) => m);
+    r.alert_ids = alerts.get(r)!.map(([k]) => id(k));
+  }
   return recs;
+}
+
+/** Turns the conditions of each interval into alerts raised once and cleared once. */
+export class AlertTracker {
+  private active = new Map<string, { since: string; device: string; port: number; message: string }>();
+
+  update(recs: NcclRecord[], ts: string): AlertRecord[] {
+    const out: AlertRecord[] = [];
+    const now = new Set<string>();
+    for (const r of recs)
+      r.alert_ids.forEach((id, i) => {
+        now.add(id);
+        if (this.active.has(id)) return;
+        this.active.set(id, { since: ts, device: r.device, port: r.port, message: r.alerts[i]! });
+        out.push({ type: 'alert', ts, id, state: 'raised', device: r.device, port: r.port, message: r.alerts[i]! });
+      });
+    for (const [id, a] of this.active) {
+      if (now.has(id)) continue;
+      this.active.delete(id);
+      const lasted = ((Date.parse(ts) - Date.parse(a.since)) / 1000).toFixed(0);
+      out.push({ type: 'alert', ts, id, state: 'cleared', device: a.device, port: a.port, message: `${a.message} (lasted ${lasted} s)`, since: a.since });
+    }
+    return out;
+  }
 }

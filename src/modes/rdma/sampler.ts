@@ -47,6 +47,8 @@ const round = (x: number, digits = 2): number => Number(x.toFixed(digits));
 export class RdmaSampler {
   private prev = new Map<string, { at: number; counters: Map<string, Counter>; totals: Map<string, bigint>; rateGbps: number | null }>();
   private known = new Set<string>();
+  /** device/port:counter of the counters stuck at their saturation value */
+  private saturated = new Set<string>();
 
   constructor(
     private readonly roots: Roots,
@@ -93,7 +95,12 @@ export class RdmaSampler {
       s.deltas.set(name, d);
       if (d.note === 'reset') s.notes.push(`${name} was reset (${old.value} -> ${c.value})`);
       if (d.note === 'wrapped') s.notes.push(`${name} wrapped at 32 bits`);
-      if (d.note === 'saturated') s.notes.push(`${name} is saturated at ${c.value}: its increase is at least ${d.delta}`);
+      // Said once when a counter reaches its saturation value; it leaves it only by a reset, said above.
+      const satKey = `${key}:${name}`;
+      if (d.note === 'saturated' && !this.saturated.has(satKey)) {
+        this.saturated.add(satKey);
+        s.notes.push(`${name} is saturated at ${c.value}: it no longer counts (its increases are at least what it shows) until it is reset`);
+      } else if (d.note !== 'saturated') this.saturated.delete(satKey);
     }
     this.prev.set(key, { at: nowMs, counters, totals, rateGbps: info.rateGbps });
     if (!p || dt <= 0) return s;
