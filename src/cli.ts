@@ -2,11 +2,11 @@
 /** xtrace: builds one commander command per registry entry; flag, then environment variable, then detected default. */
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT, XtError, usageError } from './errors.js';
-import { fatal, setVerbose } from './log.js';
+import { fatal, logEnvProblem, setVerbose } from './log.js';
 import { REGISTRY, applianceModes } from './modes/registry.js';
 import { type AnySpec, attributeOf, helpOf, resolve } from './options/spec.js';
+import { version } from './version.js';
 
-const VERSION = '0.1.0';
 
 function addOption(cmd: Command, s: AnySpec): void {
   const o = new Option(s.flags, helpOf(s));
@@ -14,10 +14,27 @@ function addOption(cmd: Command, s: AnySpec): void {
   if (attributeOf(s) === 'verbose') cmd.on('option:verbose', () => setVerbose(true));
 }
 
+/** The variables xtrace reads besides each option's own (shown in its help line). */
+const ENVIRONMENT = `
+Environment (a flag wins over its variable):
+  MODE                  the command to run when none is given (xdp | rdma | nccl; the appliance sets it)
+  INTERFACE, TARGET_IP, INTERVAL, DEVICE
+                        -i, -w, --interval, -d of the modes that have them
+  XTRACE_LOG_LEVEL      error | warn | info | debug (default: info; -v is debug)
+  XTRACE_LOG_FORMAT     text | json (logs on stderr as JSON lines; the container sets json)
+  XTRACE_BPF_DIR        directory of the built kernel programs (default: build/bpf beside the app)
+  XTRACE_SYSFS_ROOT, XTRACE_PROC_ROOT
+                        stand-ins for /sys and /proc (rdma, nccl; container labels)
+  DOCKER_SOCKET         the Docker engine's socket (default: /var/run/docker.sock)
+  XTRACE_DISABLE_HOOKS  hook candidates to refuse, comma-separated (e.g. tcx: test the classic TC fallback)
+
+Exit codes: 0 ok, 1 unexpected failure, 2 bad usage or input, 3 missing privilege, 4 kernel or hardware feature missing.
+`;
+
 function program(): Command {
   const p = new Command('xtrace')
     .description('eBPF network traffic monitor for Linux: per-flow and per-IP counters, packet log, RDMA counters')
-    .version(VERSION)
+    .version(version())
     .option('-l, --list', 'list network interfaces (same as `xtrace interfaces`)')
     .enablePositionalOptions()
     .exitOverride()
@@ -26,6 +43,7 @@ function program(): Command {
       // commander's own errors ("error: unknown option ...") become xtrace's one-line form
       outputError: (s, write) => write(`xtrace: ${s.replace(/^error: /, '').trim()} (xtrace --help lists the commands and options)\n`),
     });
+  p.addHelpText('after', ENVIRONMENT);
   const parents = new Map<string, Command>();
   for (const e of REGISTRY) {
     let parent = p;
@@ -65,6 +83,8 @@ function withMode(p: Command, args: string[]): string[] {
 
 async function main(): Promise<number> {
   try {
+    const bad = logEnvProblem();
+    if (bad) throw usageError(bad);
     const p = program();
     await p.parseAsync(withMode(p, process.argv.slice(2)), { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK; // a command may set it (docker status)

@@ -99,6 +99,9 @@ export const lib = lazyFuncs(
     tcDetach: 'int bpf_tc_detach(const void *hook, const void *opts)',
     progQuery: 'int bpf_prog_query_opts(int target, int type, void *opts)',
     xdpQuery: 'int bpf_xdp_query(int ifindex, int flags, void *opts)',
+    btfLoadVmlinux: 'void *btf__load_vmlinux_btf(void)',
+    btfFindByNameKind: 'int btf__find_by_name_kind(void *btf, const char *name, uint32_t kind)',
+    btfFree: 'void btf__free(void *btf)',
   },
   () => {
     PrintFn ??= koffi.proto('int xt_libbpf_print_fn(int level, const char *fmt, void *args)');

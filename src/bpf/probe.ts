@@ -2,7 +2,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { lib, strerror } from './native.js';
-import { libbpfVersion } from './object.js';
 
 export type ProbeStatus = 'supported' | 'missing' | 'error';
 export interface ProbeResult {
@@ -11,10 +10,10 @@ export interface ProbeResult {
   detail: string;
 }
 
-const PROG_TYPES: Record<string, number> = {
-  kprobe: 2, sched_cls: 3, tracepoint: 5, xdp: 6, cgroup_skb: 8, raw_tracepoint: 17, tracing: 26, netfilter: 32,
-};
-const MAP_TYPES: Record<string, number> = { percpu_array: 6, lru_percpu_hash: 10, lpm_trie: 11, ringbuf: 27 };
+export const PROG_TYPES = {
+  kprobe: 2, sched_cls: 3, tracepoint: 5, xdp: 6, cgroup_skb: 8, cgroup_sock: 9, raw_tracepoint: 17, tracing: 26, netfilter: 32,
+} as const;
+export const MAP_TYPES = { array: 2, percpu_array: 6, lru_percpu_hash: 10, lpm_trie: 11, sk_storage: 24, ringbuf: 27 } as const;
 
 const cache = new Map<string, ProbeResult>();
 
@@ -30,16 +29,40 @@ function cached(name: string, run: () => Omit<ProbeResult, 'name'>): ProbeResult
 const libbpfOutcome = (rc: number): Omit<ProbeResult, 'name'> =>
   rc === 1 ? { status: 'supported', detail: '' } : rc === 0 ? { status: 'missing', detail: 'the kernel refuses it' } : { status: 'error', detail: strerror(rc) };
 
-export function probeProgType(name: keyof typeof PROG_TYPES & string): ProbeResult {
+/** Program and map type probes load something small: they need CAP_BPF or CAP_SYS_ADMIN. */
+export function probeProgType(name: keyof typeof PROG_TYPES): ProbeResult {
   return cached(`prog:${name}`, () => libbpfOutcome(lib.probeProgType(PROG_TYPES[name], null) as number));
 }
 
-export function probeMapType(name: keyof typeof MAP_TYPES & string): ProbeResult {
+export function probeMapType(name: keyof typeof MAP_TYPES): ProbeResult {
   return cached(`map:${name}`, () => libbpfOutcome(lib.probeMapType(MAP_TYPES[name], null) as number));
 }
 
 export function probeBtf(): ProbeResult {
   return cached('btf', () => (existsSync('/sys/kernel/btf/vmlinux') ? { status: 'supported', detail: '/sys/kernel/btf/vmlinux' } : { status: 'missing', detail: 'no /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF)' }));
+}
+
+const BTF_KIND_STRUCT = 4;
+let vmlinux: bigint | null | undefined;
+
+/** Whether the running kernel's BTF has a struct of that name (readable without privilege). */
+function kernelHasStruct(name: string): boolean | null {
+  if (vmlinux === undefined) {
+    const p = lib.btfLoadVmlinux() as bigint | null;
+    vmlinux = p ? p : null;
+  }
+  if (vmlinux === null) return null;
+  return (lib.btfFindByNameKind(vmlinux, name, BTF_KIND_STRUCT) as number) > 0;
+}
+
+/** A link type, by the kernel struct that implements it (bpf_xdp_link: 5.9; tcx_link: 6.6). */
+export function probeLinkType(name: 'xdp' | 'tcx'): ProbeResult {
+  const struct = name === 'xdp' ? 'bpf_xdp_link' : 'tcx_link';
+  return cached(`link:${name}`, () => {
+    const has = kernelHasStruct(struct);
+    if (has === null) return { status: 'error', detail: 'no kernel BTF: cannot tell' };
+    return has ? { status: 'supported', detail: `kernel has ${struct}` } : { status: 'missing', detail: `kernel has no ${struct}` };
+  });
 }
 
 /** kprobes need CONFIG_KPROBES; tracefs shows it as kprobe_events. */
@@ -52,19 +75,15 @@ export function probeKprobes(): ProbeResult {
   });
 }
 
-export function allProbes(): ProbeResult[] {
-  let kernel = release();
+/** A directory the mode reads (sysfs trees). */
+export function probePath(path: string, missing: string): ProbeResult {
+  return cached(`path:${path}`, () => (existsSync(path) ? { status: 'supported', detail: path } : { status: 'missing', detail: missing }));
+}
+
+export function kernelRelease(): string {
   try {
-    kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+    return readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
   } catch {
-    /* os.release() is fine */
+    return release();
   }
-  return [
-    { name: 'kernel', status: 'supported', detail: kernel },
-    { name: 'libbpf', status: 'supported', detail: libbpfVersion() },
-    probeBtf(),
-    ...Object.keys(PROG_TYPES).map((n) => probeProgType(n)),
-    ...Object.keys(MAP_TYPES).map((n) => probeMapType(n)),
-    probeKprobes(),
-  ];
 }

@@ -26,6 +26,9 @@ function entry<S extends Specs>(e: { path: readonly string[]; summary: string; o
 
 const container = () => value('--name <name>', 'container name', (v) => v, { default: 'xtrace' });
 
+/** The modes `xtrace probe --mode` knows (src/modes/probe lists what each needs). */
+const PROBE_MODE_NAMES = ['xdp', 'rdma', 'nccl'] as const;
+
 /** The monitoring modes, in the order --help lists them. */
 const MODES: readonly Entry[] = [
   entry({
@@ -64,9 +67,12 @@ export const REGISTRY: readonly Entry[] = [
   }),
   entry({
     path: ['probe'],
-    summary: 'what this kernel and libbpf support, as xtrace uses it (program and map types, BTF, kprobes)',
-    options: { output: output(['table', 'json'] as const, 'table | json') },
-    run: async (o) => (await import('./probe/index.js')).runProbe(o.output),
+    summary: 'what each mode needs of this kernel, libbpf and machine, probed, with versions (exit 4 when --mode cannot run here)',
+    options: {
+      output: output(['table', 'json'] as const, 'table | json'),
+      mode: optional('-m, --mode <mode>', `only this mode: ${PROBE_MODE_NAMES.join(' | ')}`, (v, from) => parseChoice(v, from, PROBE_MODE_NAMES)),
+    },
+    run: async (o) => (await import('./probe/index.js')).runProbe(o.output, o.mode),
   }),
   entry({
     path: ['build-bpf'],

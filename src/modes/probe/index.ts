@@ -1,12 +1,95 @@
-/** `xtrace probe`: the kernel and libbpf features xtrace relies on, as named, cached probes. */
-import { allProbes } from '../../bpf/probe.js';
+/**
+ * `xtrace probe`: what each mode needs of this kernel, libbpf and machine, probed (never inferred from a
+ * version number), and the versions of everything involved. Exit 4 when a mode asked for cannot run.
+ */
+import { execa } from 'execa';
+import { type ProbeResult, kernelRelease, probeBtf, probeLinkType, probeMapType, probePath, probeProgType } from '../../bpf/probe.js';
+import { featureError } from '../../errors.js';
 import { columns } from '../../output/human.js';
+import { version } from '../../version.js';
+import { requireBpfPrivilege } from '../common.js';
 
-export async function runProbe(output: 'table' | 'json'): Promise<void> {
-  const rs = allProbes();
-  process.stdout.write(
-    output === 'json'
-      ? rs.map((r) => JSON.stringify({ type: 'probe', ...r })).join('\n') + '\n'
-      : columns(['FEATURE', 'STATUS', 'DETAIL'], rs.map((r) => [r.name, r.status, r.detail]), new Set()) + '\n',
-  );
+interface Need {
+  feature: string;
+  /** false: a fallback serves without it */
+  required: boolean;
+  /** what it is for, and what serves instead when it is missing */
+  use: string;
+  probe: () => ProbeResult;
+}
+
+const sysfsRoot = (): string => process.env.XTRACE_SYSFS_ROOT ?? '/sys';
+const ib = (): Need => ({
+  feature: 'sysfs infiniband',
+  required: true,
+  use: 'RDMA port counters',
+  probe: () => probePath(`${sysfsRoot()}/class/infiniband`, `no ${sysfsRoot()}/class/infiniband (no RDMA driver loaded)`),
+});
+
+/** Per mode, what it uses, in the order it uses it. */
+const NEEDS: Record<string, { bpf: boolean; needs: Need[] }> = {
+  xdp: {
+    bpf: true,
+    needs: [
+      { feature: 'prog xdp', required: false, use: 'ingress on physical NICs (TC ingress serves otherwise: --ingress-hook tc)', probe: () => probeProgType('xdp') },
+      { feature: 'link xdp', required: false, use: 'XDP as a link the kernel detaches when xtrace dies', probe: () => probeLinkType('xdp') },
+      { feature: 'prog sched_cls', required: true, use: 'TC egress (and ingress on veth)', probe: () => probeProgType('sched_cls') },
+      { feature: 'link tcx', required: false, use: 'TC as a link (a classic clsact filter serves otherwise)', probe: () => probeLinkType('tcx') },
+      { feature: 'map lru_percpu_hash', required: true, use: 'the flow table', probe: () => probeMapType('lru_percpu_hash') },
+      { feature: 'map percpu_array', required: true, use: 'counters', probe: () => probeMapType('percpu_array') },
+      { feature: 'map lpm_trie', required: true, use: '--watch-ip', probe: () => probeMapType('lpm_trie') },
+      { feature: 'map ringbuf', required: true, use: 'the packet log (-p)', probe: () => probeMapType('ringbuf') },
+      { feature: 'btf', required: false, use: 'link probes and kernel type names', probe: probeBtf },
+    ],
+  },
+  rdma: { bpf: false, needs: [ib()] },
+  nccl: { bpf: false, needs: [ib()] },
+};
+
+export const PROBE_MODES = Object.keys(NEEDS);
+
+async function clangVersion(): Promise<string> {
+  try {
+    const r = await execa(process.env.CLANG ?? 'clang', ['--version'], { timeout: 5000 });
+    return /version\s+(\S+)/.exec(r.stdout)?.[1] ?? r.stdout.split('\n')[0]!;
+  } catch {
+    return 'not installed (needed only by build-bpf)';
+  }
+}
+
+async function libbpfVersionOr(): Promise<string> {
+  try {
+    return (await import('../../bpf/object.js')).libbpfVersion();
+  } catch (e) {
+    return `not loadable: ${(e as Error).message}`;
+  }
+}
+
+export async function runProbe(output: 'table' | 'json', mode?: string): Promise<void> {
+  const modes = mode ? [mode] : PROBE_MODES;
+  if (modes.some((m) => NEEDS[m]!.bpf)) requireBpfPrivilege(`probe${mode ? ` --mode ${mode}` : ''}`);
+  const versions = { xtrace: version(), node: process.version, libbpf: await libbpfVersionOr(), clang: await clangVersion(), kernel: kernelRelease() };
+  const rows = modes.flatMap((m) => NEEDS[m]!.needs.map((n) => ({ mode: m, feature: n.feature, required: n.required, use: n.use, ...n.probe() })));
+  const verdict = modes.map((m) => {
+    const missing = rows.filter((r) => r.mode === m && r.required && r.status !== 'supported').map((r) => r.feature);
+    return { mode: m, ready: missing.length === 0, missing };
+  });
+  if (output === 'json') {
+    const lines = [
+      { type: 'versions', ...versions },
+      ...rows.map((r) => ({ type: 'probe', mode: r.mode, feature: r.feature, status: r.status, required: r.required, detail: r.detail, use: r.use })),
+      ...verdict.map((v) => ({ type: 'probe_mode', ...v })),
+    ];
+    process.stdout.write(lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  } else {
+    const out = [
+      Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', '),
+      '',
+      columns(['MODE', 'FEATURE', 'STATUS', 'NEEDED', 'FOR', 'DETAIL'], rows.map((r) => [r.mode, r.feature, r.status, r.required ? 'yes' : 'optional', r.use, r.detail]), new Set()),
+      '',
+      ...verdict.map((v) => `${v.mode}: ${v.ready ? 'can run' : `cannot run here: ${v.missing.join(', ')} missing`}`),
+    ];
+    process.stdout.write(out.join('\n') + '\n');
+  }
+  if (mode && !verdict[0]!.ready) throw featureError(`${mode} cannot run here: ${verdict[0]!.missing.join(', ')} missing (xtrace probe shows why)`);
 }
