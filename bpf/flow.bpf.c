@@ -65,7 +65,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, XT_MAX_IFACES + 1);
 	__type(key, __u32);
 	__type(value, struct xt_stats);
 } stats SEC(".maps");
@@ -123,6 +123,18 @@ static __always_inline void parse_bth(struct pkt *p, __u8 *bth)
 	p->roce_qp = ((__u32)bth[5] << 16) | ((__u32)bth[6] << 8) | bth[7];
 }
 
+/* A non-first fragment: no L4 header, so no ports and no ICMP type; the protocol class still
+ * applies to the packet-log filter. */
+static __always_inline int fragment(struct pkt *p)
+{
+	if (p->key.proto == IPPROTO_ICMP || p->key.proto == IPPROTO_ICMPV6) {
+		p->pclass = p->key.proto == IPPROTO_ICMP ? XT_PC_ICMP : XT_PC_ICMPV6;
+		p->key.icmp_type = XT_ICMP_NONE;
+		p->key.icmp_code = XT_ICMP_NONE;
+	}
+	return PARSE_FRAGMENT;
+}
+
 /* L4 from `pos`; returns PARSE_* */
 static __always_inline int parse_l4(struct pkt *p, void *pos, void *data, void *data_end)
 {
@@ -154,8 +166,16 @@ static __always_inline int parse_l4(struct pkt *p, void *pos, void *data, void *
 			parse_bth(p, bth);
 		}
 	} else if (p->key.proto == IPPROTO_ICMP || p->key.proto == IPPROTO_ICMPV6) {
-		p->pclass = XT_PC_ICMP;
+		__u8 *ih = pos;
+		p->pclass = p->key.proto == IPPROTO_ICMP ? XT_PC_ICMP : XT_PC_ICMPV6;
 		p->hdr_len = pos - data;
+		if ((void *)(ih + 2) > data_end) {
+			p->key.icmp_type = XT_ICMP_NONE;
+			p->key.icmp_code = XT_ICMP_NONE;
+			return PARSE_TRUNCATED;
+		}
+		p->key.icmp_type = ih[0];
+		p->key.icmp_code = ih[1];
 	} else {
 		p->pclass = XT_PC_OTHER;
 		p->hdr_len = pos - data;
@@ -179,6 +199,8 @@ static __always_inline int parse(struct pkt *p, void *data, void *data_end)
 			break;
 		if (pos + 4 > data_end)
 			return PARSE_TRUNCATED;
+		if (i == 0)
+			p->key.vlan = bpf_ntohs(*(__be16 *)pos) & 0x0FFF;
 		proto = bpf_ntohs(*(__be16 *)(pos + 2));
 		pos += 4;
 	}
@@ -200,7 +222,7 @@ static __always_inline int parse(struct pkt *p, void *data, void *data_end)
 		p->hdr_len = (pos - data) + ihl;
 		p->pclass = XT_PC_OTHER;
 		if (bpf_ntohs(iph->frag_off) & IP_OFFSET)
-			return PARSE_FRAGMENT;
+			return fragment(p);
 		pos += ihl;
 		return parse_l4(p, pos, data, data_end);
 	}
@@ -235,7 +257,7 @@ static __always_inline int parse(struct pkt *p, void *data, void *data_end)
 				if (off) {
 					p->key.proto = nh;
 					p->hdr_len = pos - data;
-					return PARSE_FRAGMENT;
+					return fragment(p);
 				}
 			} else if (nh == NEXTHDR_AUTH) {
 				nh = ext[0];
@@ -333,7 +355,8 @@ static __always_inline int rate_ok(__u64 now)
 	return ok;
 }
 
-static __always_inline void log_packet(struct pkt *p, struct xt_stats *s, __u32 len, __u64 now)
+static __always_inline void log_packet(struct pkt *p, struct xt_stats *s, __u32 len, __u64 segs,
+				       __u64 now)
 {
 	struct xt_event *e;
 
@@ -361,9 +384,12 @@ static __always_inline void log_packet(struct pkt *p, struct xt_stats *s, __u32 
 	e->family = p->key.family;
 	e->tcp_flags = p->tcp_flags;
 	e->roce_opcode = p->roce_opcode;
-	e->pad[0] = 0;
-	e->pad[1] = 0;
+	e->segs = segs > 0xFFFF ? 0xFFFF : segs;
 	e->roce_qp = p->roce_qp;
+	e->vlan = p->key.vlan;
+	e->icmp_type = p->key.icmp_type;
+	e->icmp_code = p->key.icmp_code;
+	e->pad = 0;
 	bpf_ringbuf_submit(e, 0);
 	stat_add(s, XT_STAT_EV_SENT, 1);
 }
@@ -413,13 +439,25 @@ static __always_inline void count_flow(struct pkt *p, struct xt_stats *s, __u64 
 	v->tcp_flags |= p->tcp_flags;
 }
 
+/* The `stats` entry of an interface: its place in the configured list, else the spare one. */
+static __always_inline __u32 stats_slot(__u32 ifindex)
+{
+	for (__u32 i = 0; i < XT_MAX_IFACES; i++) {
+		if (xt_cfg.ifindex[i] == ifindex)
+			return i;
+		if (!xt_cfg.ifindex[i])
+			break;
+	}
+	return XT_MAX_IFACES;
+}
+
 /* Counts a parsed packet. `segs` > 1 for a GSO packet seen by TC: the wire carries `segs`
  * frames, each repeating the headers. `tag` is 4 when TC sees an 802.1Q tag the kernel moved
  * into metadata (every wire frame carries it), else 0. */
 static __always_inline void account(struct pkt *p, int rc, __u32 len, __u32 segs, __u32 tag)
 {
-	__u32 zero = 0;
-	struct xt_stats *s = bpf_map_lookup_elem(&stats, &zero);
+	__u32 slot = stats_slot(p->key.ifindex);
+	struct xt_stats *s = bpf_map_lookup_elem(&stats, &slot);
 	__u64 now = bpf_ktime_get_ns();
 	__u64 pkts = 1, bytes = len + tag;
 
@@ -446,7 +484,7 @@ static __always_inline void account(struct pkt *p, int rc, __u32 len, __u32 segs
 		count_watch(p->key.dst, 0, pkts, bytes);
 	}
 	if (xt_cfg.log_enabled)
-		log_packet(p, s, len + tag, now);
+		log_packet(p, s, len + tag, pkts, now);
 }
 
 SEC("xdp")
@@ -487,6 +525,8 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 		bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256);
 		rc = parse(&p, (void *)(long)skb->data, (void *)(long)skb->data_end);
 	}
+	if (skb->vlan_present) /* the outer tag, which the kernel moved to metadata */
+		p.key.vlan = skb->vlan_tci & 0x0FFF;
 	account(&p, rc, skb->len, gso_frames(skb, p.hdr_len), skb->vlan_present ? 4 : 0);
 	return TC_NEXT;
 }

@@ -5,6 +5,8 @@
 #define XTRACE_FLOW_H
 
 #define XT_MAX_WATCH 256
+#define XT_MAX_IFACES 16 /* interfaces one run attaches to; `stats` has one more slot for any other */
+#define XT_ICMP_NONE 255 /* icmp_type/icmp_code when the ICMP header was not seen (fragment, truncated) */
 
 enum xt_dir { XT_DIR_INGRESS = 0, XT_DIR_EGRESS = 1 };
 
@@ -15,10 +17,11 @@ enum xt_kind { XT_KIND_IP = 0, XT_KIND_ROCE_V1 = 1, XT_KIND_ROCE_V2 = 2 };
 enum xt_pclass {
 	XT_PC_TCP = 1 << 0,
 	XT_PC_UDP = 1 << 1,
-	XT_PC_ICMP = 1 << 2, /* ICMP and ICMPv6 */
+	XT_PC_ICMP = 1 << 2,
 	XT_PC_ROCE_V1 = 1 << 3,
 	XT_PC_ROCE_V2 = 1 << 4,
 	XT_PC_OTHER = 1 << 5,
+	XT_PC_ICMPV6 = 1 << 6,
 };
 
 /* Addresses are 16 bytes: IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d), RoCE v1 as GIDs. */
@@ -32,6 +35,9 @@ struct xt_flow_key {
 	__u8 dir;    /* enum xt_dir */
 	__u8 kind;   /* enum xt_kind */
 	__u8 family; /* 4 or 6 */
+	__u16 vlan;  /* VLAN id of the outer 802.1Q/802.1ad tag, 0 when untagged */
+	__u8 icmp_type; /* ICMP and ICMPv6 only (0 otherwise); XT_ICMP_NONE when not seen */
+	__u8 icmp_code;
 };
 
 struct xt_flow_val {
@@ -69,11 +75,16 @@ struct xt_event {
 	__u8 family;
 	__u8 tcp_flags;
 	__u8 roce_opcode;
-	__u8 pad[2];
+	__u16 segs;    /* wire frames this event stands for: > 1 for a GSO packet at TC */
 	__u32 roce_qp; /* destination QP, 24 bits */
+	__u16 vlan;
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u32 pad;
 };
 
-/* Counters in the per-CPU `stats` array, one u64 each. */
+/* Counters in the per-CPU `stats` array, one u64 each, one entry per attached interface
+ * (the slot of its ifindex in xt_config.ifindex) and one (XT_MAX_IFACES) for any other. */
 enum xt_stat {
 	XT_STAT_RX_PACKETS = 0,
 	XT_STAT_RX_BYTES,
@@ -108,6 +119,7 @@ struct xt_config {
 	__u32 src_mask[4];
 	__u32 dst_net[4];
 	__u32 dst_mask[4];
+	__u32 ifindex[XT_MAX_IFACES]; /* the interfaces in `stats` slot order, 0-terminated */
 };
 
 #endif

@@ -22,6 +22,7 @@ const BPF_TC_EGRESS = 2;
 const EEXIST = 17;
 const EBUSY = 16;
 const EPERM = 1;
+const ENODEV = 19;
 
 export interface Link {
   /** "xdp/native", "tcx/egress", "tc/egress", ... */
@@ -194,6 +195,7 @@ class TcFilter implements Link {
     o.writeUInt32LE(this.handle, 20);
     o.writeUInt32LE(this.priority, 24);
     const rc = lib.tcDetach(this.hook, o) as number;
+    if (rc === -ENODEV) return; // the interface is gone, and its filters with it
     if (rc < 0) log.warn(`${this.target}: detaching the TC filter failed: ${strerror(rc)}`);
     // The clsact qdisc goes only when xtrace created it and no filter of anyone's is left on it.
     if (this.createdQdisc && tcFilterCount(this.target, 'ingress') === 0 && tcFilterCount(this.target, 'egress') === 0)

@@ -1,20 +1,38 @@
-/** xdp-mode records as Prometheus metrics (xtrace_*). Flows are the ones a report shows (--top), which bounds cardinality. */
-import type { Counters, FlowRecord, IpRecord } from '../records/index.js';
+/**
+ * xdp-mode records as Prometheus metrics (xtrace_*). Flows are the ones a report shows (--top), which
+ * bounds cardinality. One direction label everywhere, `direction`, in | out: at an interface, in is
+ * what it received (the ingress hook) and out what it sent; for a watched IP, in is what was sent to
+ * it and out what it sent.
+ */
+import type { Counters, FlowRecord, IfaceCounters, IpRecord } from '../records/index.js';
 import type { Metric } from './prometheus.js';
 
+const direction = (d: FlowRecord['dir']): 'in' | 'out' => (d === 'ingress' ? 'in' : 'out');
+
 export function flowMetrics(flows: FlowRecord[], ips: IpRecord[], c: Counters): Metric[] {
-  const fl = (f: FlowRecord): Record<string, string | number> => ({ iface: f.iface, dir: f.dir, proto: String(f.proto), src: f.src, sport: f.sport, dst: f.dst, dport: f.dport });
+  const fl = (f: FlowRecord): Record<string, string | number> => ({
+    iface: f.iface, direction: direction(f.dir), proto: String(f.proto), src: f.src, sport: f.sport, dst: f.dst, dport: f.dport,
+  });
+  const ifaces = Object.entries(c.ifaces);
+  const perIface = (k: keyof IfaceCounters) => ifaces.map(([iface, v]) => ({ labels: { iface }, value: v[k] }));
+  const inOut = (rx: keyof IfaceCounters, tx: keyof IfaceCounters) =>
+    ifaces.flatMap(([iface, v]) => [
+      { labels: { iface, direction: 'in' }, value: v[rx] },
+      { labels: { iface, direction: 'out' }, value: v[tx] },
+    ]);
   const ipSamples = (what: 'packets' | 'bytes') =>
     ips.flatMap((r) => [
       { labels: { ip: r.ip, direction: 'in' }, value: what === 'packets' ? r.in_packets : r.in_bytes },
       { labels: { ip: r.ip, direction: 'out' }, value: what === 'packets' ? r.out_packets : r.out_bytes },
     ]);
   return [
-    { name: 'xtrace_packets_total', help: 'Packets seen, by direction (wire frames)', type: 'counter', samples: [{ labels: { dir: 'ingress' }, value: c.rx_packets }, { labels: { dir: 'egress' }, value: c.tx_packets }] },
-    { name: 'xtrace_bytes_total', help: 'Bytes seen (L2 frame length), by direction', type: 'counter', samples: [{ labels: { dir: 'ingress' }, value: c.rx_bytes }, { labels: { dir: 'egress' }, value: c.tx_bytes }] },
-    { name: 'xtrace_non_ip_packets_total', help: 'Frames that are neither IP nor RoCE v1', type: 'counter', samples: [{ labels: {}, value: c.non_ip_packets }] },
+    { name: 'xtrace_packets_total', help: 'Wire frames seen, by interface and direction', type: 'counter', samples: inOut('rx_packets', 'tx_packets') },
+    { name: 'xtrace_bytes_total', help: 'Bytes seen (L2 frame length, no FCS), by interface and direction', type: 'counter', samples: inOut('rx_bytes', 'tx_bytes') },
+    { name: 'xtrace_non_ip_packets_total', help: 'Frames that are neither IP nor RoCE v1', type: 'counter', samples: perIface('non_ip_packets') },
+    { name: 'xtrace_fragments_total', help: 'Non-first IP fragments (no ports: counted under port 0)', type: 'counter', samples: perIface('fragments') },
+    { name: 'xtrace_truncated_packets_total', help: 'Packets whose headers were cut short or malformed (counted, not parsed further)', type: 'counter', samples: perIface('truncated') },
     { name: 'xtrace_flows', help: 'Flows in the flow table', type: 'gauge', samples: [{ labels: {}, value: c.flows }] },
-    { name: 'xtrace_flows_evicted_total', help: 'Flows evicted from the LRU flow table', type: 'counter', samples: [{ labels: {}, value: c.flows_evicted }] },
+    { name: 'xtrace_flows_evicted_total', help: 'Flows evicted from the LRU flow table (raise --max-flows)', type: 'counter', samples: [{ labels: {}, value: c.flows_evicted }] },
     {
       name: 'xtrace_packet_log_events_total',
       help: 'Packet-log events: sent, suppressed by --rate-limit, lost (ring buffer full)',

@@ -1,7 +1,7 @@
 /** Prometheus text exposition (format 0.0.4) over HTTP: GET /metrics. Snapshots are set by the mode each interval. */
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { XtError } from '../errors.js';
+import { EXIT, XtError } from '../errors.js';
 
 export interface Metric {
   name: string;
@@ -42,10 +42,24 @@ export class MetricsEndpoint {
         res.end('xtrace: metrics are at /metrics\n');
       }
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (e: NodeJS.ErrnoException) => reject(new XtError(`${flag}: cannot listen on ${listen.host}:${listen.port}: ${e.code ?? e.message}`)));
-      server.listen(listen.port, listen.host, resolve);
-    });
+    const listen1 = (host: string): Promise<NodeJS.ErrnoException | null> =>
+      new Promise((resolve) => {
+        const onError = (e: NodeJS.ErrnoException): void => resolve(e);
+        server.once('error', onError);
+        server.listen(listen.port, host, () => {
+          server.off('error', onError);
+          resolve(null);
+        });
+      });
+    // No host: every address of both families, as node_exporter does ('::' takes IPv4 too unless IPv6 is off).
+    let err = await listen1(listen.host || '::');
+    if (err && !listen.host && (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL')) err = await listen1('0.0.0.0');
+    if (err) {
+      const where = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
+      const why =
+        err.code === 'EADDRINUSE' ? 'the address is in use' : err.code === 'EADDRNOTAVAIL' ? 'the address is not on this machine' : err.code === 'EACCES' ? 'permission denied (ports below 1024 need root)' : (err.code ?? err.message);
+      throw new XtError(`${flag}: cannot listen on ${where}: ${why}; expected [host]:port with a free port on a local address`, err.code === 'EACCES' ? EXIT.PRIVILEGE : err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL' ? EXIT.USAGE : EXIT.FAILURE);
+    }
     ep = new MetricsEndpoint(server);
     return ep;
   }

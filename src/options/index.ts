@@ -6,11 +6,12 @@ import { type Net, netContains, parseNet } from './ip.js';
 export { type Net, formatAddr, parseNet } from './ip.js';
 
 /** "[host]:port", ":9435", "0.0.0.0:9435", "[::1]:9435"; port 0 picks a free one. */
+/** `[host]:port`; an empty host ('' in the result) means every address, IPv6 and IPv4. */
 export function parseListen(v: string, flag: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(v.trim());
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) throw usageError(`${flag}: expected [host]:port (e.g. :9435, 127.0.0.1:9435, [::]:9435), got '${v}'`);
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+  return { host: m[1] ?? m[2] ?? '', port };
 }
 
 export const INTERVAL_MIN = 100;
@@ -42,7 +43,12 @@ const SI: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9 };
 export function parseRate(v: string, flag: string, max = Number.MAX_SAFE_INTEGER): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmg]?)\s*$/i.exec(v);
   const n = m ? Math.round(Number(m[1]) * SI[m[2]!.toLowerCase()]!) : NaN;
-  if (!Number.isFinite(n) || n < 0 || n > max) throw usageError(`${flag}: expected a number with an optional K/M/G suffix (e.g. 10000, 10k, 2.5M) up to ${max}, got '${v}'`);
+  if (!Number.isFinite(n) || n < 0 || n > max) {
+    // only the suffixes a value within the bound can use
+    const suffixes = ['k', 'm', 'g'].filter((u) => SI[u]! <= max).map((u) => u.toUpperCase());
+    const form = suffixes.length ? `a number with an optional ${suffixes.join('/')} suffix (e.g. 10000, 10k${suffixes.includes('M') ? ', 2.5M' : ''})` : 'a whole number';
+    throw usageError(`${flag}: expected ${form} up to ${max.toLocaleString('en-US')}, got '${v}'`);
+  }
   return n;
 }
 
@@ -69,7 +75,7 @@ export function parseSingleNet(v: string, flag: string): Net {
   return n;
 }
 
-export const PROTOCOLS = ['tcp', 'udp', 'icmp', 'roce', 'roce_v1', 'roce_v2', 'all'] as const;
+export const PROTOCOLS = ['tcp', 'udp', 'icmp', 'icmpv6', 'roce', 'roce_v1', 'roce_v2', 'all'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
 export function parseProtocols(v: string, flag = '--protocol'): Protocol[] {

@@ -9,6 +9,8 @@ export interface Net {
   readonly addr: Buffer;
   /** prefix over the 16-byte form: IPv4 /n is 96 + n */
   readonly prefix: number;
+  /** what the user wrote, when masking changed it (host bits set: 10.0.0.5/24) */
+  readonly given?: string;
 }
 
 export function v4Bytes(s: string): Buffer {
@@ -101,7 +103,7 @@ export function parseNet(input: string): Net | null {
   const prefix = family === 4 ? 96 + plen : plen;
   const masked = maskAddr(addr, prefix);
   const text = plen === max ? formatAddr(masked, family) : `${formatAddr(masked, family)}/${plen}`;
-  return { text, family, addr: masked, prefix };
+  return { text, family, addr: masked, prefix, ...(masked.equals(addr) ? {} : { given: s }) };
 }
 
 /** True when the 16-byte address lies in the net. */

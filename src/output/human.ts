@@ -26,7 +26,7 @@ export function humanBits(bps: number): string {
 }
 
 export function humanCount(n: number): string {
-  return n < 1000 ? n.toFixed(n % 1 ? 1 : 0) : n < 1e6 ? `${(n / 1e3).toFixed(1)}k` : `${(n / 1e6).toFixed(2)}M`;
+  return n < 1000 ? n.toFixed(1) : n < 1e6 ? `${(n / 1e3).toFixed(1)}k` : `${(n / 1e6).toFixed(2)}M`;
 }
 
 /** Pads cells into aligned columns; numeric columns right-aligned. */

@@ -15,36 +15,62 @@ const endpoint = (addr: string, port: number, ports: boolean): string => {
   return ports ? `${a}:${port}` : addr;
 };
 
-/** `TCP 192.168.1.100:54321 -> 93.184.216.34:443 (1248b)`; RoCE adds the opcode and QP. */
+/** The one pair of direction words of the table and text outputs. */
+export const dirWord = (d: FlowRecord['dir']): 'in' | 'out' => (d === 'ingress' ? 'in' : 'out');
+
+/** `5 packets`, `1 packet` */
+export const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** `ICMP 8/0`: the protocol with the ICMP type/code where the header was seen */
+const protoCell = (r: { proto: FlowRecord['proto']; icmp_type?: number; icmp_code?: number }): string =>
+  r.icmp_type === undefined ? protoLabel(r.proto) : `${protoLabel(r.proto)} ${r.icmp_type}/${r.icmp_code}`;
+
+/** `12:34:56.789` (UTC, as the records' ts) */
+const timeOfDay = (ts: string): string => ts.slice(11, 23);
+
+/**
+ * `12:34:56.789 eth0 in TCP 192.168.1.100:54321 -> 93.184.216.34:443 [SYN|ACK] (1248b)`, as tcpdump users
+ * read a line: time, interface, direction first. VLAN, ICMP type/code, RoCE opcode and QP, and the
+ * wire frames of a GSO packet are added where they apply.
+ */
 export function packetLine(p: PacketRecord): string {
   const ports = hasPorts(p);
-  const roce = p.roce_opcode ? ` ${p.roce_opcode} qp=0x${(p.roce_qp ?? 0).toString(16).padStart(6, '0')}` : '';
-  return `${protoLabel(p.proto)} ${endpoint(p.src, p.sport, ports)} -> ${endpoint(p.dst, p.dport, ports)}${roce} (${p.len}b)`;
+  const parts = [timeOfDay(p.ts), p.iface, dirWord(p.dir)];
+  if (p.vlan) parts.push(`vlan ${p.vlan}`);
+  parts.push(protoCell(p), endpoint(p.src, p.sport, ports), '->', endpoint(p.dst, p.dport, ports));
+  if (p.tcp_flags !== undefined) parts.push(`[${p.tcp_flags || '.'}]`);
+  if (p.roce_opcode) parts.push(p.roce_opcode, `qp=0x${(p.roce_qp ?? 0).toString(16).padStart(6, '0')}`);
+  parts.push(p.segs > 1 ? `(${p.len}b, ${p.segs} segs)` : `(${p.len}b)`);
+  return parts.join(' ');
 }
 
 export function ipBlock(r: IpRecord): string {
-  const line = (label: string, pk: number, by: number): string => `${label}${pk} packets, ${by} bytes (${humanBytes(by)})`;
+  const line = (label: string, pk: number, by: number): string => `${label}${plural(pk, 'packet')}, ${plural(by, 'byte')} (${humanBytes(by)})`;
   return [
     `=== traffic for ${r.ip}${r.container ? ` (${r.container})` : ''} ===`,
-    line('inbound:  ', r.in_packets, r.in_bytes),
-    line('outbound: ', r.out_packets, r.out_bytes),
-    line('total:    ', r.in_packets + r.out_packets, r.in_bytes + r.out_bytes),
+    line('in:    ', r.in_packets, r.in_bytes),
+    line('out:   ', r.out_packets, r.out_bytes),
+    line('total: ', r.in_packets + r.out_packets, r.in_bytes + r.out_bytes),
   ].join('\n');
 }
 
 export function flowLine(f: FlowRecord): string {
   const ports = hasPorts(f);
-  return `${f.iface} ${f.dir} ${protoLabel(f.proto)} ${named(endpoint(f.src, f.sport, ports), f.src_container)} -> ${named(endpoint(f.dst, f.dport, ports), f.dst_container)} ${f.packets} packets ${f.bytes} bytes ${f.pps_rate.toFixed(1)} pps ${humanBits(f.bps_rate)}`;
+  const vlan = f.vlan ? ` vlan ${f.vlan}` : '';
+  return `${f.iface} ${dirWord(f.dir)}${vlan} ${protoCell(f)} ${named(endpoint(f.src, f.sport, ports), f.src_container)} -> ${named(endpoint(f.dst, f.dport, ports), f.dst_container)} ${plural(f.packets, 'packet')} ${plural(f.bytes, 'byte')} ${f.pps_rate.toFixed(1)} pps ${humanBits(f.bps_rate)}`;
 }
 
 const named = (ep: string, container?: string): string => (container ? `${ep} (${container})` : ep);
 
 export function flowTable(flows: FlowRecord[]): string {
-  if (flows.length === 0) return '(no flows yet)';
+  if (flows.length === 0) return '(no flows)';
+  // A VLAN column only when some flow is tagged.
+  const vlan = flows.some((f) => f.vlan);
   const rows = flows.map((f) => [
     f.iface,
-    f.dir === 'ingress' ? 'in' : 'out',
-    protoLabel(f.proto),
+    dirWord(f.dir),
+    ...(vlan ? [f.vlan ? String(f.vlan) : '-'] : []),
+    protoCell(f),
     named(endpoint(f.src, f.sport, hasPorts(f)), f.src_container),
     named(endpoint(f.dst, f.dport, hasPorts(f)), f.dst_container),
     String(f.packets),
@@ -52,12 +78,15 @@ export function flowTable(flows: FlowRecord[]): string {
     humanCount(f.pps_rate),
     humanBits(f.bps_rate),
   ]);
-  return columns(['IFACE', 'DIR', 'PROTO', 'SOURCE', 'DESTINATION', 'PACKETS', 'BYTES', 'PPS', 'RATE'], rows, new Set([5, 6, 7, 8]));
+  const head = ['IFACE', 'DIR', ...(vlan ? ['VLAN'] : []), 'PROTO', 'SOURCE', 'DESTINATION', 'PACKETS', 'BYTES', 'PPS', 'RATE'];
+  const n = head.length;
+  return columns(head, rows, new Set([n - 4, n - 3, n - 2, n - 1]));
 }
 
 export function countersLine(c: Counters): string {
   const ev = c.events_sent || c.events_suppressed || c.events_lost ? `; events ${c.events_sent} sent, ${c.events_suppressed} suppressed by --rate-limit, ${c.events_lost} lost (ring buffer full)` : '';
-  return `rx ${c.rx_packets} packets ${humanBytes(c.rx_bytes)}, tx ${c.tx_packets} packets ${humanBytes(c.tx_bytes)}; flows ${c.flows} (${c.flows_evicted} evicted)${ev}`;
+  const odd = [c.truncated ? `${c.truncated} truncated` : '', c.fragments ? plural(c.fragments, 'fragment') : '', c.non_ip_packets ? `${c.non_ip_packets} non-IP` : ''].filter(Boolean);
+  return `in ${plural(c.rx_packets, 'packet')} ${humanBytes(c.rx_bytes)}, out ${plural(c.tx_packets, 'packet')} ${humanBytes(c.tx_bytes)}${odd.length ? ` (${odd.join(', ')})` : ''}; ${plural(c.flows, 'flow')} (${c.flows_evicted} evicted)${ev}`;
 }
 
 export interface Sink {
@@ -77,8 +106,11 @@ export function makeSink(format: OutputFormat, write: (s: string) => void = out)
     const flows = rs.filter((r): r is FlowRecord => r.type === 'flow');
     for (const r of rs) {
       if (r.type === 'stats') out.push(`--- ${r.ts} ${countersLine(r)}`);
-      if (r.type === 'summary')
-        out.push(`=== summary after ${r.duration_s.toFixed(1)} s on ${r.interfaces.join(', ')} (${r.attached.join(', ')}) ===\n${countersLine(r)}`);
+      if (r.type === 'summary') {
+        const gone = r.vanished.length ? `; gone while running: ${r.vanished.join(', ')}` : '';
+        out.push(`=== summary after ${r.duration_s.toFixed(1)} s on ${r.interfaces.join(', ')} (${r.attached.join(', ')}${gone}) ===\n${countersLine(r)}`);
+        if (flows.length) out.push('flows by total bytes; rates over the whole run:');
+      }
     }
     if (format === 'table') out.push(flowTable(flows));
     else out.push(...flows.map(flowLine));

@@ -11,6 +11,11 @@ export interface FlowTuple {
   sport: number;
   dst: string;
   dport: number;
+  /** VLAN id of the outer tag (absent when untagged) */
+  vlan?: number;
+  /** ICMP and ICMPv6: type and code (absent for fragments, whose header is elsewhere) */
+  icmp_type?: number;
+  icmp_code?: number;
 }
 
 export interface FlowRecord extends FlowTuple {
@@ -18,9 +23,9 @@ export interface FlowRecord extends FlowTuple {
   ts: string;
   packets: number;
   bytes: number;
-  /** packets per second over the last interval */
+  /** packets per second over the last interval (in a summary: over the whole run) */
   pps_rate: number;
-  /** bits per second over the last interval */
+  /** bits per second over the last interval (in a summary: over the whole run) */
   bps_rate: number;
   /** when the flow was first and last seen (ISO-8601) */
   first_seen: string;
@@ -46,10 +51,24 @@ export interface IpRecord {
 export interface PacketRecord extends FlowTuple {
   type: 'packet';
   ts: string;
+  /** length of what the hook saw: one L2 frame, or at TC a GSO packet of `segs` wire frames */
   len: number;
+  /** wire frames this packet stands for: 1, or the segments of a GSO packet seen at TC */
+  segs: number;
   tcp_flags?: string;
   roce_opcode?: string;
   roce_qp?: number;
+}
+
+/** Counters kept per interface (in `ifaces` of stats and summary records). */
+export interface IfaceCounters {
+  rx_packets: number;
+  rx_bytes: number;
+  tx_packets: number;
+  tx_bytes: number;
+  non_ip_packets: number;
+  fragments: number;
+  truncated: number;
 }
 
 export interface Counters {
@@ -70,6 +89,8 @@ export interface Counters {
   events_suppressed: number;
   /** ring buffer full: the kernel could not deliver them */
   events_lost: number;
+  /** the same packet counters, per interface */
+  ifaces: Record<string, IfaceCounters>;
 }
 
 export interface StatsRecord extends Counters {
@@ -83,6 +104,8 @@ export interface SummaryRecord extends Counters {
   duration_s: number;
   interfaces: string[];
   attached: string[];
+  /** interfaces deleted while xtrace ran (their hooks went with them) */
+  vanished: string[];
   /** bytes of packet-log events still in the ring buffer when xtrace stopped reading at exit */
   events_unread_bytes?: number;
 }

@@ -39,7 +39,7 @@ describe('bad input', () => {
         [['-i', p.ifA, '--watch-ip', '10.0.0.300'], /^xtrace: -w\/--watch-ip: expected an IP address or CIDR .*got '10\.0\.0\.300'$/],
         [['-i', p.ifA, '--watch-ip', '10.0.0.0/33'], /^xtrace: -w\/--watch-ip: expected an IP address or CIDR/],
         [['-i', p.ifA, '--src-port', '70000'], /^xtrace: --src-port: expected a port from 1 to 65535, got '70000'$/],
-        [['-i', p.ifA, '--protocol', 'sctp'], /^xtrace: --protocol: expected tcp\|udp\|icmp\|roce\|roce_v1\|roce_v2\|all/],
+        [['-i', p.ifA, '--protocol', 'sctp'], /^xtrace: --protocol: expected tcp\|udp\|icmp\|icmpv6\|roce\|roce_v1\|roce_v2\|all/],
         [['-i', p.ifA, '--interval', '50'], /^xtrace: --interval: expected milliseconds from 100 to 3600000/],
         [['-i', p.ifA], /^xtrace: INTERVAL: expected milliseconds from 100 to 3600000 .*got 'soon'$/, { INTERVAL: 'soon' }],
         [[], /^xtrace: INTERFACE: no interface 'eth99'/, { INTERFACE: 'eth99' }],
@@ -49,7 +49,10 @@ describe('bad input', () => {
         [['-i', p.ifA, '--max-flows', '999999999'], /^xtrace: --max-flows: expected a whole number from/],
         [['-i', p.ifA, '--ready-file', '/nonexistent/dir/ready'], /^xtrace: --ready-file: expected a path in an existing, writable directory, got '\/nonexistent\/dir\/ready'$/],
         [['-i', p.ifA, '--bogus'], /^xtrace: unknown option '--bogus' \(xtrace --help lists the commands and options\)$/],
-        [['-i', p.ifA, '--rate-limit', 'fast'], /^xtrace: --rate-limit: expected a number with an optional K\/M\/G suffix/],
+        [['-i', p.ifA, '--rate-limit', 'fast'], /^xtrace: --rate-limit: expected a number with an optional K\/M suffix/],
+        [['-i', p.ifA], /^xtrace: XTRACE_LOG_LEVEL: expected error\|warn\|info\|debug, got 'bogus'$/, { XTRACE_LOG_LEVEL: 'bogus' }],
+        [['-i', p.ifA], /^xtrace: XTRACE_LOG_FORMAT: expected text\|json, got 'yaml'$/, { XTRACE_LOG_FORMAT: 'yaml' }],
+        [['-i', p.ifA, '--metrics-listen', '192.0.2.1:9436'], /^xtrace: --metrics-listen: cannot listen on 192\.0\.2\.1:9436: the address is not on this machine; expected \[host\]:port/],
       ];
       for (const [args, re, env] of cases) {
         const r = xtrace(['xdp', ...args], p.nsA, env);
@@ -69,5 +72,10 @@ describe('bad input', () => {
     const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, CLI, 'xdp', '-i', 'lo'], { encoding: 'utf8' });
     assert.equal(r.status, 3, r.stderr);
     assert.match(r.stderr.trim(), /^xtrace: xtrace xdp needs root \(CAP_BPF or CAP_SYS_ADMIN, and CAP_NET_ADMIN\): run it with sudo$/);
+    // probe asks the kernel about program and map types, which needs the same privilege
+    const probe = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, CLI, 'probe'], { encoding: 'utf8' });
+    assert.equal(probe.status, 3, probe.stderr);
+    assert.match(probe.stderr.trim(), /^xtrace: xtrace probe needs root/);
+    assert.equal(probe.stdout, '');
   });
 });

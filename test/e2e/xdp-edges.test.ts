@@ -14,7 +14,7 @@ import { type Rec, XtraceProcess, finalFlows, parseRecords, sleep } from '../lib
 import { CLI, ROOT, hasCommand, requireKernel } from '../lib/env.js';
 import { attachedHooks } from '../lib/hooks.js';
 import { NetnsPair } from '../lib/netns.js';
-import { ethHeader, ipv4Header, rawFlows, rawFrames, traffic, udpHeader } from '../lib/peer.js';
+import { echoing, ethHeader, ipv4Header, rawFlows, rawFrames, traffic, udpHeader } from '../lib/peer.js';
 
 const ETH = 14;
 const IP4 = 20;
@@ -144,7 +144,11 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
         rawFlows(p.nsB, p.ifB, frame, SPORT, 1000 + (round % 3) * 1000, 1500); // flows come back after eviction
         await sleep(150);
       }
-      const rs = await stopOk(x);
+      const end = await x.stop('SIGTERM');
+      assert.equal(end.code, 0, end.stderr);
+      const rs = end.records;
+      // a warning, once: the run is shorter than the minute between repeats
+      assert.equal(end.stderr.match(/flow table full: \d+ flows evicted \(\d+ in all\); raise --max-flows \(now 1024\)/g)?.length, 1, end.stderr);
       const stats = rs.filter((r) => r.type === 'stats' || r.type === 'summary');
       const ev = stats.map((r) => r.flows_evicted as number);
       assert.ok(ev.at(-1)! > 0, 'the table evicted');
@@ -172,7 +176,7 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
           await y.ready();
           rawFrames(p.nsB, p.ifB, tagged, 4);
           const f = finalFlows(await stopOk(y)).get(`${p.ifA} ingress udp ${p.ipB}:1001>${p.ipA}:5001`);
-          assert.deepEqual([f?.packets, f?.bytes], [4, 4 * tagged.length], `${hook}: raw 802.1Q frames`);
+          assert.deepEqual([f?.packets, f?.bytes, f?.vlan], [4, 4 * tagged.length, 100], `${hook}: raw 802.1Q frames, VLAN 100`);
         } finally {
           await y.kill();
         }
@@ -188,7 +192,7 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
         const SIZE = 64;
         assert.equal(traffic(p.nsA, 'udp-blast', p.ipB, 9300, N, SIZE, 40300), String(N));
         const f = finalFlows(await stopOk(x)).get(`${p.ifA} egress udp ${p.ipA}:40300>${p.ipB}:9300`);
-        assert.deepEqual([f?.packets, f?.bytes], [N, N * (ETH + 4 + IP4 + UDP + SIZE)], 'egress: tag in metadata counted');
+        assert.deepEqual([f?.packets, f?.bytes, f?.vlan], [N, N * (ETH + 4 + IP4 + UDP + SIZE), 100], 'egress: tag in metadata counted, VLAN 100');
       } finally {
         await x.kill();
       }
@@ -247,19 +251,96 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
       for (let i = 0; i < 100 && !said.includes('ready'); i++) await sleep(50);
       assert.ok(said.includes('ready'), 'the tap exists');
       p.exec(p.nsA, 'ip', 'link', 'set', 'xtap0', 'up');
-      x = new XtraceProcess(['xdp', '-i', 'xtap0', '-o', 'json', '--top', '0', '--interval', '60000', '--ingress-hook', 'tc'], { ns: p.nsA });
+      x = new XtraceProcess(['xdp', '-i', 'xtap0', '-o', 'json', '--top', '0', '--interval', '60000', '--ingress-hook', 'tc', '-p', '--protocol', 'tcp'], { ns: p.nsA });
       await x.ready();
       tap.stdin.write('go\n');
       for (let i = 0; i < 100 && !said.includes('sent'); i++) await sleep(50);
       assert.ok(said.includes('sent'), 'frames written');
       await sleep(200);
-      const f = finalFlows(await stopOk(x)).get('xtap0 ingress tcp 10.9.0.2:40000>10.9.0.1:9000');
+      const rs = await stopOk(x);
+      const f = finalFlows(rs).get('xtap0 ingress tcp 10.9.0.2:40000>10.9.0.1:9000');
       const segs = Math.ceil(PAYLOAD / GSO);
       const hdr = ETH + IP4 + 20;
       assert.deepEqual([f?.packets, f?.bytes], [COUNT * segs, COUNT * (hdr + PAYLOAD + (segs - 1) * hdr)], 'segments derived from gso_size');
+      // the packet log has one event per GSO packet, carrying its wire segments
+      const events = rs.filter((r) => r.type === 'packet').map((r) => [r.len, r.segs]);
+      assert.deepEqual(events, Array(COUNT).fill([hdr + PAYLOAD, segs]));
     } finally {
       await x?.kill();
       tap.kill();
+      p.destroy();
+    }
+  });
+
+  test('the summary ranks flows by total bytes with rates over the whole run; --changed shows only moving flows', async (t) => {
+    if (!requireKernel(t)) return;
+    const p = new NetnsPair();
+    let x: XtraceProcess | null = null;
+    try {
+      x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--top', '2', '--changed', '--interval', '200', '--ingress-hook', 'tc'], { ns: p.nsA });
+      await x.ready();
+      const N = 2000;
+      await echoing(p.nsA, p.ipA, [9400], () => assert.equal(traffic(p.nsB, 'udp-send', p.ipA, 9400, N, 100, 40400), String(N)));
+      await sleep(700); // reports where the UDP flows are idle
+      p.exec(p.nsB, 'ping', '-c', '1', '-q', p.ipA);
+      await sleep(500);
+      const rs = await stopOk(x);
+      // --changed: the report after the ping shows the ping alone, idle reports show no flow
+      const reports: Rec[][] = [];
+      for (const r of rs) {
+        if (r.type === 'stats' || r.type === 'summary') reports.push([]);
+        else if (r.type === 'flow' && reports.length) reports.at(-1)!.push(r);
+      }
+      const shown = reports.slice(0, -1).map((fs) => fs.map((f) => `${f.proto}`).sort().join(','));
+      assert.ok(shown.includes('icmp,icmp'), `a report with the echo and its reply only: ${JSON.stringify(shown)}`);
+      assert.ok(shown.includes(''), `an idle report shows no flow: ${JSON.stringify(shown)}`);
+      // the summary: the two UDP flows (2000 packets each) rank above the ping, whatever the last interval saw
+      const sum = summaryOf(rs);
+      const last = rs.slice(rs.findIndex((r) => r.type === 'summary') - 2).filter((r) => r.type === 'flow');
+      assert.deepEqual(last.map((f) => f.packets), [N, N]);
+      assert.deepEqual(last.map((f) => f.proto), ['udp', 'udp']);
+      for (const f of last) {
+        const want = N / (sum.duration_s as number);
+        assert.ok(Math.abs((f.pps_rate as number) - want) <= want * 0.01, `pps over the run: ${f.pps_rate} vs ${want}`);
+      }
+    } finally {
+      await x?.kill();
+      p.destroy();
+    }
+  });
+
+  test('an interface deleted mid-run is reported once; counting goes on on the others; none left: exit 1 with a summary', async (t) => {
+    if (!requireKernel(t)) return;
+    const p = new NetnsPair();
+    let x: XtraceProcess | null = null;
+    try {
+      const l2 = p.addLink();
+      x = new XtraceProcess(['xdp', '-i', `${p.ifA},${l2.ifA}`, '-o', 'json', '--top', '0', '--interval', '100'], { ns: p.nsA });
+      await x.ready();
+      p.exec(p.nsA, 'ip', 'link', 'del', l2.ifA);
+      for (let i = 0; i < 50 && !/is gone/.test(x.stderr); i++) await sleep(50);
+      p.exec(p.nsB, 'ping', '-c', '3', '-i', '0.05', '-q', p.ipA);
+      await sleep(300);
+      const end = await x.stop('SIGTERM');
+      assert.equal(end.code, 0, end.stderr);
+      assert.equal(end.stderr.match(new RegExp(`${l2.ifA} \\(ifindex \\d+\\) is gone: its hooks went with it; counting goes on on ${p.ifA}`, 'g'))?.length, 1, end.stderr);
+      const sum = summaryOf(end.records);
+      assert.deepEqual(sum.vanished, [l2.ifA]);
+      assert.deepEqual((sum.attached as string[]).filter((a) => a.startsWith(`${l2.ifA}:`)), []);
+      assert.equal(finalFlows(end.records).get(`${p.ifA} ingress icmp/8 ${p.ipB}:0>${p.ipA}:0`)?.packets, 3);
+
+      // the last interface goes: nothing is left to count
+      const y = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '100'], { ns: p.nsA });
+      x = y;
+      await y.ready();
+      p.exec(p.nsA, 'ip', 'link', 'del', p.ifA);
+      const done = await Promise.race([y.wait(), sleep(5000).then(() => null)]);
+      assert.ok(done, 'xtrace ends by itself');
+      assert.equal(done.code, 1, done.stderr);
+      assert.match(done.stderr, /no interface is left/);
+      assert.deepEqual(summaryOf(done.records).vanished, [p.ifA]);
+    } finally {
+      await x?.kill();
       p.destroy();
     }
   });

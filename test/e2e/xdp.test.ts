@@ -161,13 +161,25 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
       const script = `fetch(${JSON.stringify(x.metricsUrl())}).then((r) => r.text()).then((t) => process.stdout.write(t))`;
       const metrics = p.exec(p.nsA, process.execPath, '-e', script).split('\n');
       assert.ok(metrics.includes(`xtrace_ip_packets_total{ip="${p.ipA}",direction="in"} 5`), metrics.join('\n'));
-      assert.ok(metrics.includes(`xtrace_flow_packets_total{iface="${p.ifA}",dir="ingress",proto="icmp",src="${p.ipB}",sport="0",dst="${p.ipA}",dport="0"} 5`));
-      const rs = await stopOk(x);
-      assert.deepEqual(summaryOf(rs).attached, [`${p.ifA}:xdp/generic`, `${p.ifA}:tcx/egress`]);
+      assert.ok(metrics.includes(`xtrace_flow_packets_total{iface="${p.ifA}",direction="in",proto="icmp",src="${p.ipB}",sport="0",dst="${p.ipA}",dport="0"} 5`), metrics.join('\n'));
+      // totals carry the interface and the one direction label; truncated and fragments are exported
+      // the pair has static neighbours and no IPv6: the link carries the echoes alone
       const frame = ETH + IP4 + 8 + 56;
-      assert.equal(flow(rs, `${p.ifA} ingress icmp ${p.ipB}:0>${p.ipA}:0`)?.packets, 5);
-      assert.equal(flow(rs, `${p.ifA} ingress icmp ${p.ipB}:0>${p.ipA}:0`)?.bytes, 5 * frame);
-      assert.equal(flow(rs, `${p.ifA} egress icmp ${p.ipA}:0>${p.ipB}:0`)?.packets, 5);
+      assert.ok(metrics.includes(`xtrace_packets_total{iface="${p.ifA}",direction="in"} 5`), metrics.join('\n'));
+      assert.ok(metrics.includes(`xtrace_bytes_total{iface="${p.ifA}",direction="out"} ${5 * frame}`), metrics.join('\n'));
+      assert.ok(metrics.includes(`xtrace_truncated_packets_total{iface="${p.ifA}"} 0`));
+      assert.ok(metrics.includes(`xtrace_fragments_total{iface="${p.ifA}"} 0`));
+      const rs = await stopOk(x);
+      const sum = summaryOf(rs);
+      assert.deepEqual(sum.attached, [`${p.ifA}:xdp/generic`, `${p.ifA}:tcx/egress`]);
+      assert.deepEqual(sum.vanished, []);
+      const mine = (sum.ifaces as Record<string, Record<string, number>>)[p.ifA]!;
+      assert.deepEqual([mine.rx_packets, mine.tx_bytes], [sum.rx_packets, sum.tx_bytes]);
+      // echo requests in (type 8), replies out (type 0): type and code in the flow key and record
+      const req = flow(rs, `${p.ifA} ingress icmp/8 ${p.ipB}:0>${p.ipA}:0`);
+      assert.deepEqual([req?.packets, req?.bytes, req?.icmp_type, req?.icmp_code], [5, 5 * frame, 8, 0]);
+      const rep = flow(rs, `${p.ifA} egress icmp/0 ${p.ipA}:0>${p.ipB}:0`);
+      assert.deepEqual([rep?.packets, rep?.icmp_type, rep?.icmp_code], [5, 0, 0]);
     });
   });
 
@@ -204,6 +216,36 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
           const got = rs.filter((r) => r.type === 'packet').map((r) => `${r.proto} ${r.src}:${r.sport}>${r.dst}:${r.dport}`).sort();
           assert.deepEqual(got, c.want(p).sort(), `filter ${c.args(p).join(' ') || '(none)'}`);
           assert.equal(summaryOf(rs).events_sent, got.length);
+        } finally {
+          await x.kill();
+        }
+      }
+    } finally {
+      p.destroy();
+    }
+  });
+
+  test('--protocol icmp and icmpv6 each mean themselves; records carry the ICMP type and code', async (t) => {
+    if (!requireKernel(t)) return;
+    const p = new NetnsPair({ ipv6: true });
+    try {
+      for (const proto of ['icmp', 'icmpv6'] as const) {
+        const x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '-p', '--interval', '60000', '--protocol', proto], { ns: p.nsA });
+        try {
+          await x.ready();
+          p.exec(p.nsB, 'ping', '-c', '3', '-i', '0.05', '-q', p.ipA);
+          p.exec(p.nsB, 'ping', '-6', '-c', '3', '-i', '0.05', '-q', p.ip6A);
+          const rs = await stopOk(x);
+          const pk = rs.filter((r) => r.type === 'packet');
+          assert.deepEqual([...new Set(pk.map((r) => r.proto))], [proto], `--protocol ${proto} logs ${proto} only`);
+          const types = pk.map((r) => `${r.dir} ${r.icmp_type}/${r.icmp_code}`);
+          const count = (k: string): number => types.filter((x) => x === k).length;
+          const [req, rep] = proto === 'icmp' ? ['8/0', '0/0'] : ['128/0', '129/0'];
+          assert.deepEqual([count(`ingress ${req}`), count(`egress ${rep}`)], [3, 3], types.join(', '));
+          // besides the echoes, ICMPv6 carries neighbour discovery (133-137) and MLD reports (143), nothing else
+          const other = types.filter((k) => !k.endsWith(` ${req}`) && !k.endsWith(` ${rep}`));
+          if (proto === 'icmp') assert.deepEqual(other, []);
+          else for (const k of other) assert.ok([133, 134, 135, 136, 137, 143].includes(Number(k.split(' ')[1]!.split('/')[0])), k);
         } finally {
           await x.kill();
         }
@@ -307,9 +349,9 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
       p.exec(p.nsB, 'ping', '-c', '4', '-i', '0.05', '-q', l2.ipA);
       const rs = await stopOk(x);
       assert.equal((summaryOf(rs).attached as string[]).length, 4);
-      assert.equal(flow(rs, `${p.ifA} ingress icmp ${p.ipB}:0>${p.ipA}:0`)?.packets, 2);
-      assert.equal(flow(rs, `${l2.ifA} ingress icmp ${l2.ipB}:0>${l2.ipA}:0`)?.packets, 4);
-      assert.equal(flow(rs, `${l2.ifA} egress icmp ${l2.ipA}:0>${l2.ipB}:0`)?.packets, 4);
+      assert.equal(flow(rs, `${p.ifA} ingress icmp/8 ${p.ipB}:0>${p.ipA}:0`)?.packets, 2);
+      assert.equal(flow(rs, `${l2.ifA} ingress icmp/8 ${l2.ipB}:0>${l2.ipA}:0`)?.packets, 4);
+      assert.equal(flow(rs, `${l2.ifA} egress icmp/0 ${l2.ipA}:0>${l2.ipB}:0`)?.packets, 4);
     } finally {
       await x?.kill();
       p.destroy();

@@ -114,9 +114,13 @@ export function parseRecords(s: string): Rec[] {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** The last record of each flow key (the final report), keyed "dir proto src:sport>dst:dport". */
+/** The last record of each flow key (the final report), keyed "iface dir proto src:sport>dst:dport", the proto of ICMP as icmp/TYPE. */
 export function finalFlows(records: Rec[]): Map<string, Rec> {
   const m = new Map<string, Rec>();
-  for (const r of records) if (r.type === 'flow') m.set(`${r.iface} ${r.dir} ${r.proto} ${r.src}:${r.sport}>${r.dst}:${r.dport}`, r);
+  for (const r of records) {
+    if (r.type !== 'flow') continue;
+    const proto = r.icmp_type === undefined ? r.proto : `${r.proto}/${r.icmp_type}`;
+    m.set(`${r.iface} ${r.dir} ${proto} ${r.src}:${r.sport}>${r.dst}:${r.dport}`, r);
+  }
   return m;
 }

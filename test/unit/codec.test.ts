@@ -6,7 +6,7 @@ import { parseNet } from '../../src/options/index.js';
 
 describe('codec', () => {
   test('config: filters, masks and ports at the header offsets', () => {
-    const b = encodeConfig({ watchCount: 2, rateLimit: 500, log: true, protocols: ['udp', 'roce'], srcNet: parseNet('10.1.0.0/16')!, dstPort: 4791 });
+    const b = encodeConfig({ watchCount: 2, rateLimit: 500, log: true, protocols: ['udp', 'roce'], srcNet: parseNet('10.1.0.0/16')!, dstPort: 4791, ifindexes: [7, 3] });
     const f = CONFIG.fields;
     assert.equal(b.length, CONFIG.size);
     assert.equal(b.readUInt32LE(f.watch_count), 2);
@@ -17,7 +17,10 @@ describe('codec', () => {
     assert.equal(b.subarray(f.src_net, f.src_net + 16).toString('hex'), '00000000000000000000ffff0a010000');
     assert.equal(b.subarray(f.src_mask, f.src_mask + 16).toString('hex'), 'ffffffffffffffffffffffffffff0000');
     assert.deepEqual([b.readUInt16LE(f.sport), b.readUInt16LE(f.dport)], [0, 4791]);
-    assert.equal(protoMask(['all']), 0x3f);
+    assert.deepEqual([b.readUInt32LE(f.ifindex), b.readUInt32LE(f.ifindex + 4), b.readUInt32LE(f.ifindex + 8)], [7, 3, 0]);
+    assert.equal(protoMask(['all']), 0x7f);
+    assert.equal(protoMask(['icmp']), PCLASS.XT_PC_ICMP);
+    assert.equal(protoMask(['icmpv6']), PCLASS.XT_PC_ICMPV6);
   });
 
   test('flow key and per-CPU values', () => {
@@ -30,7 +33,18 @@ describe('codec', () => {
     k[FLOW_KEY.fields.proto] = 17;
     k[FLOW_KEY.fields.dir] = 1;
     k[FLOW_KEY.fields.family] = 4;
-    assert.deepEqual(decodeFlowKey(k, 0), { src: '10.0.0.2', dst: '10.0.0.1', ifindex: 7, sport: 40000, dport: 9000, proto: 17, dir: 'egress', kind: 0, family: 4 });
+    k.writeUInt16LE(100, FLOW_KEY.fields.vlan);
+    assert.deepEqual(decodeFlowKey(k, 0), { src: '10.0.0.2', dst: '10.0.0.1', ifindex: 7, sport: 40000, dport: 9000, proto: 17, dir: 'egress', kind: 0, family: 4, vlan: 100 });
+    // ICMP: type and code when the header was seen; 255/255 (a fragment) leaves them out
+    k.writeUInt16LE(0, FLOW_KEY.fields.sport);
+    k.writeUInt16LE(0, FLOW_KEY.fields.dport);
+    k[FLOW_KEY.fields.proto] = 1;
+    k[FLOW_KEY.fields.icmp_type] = 3;
+    k[FLOW_KEY.fields.icmp_code] = 1;
+    assert.deepEqual(decodeFlowKey(k, 0).icmp, { type: 3, code: 1 });
+    k[FLOW_KEY.fields.icmp_type] = 255;
+    k[FLOW_KEY.fields.icmp_code] = 255;
+    assert.equal('icmp' in decodeFlowKey(k, 0), false);
 
     const v = Buffer.alloc(FLOW_VAL.size * 3);
     const put = (cpu: number, pk: number, by: number, first: number, last: number, flags: number): void => {
@@ -63,10 +77,12 @@ describe('codec', () => {
     b[o + f.family] = 6;
     b[o + f.roce_opcode] = 0x0a;
     b.writeUInt32LE(0xabcd, o + f.roce_qp);
+    b.writeUInt16LE(3, o + f.segs);
+    b.writeUInt16LE(42, o + f.vlan);
     const e = decodeEvent(new DataView(b.buffer, b.byteOffset, b.length), o);
     assert.deepEqual(e, {
       tsNs: 123n, ifindex: 3, dir: 'ingress', proto: 'roce_v2', src: '2001:db8::1', dst: '2001:db8::2', sport: 49152, dport: 4791, len: 1082,
-      roceOpcode: 'RC_RDMA_WRITE_ONLY', roceQp: 0xabcd,
+      segs: 3, vlan: 42, roceOpcode: 'RC_RDMA_WRITE_ONLY', roceQp: 0xabcd,
     });
   });
 });

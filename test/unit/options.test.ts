@@ -91,13 +91,16 @@ describe('options', () => {
     assert.equal(parseRate('2.5M', '--rate-limit'), 2500000);
     assert.equal(parseRate('1G', '--rate'), 1e9);
     usage(() => parseRate('1T', '--rate-limit'), /^--rate-limit: expected a number with an optional K\/M\/G suffix/);
-    usage(() => parseRate('5k', '--rate-limit', 1000), /up to 1000/);
+    usage(() => parseRate('5k', '--rate-limit', 1000), /optional K suffix \(e\.g\. 10000, 10k\) up to 1,000, got '5k'$/);
+    // the packet log's bound: no G suffix is offered, as no value with it fits
+    usage(() => parseRate('5G', '--rate-limit', 100_000_000), /^--rate-limit: expected a number with an optional K\/M suffix .* up to 100,000,000, got '5G'$/);
   });
 
   test('protocols', () => {
     assert.deepEqual(parseProtocols('tcp,UDP'), ['tcp', 'udp']);
     assert.deepEqual(parseProtocols('roce_v2'), ['roce_v2']);
-    usage(() => parseProtocols('sctp'), /^--protocol: expected tcp\|udp\|icmp\|roce\|roce_v1\|roce_v2\|all/);
+    assert.deepEqual(parseProtocols('icmpv6'), ['icmpv6']);
+    usage(() => parseProtocols('sctp'), /^--protocol: expected tcp\|udp\|icmp\|icmpv6\|roce\|roce_v1\|roce_v2\|all/);
     usage(() => parseProtocols(','), /^--protocol/);
   });
 

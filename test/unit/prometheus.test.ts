@@ -15,7 +15,7 @@ test('text exposition: HELP/TYPE once per family, escaped labels, empty families
 });
 
 test('listen addresses', () => {
-  assert.deepEqual(parseListen(':9435', '--metrics-listen'), { host: '0.0.0.0', port: 9435 });
+  assert.deepEqual(parseListen(':9435', '--metrics-listen'), { host: '', port: 9435 });
   assert.deepEqual(parseListen('127.0.0.1:0', '--metrics-listen'), { host: '127.0.0.1', port: 0 });
   assert.deepEqual(parseListen('[::1]:9100', '--metrics-listen'), { host: '::1', port: 9100 });
   for (const bad of ['9435', 'host:', ':70000', 'a:b:c'])

@@ -6,8 +6,8 @@ import { humanBits, humanBytes } from '../../src/output/human.js';
 import { flowTable, ipBlock, makeSink, packetLine } from '../../src/output/xdp.js';
 
 const pkt = (o: Partial<PacketRecord>): PacketRecord => ({
-  type: 'packet', ts: '2026-01-01T00:00:00.000Z', iface: 'eth0', dir: 'ingress', proto: 'tcp', src: '192.168.1.100', sport: 54321,
-  dst: '93.184.216.34', dport: 443, len: 1248, ...o,
+  type: 'packet', ts: '2026-01-01T12:34:56.789Z', iface: 'eth0', dir: 'ingress', proto: 'tcp', src: '192.168.1.100', sport: 54321,
+  dst: '93.184.216.34', dport: 443, len: 1248, segs: 1, ...o,
 });
 const flowRec: FlowRecord = {
   type: 'flow', ts: '2026-01-01T00:00:00.000Z', iface: 'eth0', dir: 'egress', proto: 'udp', src: '10.0.0.1', sport: 53, dst: '2001:db8::1',
@@ -21,22 +21,28 @@ describe('renderers', () => {
       ipBlock(r),
       [
         '=== traffic for 192.168.1.100 ===',
-        'inbound:  1247 packets, 89432 bytes (87.34 KiB)',
-        'outbound: 1156 packets, 156789 bytes (153.11 KiB)',
-        'total:    2403 packets, 246221 bytes (240.45 KiB)',
+        'in:    1247 packets, 89432 bytes (87.34 KiB)',
+        'out:   1156 packets, 156789 bytes (153.11 KiB)',
+        'total: 2403 packets, 246221 bytes (240.45 KiB)',
       ].join('\n'),
     );
+    const one: IpRecord = { type: 'ip', ts: '', ip: '10.0.0.1', in_packets: 1, in_bytes: 1, out_packets: 0, out_bytes: 0 };
+    assert.match(ipBlock(one), /^in: {4}1 packet, 1 byte \(1 B\)$/m);
   });
 
-  test('packet lines', () => {
-    assert.equal(packetLine(pkt({})), 'TCP 192.168.1.100:54321 -> 93.184.216.34:443 (1248b)');
-    assert.equal(packetLine(pkt({ proto: 'udp', src: '2001:db8::1', sport: 5353, dst: 'ff02::fb', dport: 5353, len: 90 })), 'UDP [2001:db8::1]:5353 -> [ff02::fb]:5353 (90b)');
-    assert.equal(packetLine(pkt({ proto: 'icmp', sport: 0, dport: 0, len: 98 })), 'ICMP 192.168.1.100 -> 93.184.216.34 (98b)');
+  test('packet lines: time, interface and direction first, as tcpdump users read them', () => {
+    assert.equal(packetLine(pkt({ tcp_flags: 'SYN|ACK' })), '12:34:56.789 eth0 in TCP 192.168.1.100:54321 -> 93.184.216.34:443 [SYN|ACK] (1248b)');
+    assert.equal(packetLine(pkt({ tcp_flags: '', dir: 'egress', len: 65226, segs: 45 })), '12:34:56.789 eth0 out TCP 192.168.1.100:54321 -> 93.184.216.34:443 [.] (65226b, 45 segs)');
+    assert.equal(
+      packetLine(pkt({ proto: 'udp', src: '2001:db8::1', sport: 5353, dst: 'ff02::fb', dport: 5353, len: 90, vlan: 100 })),
+      '12:34:56.789 eth0 in vlan 100 UDP [2001:db8::1]:5353 -> [ff02::fb]:5353 (90b)',
+    );
+    assert.equal(packetLine(pkt({ proto: 'icmp', sport: 0, dport: 0, len: 98, icmp_type: 8, icmp_code: 0 })), '12:34:56.789 eth0 in ICMP 8/0 192.168.1.100 -> 93.184.216.34 (98b)');
     assert.equal(
       packetLine(pkt({ proto: 'roce_v2', sport: 49152, dport: 4791, roce_opcode: 'RC_RDMA_WRITE_ONLY', roce_qp: 0xabcd, len: 1082 })),
-      'RoCEv2 192.168.1.100:49152 -> 93.184.216.34:4791 RC_RDMA_WRITE_ONLY qp=0x00abcd (1082b)',
+      '12:34:56.789 eth0 in RoCEv2 192.168.1.100:49152 -> 93.184.216.34:4791 RC_RDMA_WRITE_ONLY qp=0x00abcd (1082b)',
     );
-    assert.equal(packetLine(pkt({ proto: 47, sport: 0, dport: 0, len: 60 })), 'IP/47 192.168.1.100 -> 93.184.216.34 (60b)');
+    assert.equal(packetLine(pkt({ proto: 47, sport: 0, dport: 0, len: 60 })), '12:34:56.789 eth0 in IP/47 192.168.1.100 -> 93.184.216.34 (60b)');
   });
 
   test('RoCE opcodes and TCP flags by name', () => {
@@ -62,13 +68,18 @@ describe('renderers', () => {
       flowTable([flowRec]),
       ['IFACE  DIR  PROTO  SOURCE       DESTINATION         PACKETS     BYTES  PPS          RATE', 'eth0   out  UDP    10.0.0.1:53  [2001:db8::1]:5353        3  2.00 KiB  1.5  12.35 Mbit/s'].join('\n'),
     );
-    assert.equal(flowTable([]), '(no flows yet)');
+    // one decimal for every PPS cell; a VLAN column once a flow is tagged
+    const table = flowTable([{ ...flowRec, vlan: 7, pps_rate: 0 }, { ...flowRec, proto: 'icmp', sport: 0, dport: 0, icmp_type: 8, icmp_code: 0, pps_rate: 3.4 }]).split('\n');
+    assert.match(table[0]!, /^IFACE {2}DIR {2}VLAN {2}PROTO/);
+    assert.match(table[1]!, /^eth0 {3}out {2}7 {5}UDP .* 0\.0 {2}/);
+    assert.match(table[2]!, /^eth0 {3}out {2}- {5}ICMP 8\/0 .* 3\.4 {2}/);
+    assert.equal(flowTable([]), '(no flows)');
   });
 
   test('json sink: one object a line, records unchanged', () => {
     const out: string[] = [];
     const sink = makeSink('json', (s) => out.push(s));
-    const summary = { type: 'summary', ts: 't', duration_s: 1, interfaces: ['eth0'], attached: [] } as unknown as SummaryRecord;
+    const summary = { type: 'summary', ts: 't', duration_s: 1, interfaces: ['eth0'], attached: [], vanished: [] } as unknown as SummaryRecord;
     sink.interval([flowRec, summary]);
     sink.packet(pkt({}));
     const lines = out.join('').trimEnd().split('\n');

@@ -1,5 +1,5 @@
 /** Encoders and decoders for the structs of bpf/include/flow.h (offsets from src/bpf/layout.ts). */
-import { CONFIG, EVENT, FLOW_KEY, FLOW_VAL, IP_VAL, LPM_KEY, PCLASS } from './layout.js';
+import { CONFIG, EVENT, FLOW_KEY, FLOW_VAL, IP_VAL, LPM_KEY, PCLASS, XT_ICMP_NONE, XT_MAX_IFACES } from './layout.js';
 import { sumU64 } from '../../bpf/maps.js';
 import { type Net, formatAddr } from '../../options/index.js';
 import { maskAddr } from '../../options/ip.js';
@@ -16,15 +16,18 @@ export interface KernelConfig {
   dstNet?: Net;
   srcPort?: number;
   dstPort?: number;
+  /** the attached interfaces, in the order of their `stats` slots */
+  ifindexes: number[];
 }
 
 export function protoMask(ps: Protocol[]): number {
   let m = 0;
   for (const p of ps) {
-    if (p === 'all') m |= 0x3f;
+    if (p === 'all') m |= Object.values(PCLASS).reduce((a, b) => a | b, 0);
     if (p === 'tcp') m |= PCLASS.XT_PC_TCP;
     if (p === 'udp') m |= PCLASS.XT_PC_UDP;
     if (p === 'icmp') m |= PCLASS.XT_PC_ICMP;
+    if (p === 'icmpv6') m |= PCLASS.XT_PC_ICMPV6;
     if (p === 'roce' || p === 'roce_v1') m |= PCLASS.XT_PC_ROCE_V1;
     if (p === 'roce' || p === 'roce_v2') m |= PCLASS.XT_PC_ROCE_V2;
   }
@@ -43,6 +46,8 @@ export function encodeConfig(c: KernelConfig): Buffer {
   b.writeUInt8(protoMask(c.protocols), f.proto_mask);
   b.writeUInt16LE(c.srcPort ?? 0, f.sport);
   b.writeUInt16LE(c.dstPort ?? 0, f.dport);
+  if (c.ifindexes.length > XT_MAX_IFACES) throw new Error(`at most ${XT_MAX_IFACES} interfaces`);
+  c.ifindexes.forEach((ix, i) => b.writeUInt32LE(ix, f.ifindex + 4 * i));
   if (c.srcNet) {
     b.writeUInt8(1, f.src_filter);
     c.srcNet.addr.copy(b, f.src_net);
@@ -73,12 +78,21 @@ export interface FlowKey {
   dir: Dir;
   kind: number;
   family: number;
+  /** VLAN id of the outer tag, 0 when untagged */
+  vlan: number;
+  /** ICMP/ICMPv6 type and code, when the header was seen */
+  icmp?: { type: number; code: number };
+}
+
+/** ICMP type and code, for ICMP and ICMPv6 packets whose header was seen. */
+function icmpOf(kind: number, proto: number, type: number, code: number): { type: number; code: number } | undefined {
+  return kind === 0 && (proto === 1 || proto === 58) && type !== XT_ICMP_NONE ? { type, code } : undefined;
 }
 
 export function decodeFlowKey(b: Buffer, off: number): FlowKey {
   const f = FLOW_KEY.fields;
   const family = b.readUInt8(off + f.family);
-  return {
+  const k: FlowKey = {
     src: formatAddr(b.subarray(off + f.src, off + f.src + 16), family),
     dst: formatAddr(b.subarray(off + f.dst, off + f.dst + 16), family),
     ifindex: b.readUInt32LE(off + f.ifindex),
@@ -88,7 +102,11 @@ export function decodeFlowKey(b: Buffer, off: number): FlowKey {
     dir: b.readUInt8(off + f.dir) === 0 ? 'ingress' : 'egress',
     kind: b.readUInt8(off + f.kind),
     family,
+    vlan: b.readUInt16LE(off + f.vlan),
   };
+  const icmp = icmpOf(k.kind, k.proto, b.readUInt8(off + f.icmp_type), b.readUInt8(off + f.icmp_code));
+  if (icmp) k.icmp = icmp;
+  return k;
 }
 
 export interface FlowTotals {
@@ -133,6 +151,10 @@ export interface DecodedEvent {
   sport: number;
   dport: number;
   len: number;
+  /** wire frames the event stands for (> 1: a GSO packet seen at TC) */
+  segs: number;
+  vlan: number;
+  icmp?: { type: number; code: number };
   tcpFlags?: string;
   roceOpcode?: string;
   roceQp?: number;
@@ -154,7 +176,11 @@ export function decodeEvent(dv: DataView, off: number): DecodedEvent {
     sport: dv.getUint16(off + f.sport, true),
     dport: dv.getUint16(off + f.dport, true),
     len: dv.getUint32(off + f.len, true),
+    segs: dv.getUint16(off + f.segs, true) || 1,
+    vlan: dv.getUint16(off + f.vlan, true),
   };
+  const icmp = icmpOf(kind, proto, dv.getUint8(off + f.icmp_type), dv.getUint8(off + f.icmp_code));
+  if (icmp) e.icmp = icmp;
   if (kind === 0 && proto === 6) e.tcpFlags = tcpFlagNames(dv.getUint8(off + f.tcp_flags));
   if (kind !== 0) {
     e.roceOpcode = roceOpcodeName(dv.getUint8(off + f.roce_opcode));

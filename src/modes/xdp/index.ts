@@ -6,17 +6,17 @@ import { type Link, attachTc, attachXdp, linkInfo } from '../../bpf/link.js';
 import { MapDumper, lookup, perCpuStride, possibleCpus, sumU64, update } from '../../bpf/maps.js';
 import { BpfObject } from '../../bpf/object.js';
 import { RingReader } from '../../bpf/ringbuf.js';
-import { XtError, usageError } from '../../errors.js';
+import { EXIT, XtError, usageError } from '../../errors.js';
 import { flowMetrics } from '../../export/flows.js';
 import { MetricsEndpoint } from '../../export/prometheus.js';
 import { log } from '../../log.js';
-import type { Iface } from '../../options/index.js';
+import { type Iface, type Net, listInterfaces } from '../../options/index.js';
 import type { Resolved } from '../../options/spec.js';
 import { makeSink } from '../../output/xdp.js';
-import type { Counters, FlowRecord, IpRecord, PacketRecord, StatsRecord, SummaryRecord, XdpRecord } from '../../records/index.js';
+import type { Counters, FlowRecord, IfaceCounters, IpRecord, PacketRecord, StatsRecord, SummaryRecord } from '../../records/index.js';
 import { requireBpfPrivilege, signalReady, untilStopped } from '../common.js';
 import { decodeEvent, decodeFlowKey, encodeConfig, encodeLpmKey, sumFlowValues, sumIpValues } from './codec.js';
-import { STAT, XT_MAX_WATCH } from './layout.js';
+import { STAT, XT_MAX_IFACES, XT_MAX_WATCH } from './layout.js';
 import { protoName, tcpFlagNames } from './names.js';
 import type { XDP_OPTIONS } from './options.js';
 
@@ -30,6 +30,24 @@ interface Prev {
   packets: bigint;
   bytes: bigint;
 }
+
+/** One report's worth: flows (busiest first), watched IPs, counters, and which flows moved since the last one. */
+export interface Collected {
+  flows: FlowRecord[];
+  changed: Set<FlowRecord>;
+  ips: IpRecord[];
+  counters: Counters;
+}
+
+const IFACE_STATS: ReadonlyArray<[keyof IfaceCounters, number]> = [
+  ['rx_packets', STAT.XT_STAT_RX_PACKETS],
+  ['rx_bytes', STAT.XT_STAT_RX_BYTES],
+  ['tx_packets', STAT.XT_STAT_TX_PACKETS],
+  ['tx_bytes', STAT.XT_STAT_TX_BYTES],
+  ['non_ip_packets', STAT.XT_STAT_NON_IP],
+  ['fragments', STAT.XT_STAT_FRAGMENTS],
+  ['truncated', STAT.XT_STAT_TRUNCATED],
+];
 
 /** Reads the maps and turns them into records; keeps the previous snapshot for rates. */
 class Collector {
@@ -63,19 +81,31 @@ class Collector {
     return this.names.get(ifindex) ?? `if${ifindex}`;
   }
 
+  /** One `stats` slot (an interface's, in --iface order; the last for any other), summed over CPUs. */
+  private slot(i: number): number[] {
+    const m = this.obj.map('stats');
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(i);
+    lookup(m, key, this.statsBuf);
+    return Array.from({ length: STAT.XT_STAT_MAX }, (_, j) => Number(sumU64(this.statsBuf, 0, m.valueSize, j * 8)));
+  }
+
   /**
    * The kernel's counters. Read before the flow table is dumped: flows created during the dump are then
    * in the table but not yet in `created`, so created - entries can only under-estimate evictions, and
    * the count kept never goes down.
    */
   private readStats(): (flowCount: number) => Counters {
-    const m = this.obj.map('stats');
-    lookup(m, Buffer.alloc(4), this.statsBuf);
-    const vals = Array.from({ length: STAT.XT_STAT_MAX }, (_, i) => Number(sumU64(this.statsBuf, 0, m.valueSize, i * 8)));
-    return (flowCount) => this.counters(vals, flowCount);
+    const slots = [...this.opts.ifaces.map((_, i) => this.slot(i)), this.slot(XT_MAX_IFACES)];
+    const total = slots.reduce((a, v) => a.map((x, j) => x + v[j]!));
+    const ifaces: Record<string, IfaceCounters> = {};
+    this.opts.ifaces.forEach((iface, i) => {
+      ifaces[iface.name] = Object.fromEntries(IFACE_STATS.map(([k, j]) => [k, slots[i]![j]!])) as unknown as IfaceCounters;
+    });
+    return (flowCount) => this.counters(total, flowCount, ifaces);
   }
 
-  private counters(v: number[], flowCount: number): Counters {
+  private counters(v: number[], flowCount: number, ifaces: Record<string, IfaceCounters>): Counters {
     const s = (i: number): number => v[i]!;
     const created = s(STAT.XT_STAT_FLOWS_CREATED);
     this.evicted = Math.max(this.evicted, created - flowCount);
@@ -94,16 +124,18 @@ class Collector {
       events_sent: s(STAT.XT_STAT_EV_SENT),
       events_suppressed: s(STAT.XT_STAT_EV_SUPPRESSED),
       events_lost: s(STAT.XT_STAT_EV_DROPPED),
+      ifaces,
     };
   }
 
-  collect(): { flows: FlowRecord[]; ips: IpRecord[]; counters: Counters } {
+  collect(): Collected {
     const stats = this.readStats();
     const now = process.hrtime.bigint();
     const dt = Number(now - this.prevAt) / 1e9 || 1e-9;
     const ts = new Date().toISOString();
     const next = new Map<string, Prev>();
     const flows: FlowRecord[] = [];
+    const changed = new Set<FlowRecord>();
     const ks = this.obj.map('flows').keySize;
     const stride = this.flowDump.valueStride;
     this.flowDump.dump((keys, values, n) => {
@@ -116,7 +148,7 @@ class Collector {
         const p0 = this.prev.get(id);
         const p = p0 && p0.packets <= t.packets && p0.bytes <= t.bytes ? p0 : undefined;
         next.set(id, { packets: t.packets, bytes: t.bytes });
-        flows.push({
+        const f: FlowRecord = {
           type: 'flow',
           ts,
           iface: this.ifname(k.ifindex),
@@ -126,6 +158,8 @@ class Collector {
           sport: k.sport,
           dst: k.dst,
           dport: k.dport,
+          ...(k.vlan ? { vlan: k.vlan } : {}),
+          ...(k.icmp ? { icmp_type: k.icmp.type, icmp_code: k.icmp.code } : {}),
           packets: Number(t.packets),
           bytes: Number(t.bytes),
           pps_rate: round2(Number(t.packets - (p?.packets ?? 0n)) / dt),
@@ -133,7 +167,9 @@ class Collector {
           first_seen: this.wallTime(t.firstNs),
           last_seen: this.wallTime(t.lastNs),
           ...(k.kind === 0 && k.proto === 6 ? { tcp_flags: tcpFlagNames(t.tcpFlags) } : {}),
-        });
+        };
+        flows.push(f);
+        if (!p || p.packets !== t.packets) changed.add(f);
       }
     });
     this.prev = next;
@@ -145,8 +181,40 @@ class Collector {
       return { type: 'ip', ts, ip: net.text, ...sumIpValues(this.ipBuf) };
     });
     flows.sort((a, b) => b.bps_rate - a.bps_rate || b.bytes - a.bytes || b.packets - a.packets);
-    return { flows, ips, counters: stats(next.size) };
+    return { flows, changed, ips, counters: stats(next.size) };
   }
+}
+
+/** The final report ranks flows by what they carried over the whole run, with rates over the run. */
+export function summaryFlows(flows: FlowRecord[], durationS: number): FlowRecord[] {
+  const d = durationS > 0 ? durationS : 1e-9;
+  return flows
+    .map((f) => ({ ...f, pps_rate: round2(f.packets / d), bps_rate: round2((f.bytes * 8) / d) }))
+    .sort((a, b) => b.bytes - a.bytes || b.packets - a.packets);
+}
+
+/** Interfaces among `ifaces` that no longer exist (deleted, or moved to another namespace). */
+function vanishedOf(ifaces: readonly Iface[]): Iface[] {
+  const present = new Set(listInterfaces().map((i) => i.ifindex));
+  return ifaces.filter((i) => !present.has(i.ifindex));
+}
+
+/** Warns when the flow table evicts: at once, then at most once a minute while it goes on. */
+function evictionWarner(maxFlows: number): (c: Counters) => void {
+  let seen = 0;
+  let warnedAt = -Infinity;
+  let sinceWarn = 0;
+  return (c) => {
+    const fresh = c.flows_evicted - seen;
+    seen = c.flows_evicted;
+    if (fresh <= 0) return;
+    sinceWarn += fresh;
+    const now = performance.now();
+    if (now - warnedAt < 60_000) return;
+    log.warn(`flow table full: ${sinceWarn} flows evicted${warnedAt === -Infinity ? '' : ' in the last minute'} (${c.flows_evicted} in all); raise --max-flows (now ${maxFlows}) to keep them`);
+    warnedAt = now;
+    sinceWarn = 0;
+  };
 }
 
 const round2 = (x: number): number => Math.round(x * 100) / 100;
@@ -203,13 +271,24 @@ async function linkKind(name: string): Promise<string | null> {
  * auto: XDP, except on veth, where native XDP turns off the peer's GSO (TCP to a quarter of its
  * throughput in bench/) and generic XDP counts a GSO packet as one frame; TC sees gso_segs.
  */
-async function ingressHookFor(i: Iface, want: IngressHook): Promise<'xdp' | 'tc'> {
-  if (want !== 'auto') return want;
-  if ((await linkKind(i.name)) === 'veth') {
+async function ingressHookFor(i: Iface, want: IngressHook, xdpMode: XdpOptions['xdpMode']): Promise<'xdp' | 'tc'> {
+  let hook: 'xdp' | 'tc' = want === 'auto' ? 'xdp' : want;
+  if (want === 'auto' && (await linkKind(i.name)) === 'veth') {
     log.info(`${i.name}: veth, so ingress is counted at TC (XDP on veth slows the peer and merges GSO packets); --ingress-hook xdp to override`);
-    return 'tc';
+    hook = 'tc';
   }
-  return 'xdp';
+  if (hook === 'tc' && xdpMode !== 'auto') log.warn(`${i.name}: --xdp-mode ${xdpMode} has no effect: ingress is counted at TC, not XDP`);
+  return hook;
+}
+
+/** Says so when a value given was adjusted rather than taken as written. */
+function noteAdjusted(opts: XdpOptions): void {
+  const nets: Array<[string, Net | undefined]> = [
+    ...(opts.watch ?? []).map((n): [string, Net] => ['-w/--watch-ip', n]),
+    ['--src-ip', opts.srcNet],
+    ['--dst-ip', opts.dstNet],
+  ];
+  for (const [flag, n] of nets) if (n?.given) log.info(`${flag}: ${n.given} has host bits set; it stands for the network ${n.text}`);
 }
 
 /** How long the final drain may take at exit before what is left in the ring is reported as unread. */
@@ -219,7 +298,8 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
   requireBpfPrivilege('xdp');
   const stopped = untilStopped(); // handlers first: a SIGTERM during setup still detaches and summarises
   const watch = opts.watch ?? [];
-  if (watch.length > XT_MAX_WATCH) throw usageError(`--watch-ip: at most ${XT_MAX_WATCH} addresses or CIDRs, got ${watch.length}`);
+  if (watch.length > XT_MAX_WATCH) throw usageError(`-w/--watch-ip: at most ${XT_MAX_WATCH} addresses or CIDRs, got ${watch.length}`);
+  noteAdjusted(opts);
   const obj = BpfObject.open(defaultObject('flow.bpf.o'));
   const links: Link[] = [];
   let ring: RingReader | null = null;
@@ -239,6 +319,7 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
         dstNet: opts.dstNet,
         srcPort: opts.srcPort,
         dstPort: opts.dstPort,
+        ifindexes: opts.ifaces.map((i) => i.ifindex),
       }),
     );
     obj.setMaxEntries('flows', opts.maxFlows);
@@ -272,7 +353,10 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
             sport: e.sport,
             dst: e.dst,
             dport: e.dport,
+            ...(e.vlan ? { vlan: e.vlan } : {}),
+            ...(e.icmp ? { icmp_type: e.icmp.type, icmp_code: e.icmp.code } : {}),
             len: e.len,
+            segs: e.segs,
           };
           if (e.tcpFlags !== undefined) p.tcp_flags = e.tcpFlags;
           if (e.roceOpcode !== undefined) {
@@ -293,34 +377,52 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
     const tcIngressFd = obj.progFd('xt_tc_ingress');
     const egressFd = obj.progFd('xt_tc_egress');
     for (const i of opts.ifaces) {
-      const hook = await ingressHookFor(i, opts.ingressHook);
+      const hook = await ingressHookFor(i, opts.ingressHook, opts.xdpMode);
       links.push(hook === 'xdp' ? attachXdp(xdpFd, i.name, i.ifindex, opts.xdpMode) : attachTc(tcIngressFd, i.name, i.ifindex, 'ingress'));
       links.push(attachTc(egressFd, i.name, i.ifindex, 'egress'));
     }
     const labels = await containerLabeller(opts.containers);
-    const kinds = links.map((a) => `${a.target}:${a.kind}`);
-    signalReady(opts.readyFile, `attached ${kinds.join(', ')}; every ${opts.intervalMs} ms`, links.map(linkInfo));
+    const kindsOf = (ls: Link[]): string[] => ls.map((a) => `${a.target}:${a.kind}`);
+    const allKinds = kindsOf(links);
+    signalReady(opts.readyFile, `attached ${allKinds.join(', ')}; every ${opts.intervalMs} ms`, links.map(linkInfo));
 
     const pick = (flows: FlowRecord[]): FlowRecord[] => (opts.top > 0 ? flows.slice(0, opts.top) : flows);
-    const collect = (): ReturnType<Collector['collect']> => {
+    const collect = (): Collected => {
       const r = collector.collect();
       labels?.apply(r.flows, r.ips);
       return r;
     };
-    const emit = (): Counters => {
+    const vanished: Iface[] = [];
+    let allGone: (() => void) | null = null;
+    const everyGone = new Promise<'vanished'>((r) => (allGone = () => r('vanished')));
+    /** Interfaces deleted mid-run: say so once, drop their links, go on with the rest. */
+    const checkVanished = (): void => {
+      const gone = vanishedOf(opts.ifaces.filter((i) => !vanished.includes(i)));
+      for (const i of gone) {
+        vanished.push(i);
+        for (let j = links.length - 1; j >= 0; j--) if (links[j]!.target === i.name) links.splice(j, 1)[0]!.destroy();
+        const left = opts.ifaces.filter((x) => !vanished.includes(x)).map((x) => x.name);
+        log.warn(`${i.name} (ifindex ${i.ifindex}) is gone: its hooks went with it; ${left.length ? `counting goes on on ${left.join(', ')}` : 'no interface is left'}`);
+      }
+      if (vanished.length === opts.ifaces.length) allGone?.();
+    };
+    const warnEvictions = evictionWarner(opts.maxFlows);
+    const emit = (): void => {
       ring?.drain();
       labels?.refresh();
-      const { flows, ips, counters } = collect();
+      checkVanished();
+      const { flows, changed, ips, counters } = collect();
+      const shown = pick(opts.changed ? flows.filter((f) => changed.has(f)) : flows);
       const stats: StatsRecord = { type: 'stats', ts: new Date().toISOString(), ...counters };
-      const rs: XdpRecord[] = [stats, ...pick(flows), ...ips];
-      sink.interval(rs);
+      sink.interval([stats, ...shown, ...ips]);
       metrics?.set(flowMetrics(pick(flows), ips, counters));
-      return counters;
+      warnEvictions(counters);
     };
     const timer = setInterval(emit, opts.intervalMs);
-    const why = await stopped;
+    const why = await Promise.race([stopped, everyGone]);
     clearInterval(timer);
-    log.info(`${why === 'EPIPE' ? 'stdout closed' : why}: detaching`);
+    if (why === 'vanished') process.exitCode = EXIT.FAILURE;
+    log.info(`${why === 'EPIPE' ? 'stdout closed' : why === 'vanished' ? 'every interface is gone' : why}: detaching`);
     detachAll();
     if (why === 'EPIPE') return; // nobody is reading: no summary
     // What the programs sent before they were detached, read for a bounded time.
@@ -328,16 +430,18 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
     const unread = ring?.lag() ?? 0;
     if (unread) log.warn(`${unread} bytes of packet-log events were still unread after ${EXIT_DRAIN_MS} ms at exit (events_unread_bytes in the summary)`);
     const { flows, ips, counters } = collect();
+    const durationS = Number(process.hrtime.bigint() - startNs) / 1e9;
     const summary: SummaryRecord = {
       type: 'summary',
       ts: new Date().toISOString(),
-      duration_s: round2(Number(process.hrtime.bigint() - startNs) / 1e9),
+      duration_s: round2(durationS),
       interfaces: opts.ifaces.map((i) => i.name),
-      attached: kinds,
+      attached: allKinds.filter((k) => !vanished.some((v) => k.startsWith(`${v.name}:`))),
+      vanished: vanished.map((i) => i.name),
       ...counters,
       ...(opts.packets ? { events_unread_bytes: unread } : {}),
     };
-    sink.interval([...pick(flows), ...ips, summary]);
+    sink.interval([...pick(summaryFlows(flows, durationS)), ...ips, summary]);
   } catch (e) {
     if (e instanceof XtError) throw e;
     throw new XtError(`xdp: ${(e as Error).message}`);

@@ -10,8 +10,8 @@ export interface StructLayout {
 
 export const FLOW_KEY = {
   name: 'xt_flow_key',
-  size: 44,
-  fields: { src: 0, dst: 16, ifindex: 32, sport: 36, dport: 38, proto: 40, dir: 41, kind: 42, family: 43 },
+  size: 48,
+  fields: { src: 0, dst: 16, ifindex: 32, sport: 36, dport: 38, proto: 40, dir: 41, kind: 42, family: 43, vlan: 44, icmp_type: 46, icmp_code: 47 },
 } as const satisfies StructLayout;
 
 export const FLOW_VAL = {
@@ -30,19 +30,19 @@ export const IP_VAL = {
 
 export const EVENT = {
   name: 'xt_event',
-  size: 64,
+  size: 72,
   fields: {
     ts_ns: 0, src: 8, dst: 24, ifindex: 40, len: 44, sport: 48, dport: 50, proto: 52, dir: 53, kind: 54,
-    family: 55, tcp_flags: 56, roce_opcode: 57, pad: 58, roce_qp: 60,
+    family: 55, tcp_flags: 56, roce_opcode: 57, segs: 58, roce_qp: 60, vlan: 64, icmp_type: 66, icmp_code: 67, pad: 68,
   },
 } as const satisfies StructLayout;
 
 export const CONFIG = {
   name: 'xt_config',
-  size: 80,
+  size: 144,
   fields: {
     watch_count: 0, rate_limit: 4, log_enabled: 8, proto_mask: 9, src_filter: 10, dst_filter: 11, sport: 12,
-    dport: 14, src_net: 16, src_mask: 32, dst_net: 48, dst_mask: 64,
+    dport: 14, src_net: 16, src_mask: 32, dst_net: 48, dst_mask: 64, ifindex: 80,
   },
 } as const satisfies StructLayout;
 
@@ -52,13 +52,16 @@ export const STRUCTS: readonly StructLayout[] = [FLOW_KEY, FLOW_VAL, LPM_KEY, IP
 
 export const DIR = { XT_DIR_INGRESS: 0, XT_DIR_EGRESS: 1 } as const;
 export const KIND = { XT_KIND_IP: 0, XT_KIND_ROCE_V1: 1, XT_KIND_ROCE_V2: 2 } as const;
-export const PCLASS = { XT_PC_TCP: 1, XT_PC_UDP: 2, XT_PC_ICMP: 4, XT_PC_ROCE_V1: 8, XT_PC_ROCE_V2: 16, XT_PC_OTHER: 32 } as const;
+export const PCLASS = { XT_PC_TCP: 1, XT_PC_UDP: 2, XT_PC_ICMP: 4, XT_PC_ROCE_V1: 8, XT_PC_ROCE_V2: 16, XT_PC_OTHER: 32, XT_PC_ICMPV6: 64 } as const;
 export const STAT = {
   XT_STAT_RX_PACKETS: 0, XT_STAT_RX_BYTES: 1, XT_STAT_TX_PACKETS: 2, XT_STAT_TX_BYTES: 3, XT_STAT_NON_IP: 4,
   XT_STAT_FRAGMENTS: 5, XT_STAT_TRUNCATED: 6, XT_STAT_FLOWS_CREATED: 7, XT_STAT_FLOW_FAILED: 8, XT_STAT_EV_SENT: 9,
   XT_STAT_EV_SUPPRESSED: 10, XT_STAT_EV_DROPPED: 11, XT_STAT_MAX: 16,
 } as const;
 export const XT_MAX_WATCH = 256;
+export const XT_MAX_IFACES = 16;
+/** icmp_type/icmp_code when the ICMP header was not seen (a fragment, a truncated packet) */
+export const XT_ICMP_NONE = 255;
 
 /** Enum name -> its values, as the test compares them with BTF. */
 export const ENUMS: Readonly<Record<string, Readonly<Record<string, number>>>> = {

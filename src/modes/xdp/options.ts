@@ -8,6 +8,8 @@ import {
   parseSingleNet,
 } from '../../options/index.js';
 import { flag, optional, value } from '../../options/spec.js';
+import type { Iface } from '../../options/index.js';
+import { XT_MAX_IFACES } from './layout.js';
 
 /** CPUs the kernel sizes per-CPU maps for (/sys/devices/system/cpu/possible, e.g. "0-63"). */
 export function possibleCpuCount(path = '/sys/devices/system/cpu/possible'): number {
@@ -45,8 +47,14 @@ export function parseMaxFlows(v: string, from: string, b = maxFlowsBounds(), cpu
   return Number(v);
 }
 
+function parseIfaces(v: string, from: string): Iface[] {
+  const l = parseInterfaces(v, from);
+  if (l.length > XT_MAX_IFACES) throw usageError(`${from}: at most ${XT_MAX_IFACES} interfaces in one run, got ${l.length}`);
+  return l;
+}
+
 export const XDP_OPTIONS = {
-  ifaces: value('-i, --iface <names>', 'interfaces, comma-separated', (v, from) => parseInterfaces(v, from), {
+  ifaces: value('-i, --iface <names>', `interfaces, comma-separated (at most ${XT_MAX_IFACES})`, (v, from) => parseIfaces(v, from), {
     env: ['INTERFACE', 'NETWORK_INTERFACE'],
     detect: {
       describe: 'the default-route interface',
@@ -64,7 +72,8 @@ export const XDP_OPTIONS = {
     default: 'auto',
   }),
   intervalMs: interval(),
-  top: value('--top <n>', 'flows shown per interval, 0 for all', (v, from) => parseInteger(v, from, 0, 1_000_000), { default: '20' }),
+  top: value('--top <n>', 'flows shown per interval (busiest first; the summary ranks by total bytes), 0 for all', (v, from) => parseInteger(v, from, 0, 1_000_000), { default: '20' }),
+  changed: flag('--changed', 'show only the flows that carried packets since the last report (for long, mostly idle runs)'),
   output: recordOutput(),
   watch: optional('-w, --watch-ip <ips>', 'IPs or CIDRs to count in/out, comma-separated', (v, from) => parseNetList(v, from), { env: ['TARGET_IP'] }),
   packets: flag('-p, --packets', 'log every matching packet (filters and rate limit run in the kernel)'),
