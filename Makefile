@@ -42,7 +42,13 @@ DOCKER_RUN_ENV = -e MODE='$(MODE)' -e INTERFACE='$(INTERFACE)' -e DEVICE='$(DEVI
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  variables: MODE=$(MODE) INTERFACE=<name[,name]> XTRACE_ARGS='<more flags>'"
+	@echo "  variables (make VAR=value target):"
+	@printf '    %-26s%s\n' "MODE=$(MODE)" "xdp | rdma | nccl (run, docker-up, docker-run)"
+	@echo "    INTERFACE=<name[,name]>   interfaces to monitor (default: the default-route interface)"
+	@echo "    TARGET_IP=<ip[,cidr]>     addresses to count in/out (-w)"
+	@echo "    INTERVAL=<ms>             report interval (default: 5000)"
+	@echo "    DEVICE=<mlx5_N>           one RDMA device (rdma, nccl)"
+	@echo "    XTRACE_ARGS='<flags>'     more xtrace flags, e.g. XTRACE_ARGS='-p --protocol tcp'"
 
 # what:package pairs (a command, or a file) that the build and the tests need; scripts/install-missing.sh installs the missing ones
 BUILD_NEEDS := $(CLANG):clang llc:llvm /usr/include/bpf/bpf_helpers.h:libbpf-dev /usr/include/$(MULTIARCH)/asm/types.h:linux-libc-dev \
