@@ -71,14 +71,8 @@ export interface IfaceCounters {
   truncated: number;
 }
 
-export interface Counters {
-  rx_packets: number;
-  rx_bytes: number;
-  tx_packets: number;
-  tx_bytes: number;
-  non_ip_packets: number;
-  fragments: number;
-  truncated: number;
+/** The packet counters of every interface together, and the flow table's and packet log's. */
+export interface Counters extends IfaceCounters {
   flows: number;
   flows_created: number;
   /** never decreases (a Prometheus counter) */
