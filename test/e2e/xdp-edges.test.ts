@@ -277,8 +277,12 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
     const p = new NetnsPair();
     let x: XtraceProcess | null = null;
     try {
-      x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--top', '2', '--changed', '--interval', '200', '--ingress-hook', 'tc'], { ns: p.nsA });
+      const hostBits = `${p.ipA.replace(/\.1$/, '.5')}/24`; // stands for the /24 network
+      x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--top', '2', '--changed', '--interval', '200', '--ingress-hook', 'tc', '--xdp-mode', 'generic', '-w', hostBits], { ns: p.nsA });
       await x.ready();
+      // what xtrace adjusted or ignored is said, not done silently
+      assert.match(x.stderr, new RegExp(`-w/--watch-ip: ${hostBits.replace(/\./g, '\\.')} has host bits set; it stands for the network ${p.ipA.replace(/\.1$/, '.0').replace(/\./g, '\\.')}/24`));
+      assert.match(x.stderr, new RegExp(`${p.ifA}: --xdp-mode generic has no effect: ingress is counted at TC, not XDP`));
       const N = 2000;
       await echoing(p.nsA, p.ipA, [9400], () => assert.equal(traffic(p.nsB, 'udp-send', p.ipA, 9400, N, 100, 40400), String(N)));
       await sleep(700); // reports where the UDP flows are idle
@@ -296,7 +300,8 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
       assert.ok(shown.includes(''), `an idle report shows no flow: ${JSON.stringify(shown)}`);
       // the summary: the two UDP flows (2000 packets each) rank above the ping, whatever the last interval saw
       const sum = summaryOf(rs);
-      const last = rs.slice(rs.findIndex((r) => r.type === 'summary') - 2).filter((r) => r.type === 'flow');
+      const lastStats = rs.map((r) => r.type).lastIndexOf('stats');
+      const last = rs.slice(lastStats + 1).filter((r) => r.type === 'flow'); // the summary's flows
       assert.deepEqual(last.map((f) => f.packets), [N, N]);
       assert.deepEqual(last.map((f) => f.proto), ['udp', 'udp']);
       for (const f of last) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { XtError } from '../../src/errors.js';
-import { render } from '../../src/export/prometheus.js';
+import { MetricsEndpoint, render } from '../../src/export/prometheus.js';
 import { parseListen } from '../../src/options/index.js';
 
 test('text exposition: HELP/TYPE once per family, escaped labels, empty families left out', () => {
@@ -20,4 +20,17 @@ test('listen addresses', () => {
   assert.deepEqual(parseListen('[::1]:9100', '--metrics-listen'), { host: '::1', port: 9100 });
   for (const bad of ['9435', 'host:', ':70000', 'a:b:c'])
     assert.throws(() => parseListen(bad, '--metrics-listen'), (e: unknown) => e instanceof XtError && e.exitCode === 2 && /^--metrics-listen: expected \[host\]:port/.test(e.message));
+});
+
+test('no host: one endpoint on both families; an address in use is bad input (exit 2)', async () => {
+  const ep = await MetricsEndpoint.start({ host: '', port: 0 }, '--metrics-listen');
+  try {
+    ep.set([{ name: 'xtrace_flows', help: 'h', type: 'gauge', samples: [{ labels: {}, value: 3 }] }]);
+    const port = new URL(ep.url).port;
+    for (const host of ['127.0.0.1', '[::1]']) assert.match(await (await fetch(`http://${host}:${port}/metrics`)).text(), /^xtrace_flows 3$/m, host);
+    await assert.rejects(MetricsEndpoint.start({ host: '127.0.0.1', port: Number(port) }, '--metrics-listen'), (e: unknown) =>
+      e instanceof XtError && e.exitCode === 2 && /^--metrics-listen: cannot listen on 127\.0\.0\.1:\d+: the address is in use; expected \[host\]:port/.test(e.message));
+  } finally {
+    await ep.close();
+  }
 });
