@@ -13,7 +13,7 @@ import { log } from '../../log.js';
 import { type Iface, type Net, listInterfaces } from '../../options/index.js';
 import type { Resolved } from '../../options/spec.js';
 import { makeSink } from '../../output/xdp.js';
-import type { Counters, FlowRecord, IfaceCounters, IpRecord, PacketRecord, StatsRecord, SummaryRecord } from '../../records/index.js';
+import type { Counters, FlowRecord, FlowTuple, IfaceCounters, IpRecord, PacketRecord, StatsRecord, SummaryRecord } from '../../records/index.js';
 import { requireBpfPrivilege, signalReady, untilStopped } from '../common.js';
 import { decodeEvent, decodeFlowKey, encodeConfig, encodeLpmKey, sumFlowValues, sumIpValues } from './codec.js';
 import { STAT, XT_MAX_IFACES, XT_MAX_WATCH } from './layout.js';
@@ -151,15 +151,7 @@ class Collector {
         const f: FlowRecord = {
           type: 'flow',
           ts,
-          iface: this.ifname(k.ifindex),
-          dir: k.dir,
-          proto: protoName(k.kind, k.proto),
-          src: k.src,
-          sport: k.sport,
-          dst: k.dst,
-          dport: k.dport,
-          ...(k.vlan ? { vlan: k.vlan } : {}),
-          ...(k.icmp ? { icmp_type: k.icmp.type, icmp_code: k.icmp.code } : {}),
+          ...tupleOf(this.ifname(k.ifindex), protoName(k.kind, k.proto), k),
           packets: Number(t.packets),
           bytes: Number(t.bytes),
           pps_rate: round2(Number(t.packets - (p?.packets ?? 0n)) / dt),
@@ -218,6 +210,21 @@ function evictionWarner(maxFlows: number): (c: Counters) => void {
 }
 
 const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+/** The flow tuple of a decoded flow key or packet event, VLAN and ICMP type/code where they apply. */
+function tupleOf(iface: string, proto: FlowTuple['proto'], x: Omit<FlowTuple, 'iface' | 'proto' | 'vlan' | 'icmp_type' | 'icmp_code'> & { vlan: number; icmp?: { type: number; code: number } }): FlowTuple {
+  return {
+    iface,
+    dir: x.dir,
+    proto,
+    src: x.src,
+    sport: x.sport,
+    dst: x.dst,
+    dport: x.dport,
+    ...(x.vlan ? { vlan: x.vlan } : {}),
+    ...(x.icmp ? { icmp_type: x.icmp.type, icmp_code: x.icmp.code } : {}),
+  };
+}
 
 /** Container names for flow addresses, refreshed in the background each interval. */
 async function containerLabeller(want: XdpOptions['containers']): Promise<{ refresh(): void; apply(f: FlowRecord[], i: IpRecord[]): void } | null> {
@@ -346,15 +353,7 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
           const p: PacketRecord = {
             type: 'packet',
             ts: collector.wallTime(e.tsNs),
-            iface: collector.ifname(e.ifindex),
-            dir: e.dir,
-            proto: e.proto,
-            src: e.src,
-            sport: e.sport,
-            dst: e.dst,
-            dport: e.dport,
-            ...(e.vlan ? { vlan: e.vlan } : {}),
-            ...(e.icmp ? { icmp_type: e.icmp.type, icmp_code: e.icmp.code } : {}),
+            ...tupleOf(collector.ifname(e.ifindex), e.proto, e),
             len: e.len,
             segs: e.segs,
           };
