@@ -20,7 +20,7 @@ NODE_MAJOR_MIN := 20
 APT_PKGS := clang llvm libbpf-dev iproute2 iputils-ping python3 make gcc
 
 .PHONY: help deps build build-bpf run run-with-interface test bench interfaces info clean \
-	docker-base docker-build docker-up docker-up-xdp docker-up-rdma docker-up-nccl docker-down docker-logs docker-run \
+	docker-base docker-build docker-up docker-up-xdp docker-up-stack docker-up-rdma docker-up-nccl docker-down docker-logs docker-run \
 	docker-shell docker-info docker-network-info docker-test docker-clean
 
 IMAGE ?= xtrace:latest
@@ -43,7 +43,7 @@ DOCKER_RUN_ENV = -e MODE='$(MODE)' -e INTERFACE='$(INTERFACE)' -e DEVICE='$(DEVI
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  variables (make VAR=value target):"
-	@printf '    %-26s%s\n' "MODE=$(MODE)" "xdp | rdma | nccl (run, docker-up, docker-run)"
+	@printf '    %-26s%s\n' "MODE=$(MODE)" "xdp | stack | rdma | nccl (run, docker-up, docker-run)"
 	@echo "    INTERFACE=<name[,name]>   interfaces to monitor (default: the default-route interface)"
 	@echo "    TARGET_IP=<ip[,cidr]>     addresses to count in/out (-w)"
 	@echo "    INTERVAL=<ms>             report interval (default: 5000)"
@@ -53,7 +53,7 @@ help: ## list the targets
 # what:package pairs (a command, or a file) that the build and the tests need; scripts/install-missing.sh installs the missing ones
 BUILD_NEEDS := $(CLANG):clang llc:llvm /usr/include/bpf/bpf_helpers.h:libbpf-dev /usr/include/$(MULTIARCH)/asm/types.h:linux-libc-dev \
 	bpftool:bpftool ip:iproute2 tc:iproute2
-TEST_NEEDS := sysctl:procps nstat:iproute2 ping:iputils-ping python3:python3 setpriv:util-linux taskset:util-linux
+TEST_NEEDS := nft:nftables sysctl:procps nstat:iproute2 ping:iputils-ping python3:python3 setpriv:util-linux taskset:util-linux
 
 deps: ## install what is missing (apt-get: clang, llvm, libbpf-dev, bpftool, iproute2; Node.js >= 20; node modules)
 	@scripts/install-missing.sh $(BUILD_NEEDS) node:nodejs npm:npm
@@ -125,6 +125,9 @@ docker-up: docker-build ## start the appliance in the background: MODE INTERFACE
 
 docker-up-xdp: ## docker-up with MODE=xdp
 	@$(MAKE) --no-print-directory docker-up MODE=xdp
+
+docker-up-stack: ## docker-up with MODE=stack (XTRACE_ARGS='-p 443' to filter)
+	@$(MAKE) --no-print-directory docker-up MODE=stack
 
 docker-up-rdma: ## docker-up with MODE=rdma (DEVICE=mlx5_0 for one device)
 	@$(MAKE) --no-print-directory docker-up MODE=rdma

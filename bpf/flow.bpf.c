@@ -12,6 +12,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "flow.h"
+#include "ratelimit.h"
 
 #define ETH_P_8021AD_ 0x88A8
 #define ETH_P_ROCE 0x8915
@@ -75,21 +76,6 @@ struct {
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
-/* Token bucket for the packet log, shared by all CPUs. Tokens are kept in
- * nano-events so that refill needs no division. */
-struct rl_state {
-	struct bpf_spin_lock lock;
-	__u32 pad;
-	__u64 nanotokens;
-	__u64 last_ns;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct rl_state);
-} ratelimit SEC(".maps");
 
 struct pkt {
 	struct xt_flow_key key;
@@ -319,42 +305,6 @@ static __always_inline int log_wanted(struct pkt *p)
 	return 1;
 }
 
-static __always_inline int rate_ok(__u64 now)
-{
-	__u32 zero = 0;
-	struct rl_state *rl;
-	__u64 cap, elapsed;
-	int ok = 0;
-
-	if (!xt_cfg.rate_limit)
-		return 1;
-	rl = bpf_map_lookup_elem(&ratelimit, &zero);
-	if (!rl)
-		return 0;
-	cap = (__u64)xt_cfg.rate_limit * 1000000000ULL; /* burst: one second of events */
-	bpf_spin_lock(&rl->lock);
-	if (rl->last_ns == 0) {
-		rl->nanotokens = cap;
-		rl->last_ns = now;
-	} else if (now > rl->last_ns) {
-		/* Refill only forwards: `now` was read before the lock, so another CPU may have
-		 * moved last_ns past it; an earlier timestamp must neither underflow nor rewind. */
-		elapsed = now - rl->last_ns;
-		if (elapsed > 1000000000ULL)
-			elapsed = 1000000000ULL;
-		rl->nanotokens += elapsed * xt_cfg.rate_limit;
-		if (rl->nanotokens > cap)
-			rl->nanotokens = cap;
-		rl->last_ns = now;
-	}
-	if (rl->nanotokens >= 1000000000ULL) {
-		rl->nanotokens -= 1000000000ULL;
-		ok = 1;
-	}
-	bpf_spin_unlock(&rl->lock);
-	return ok;
-}
-
 static __always_inline void log_packet(struct pkt *p, struct xt_stats *s, __u32 len, __u64 segs,
 				       __u64 now)
 {
@@ -362,7 +312,7 @@ static __always_inline void log_packet(struct pkt *p, struct xt_stats *s, __u32 
 
 	if (!log_wanted(p))
 		return;
-	if (!rate_ok(now)) {
+	if (!rate_ok(xt_cfg.rate_limit, now)) {
 		stat_add(s, XT_STAT_EV_SUPPRESSED, 1);
 		return;
 	}

@@ -10,7 +10,8 @@
 import { execFileSync } from 'node:child_process';
 import { EXIT, XtError } from '../errors.js';
 import { log } from '../log.js';
-import { MissingSymbol, c, lib, strerror } from './native.js';
+import { MissingSymbol, type Ptr, c, errno, lib, strerror } from './native.js';
+import type { BpfObject } from './object.js';
 
 const BPF_XDP = 37;
 const BPF_TCX_INGRESS = 46;
@@ -287,4 +288,57 @@ export function queryHooks(ifindex: number): HookState {
     return r < 0 ? 0 : q.readUInt32LE(24);
   };
   return { xdp, tcxIngress: tcx(BPF_TCX_INGRESS), tcxEgress: tcx(BPF_TCX_EGRESS) };
+}
+
+/** A link libbpf made (fentry, kprobe, tracepoints): destroyed through libbpf, and by the kernel when the process dies. */
+class LibbpfLink implements Link {
+  readonly id: number;
+  readonly progId: number;
+  constructor(
+    readonly target: string,
+    readonly kind: string,
+    private link: Ptr | null,
+  ) {
+    ({ id: this.id, progId: this.progId } = linkIds(lib.bpfLinkFd(link) as number));
+  }
+  destroy(): void {
+    if (this.link) lib.bpfLinkDestroy(this.link);
+    this.link = null;
+  }
+}
+
+/** Attaches a loaded program where its section says (fentry/F, kprobe/F, tp_btf/T, tracepoint/C/T). */
+export function attachBySection(obj: BpfObject, prog: string, kind: string, target: string): Link | Refusal {
+  const l = lib.progAttach(obj.progHandle(prog)) as Ptr | null;
+  if (!l) {
+    const e = errno();
+    return { refused: strerror(e), errno: e, final: e === EPERM };
+  }
+  return new LibbpfLink(target, kind, l);
+}
+
+const SYS_BPF: Record<string, number> = { x64: 321, arm64: 280, ia32: 357, ppc64: 361, s390x: 351, riscv64: 280 };
+const BPF_LINK_CREATE = 28;
+const BPF_NETFILTER = 45;
+export const NF = { ipv4: 2, ipv6: 10, preRouting: 0, localIn: 1, localOut: 3, postRouting: 4 } as const;
+/** NF_IP_PRI_LAST - 1: the kernel refuses the extremes */
+export const NF_PRI_LAST = 2147483646;
+
+/** A netfilter hook as a bpf_link (kernel 6.4+), made with bpf(2): libbpf 1.1 has no fields for it. It hooks the caller's network namespace. */
+export function attachNetfilter(progFd: number, pf: number, hook: number, priority: number, kind: string, target: string): Link | Refusal {
+  const nr = SYS_BPF[process.arch];
+  if (nr === undefined) return { refused: `bpf(2) number unknown for ${process.arch}` };
+  const attr = Buffer.alloc(64);
+  attr.writeUInt32LE(progFd, 0);
+  attr.writeUInt32LE(0, 4);
+  attr.writeUInt32LE(BPF_NETFILTER, 8);
+  attr.writeUInt32LE(pf, 16);
+  attr.writeUInt32LE(hook, 20);
+  attr.writeInt32LE(priority, 24);
+  const fd = Number(c.syscall3(nr, BPF_LINK_CREATE, attr, attr.length));
+  if (fd < 0) {
+    const e = errno();
+    return { refused: strerror(e), errno: e, final: e === EPERM };
+  }
+  return new FdLink(target, kind, fd);
 }

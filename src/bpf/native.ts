@@ -78,6 +78,8 @@ export const lib = lazyFuncs(
     objClose: 'void bpf_object__close(void *obj)',
     objFindMap: 'void *bpf_object__find_map_by_name(void *obj, const char *name)',
     objFindProg: 'void *bpf_object__find_program_by_name(void *obj, const char *name)',
+    objNextProg: 'void *bpf_object__next_program(const void *obj, void *prev)',
+    progName: 'const char *bpf_program__name(const void *prog)',
     mapFd: 'int bpf_map__fd(void *map)',
     mapSetMaxEntries: 'int bpf_map__set_max_entries(void *map, uint32_t n)',
     mapValueSize: 'uint32_t bpf_map__value_size(void *map)',
@@ -87,6 +89,11 @@ export const lib = lazyFuncs(
     mapSetInitialValue: 'int bpf_map__set_initial_value(void *map, const void *data, size_t size)',
     progFd: 'int bpf_program__fd(void *prog)',
     progSetAutoload: 'int bpf_program__set_autoload(void *prog, bool autoload)',
+    progSetType: 'int bpf_program__set_type(void *prog, int type)',
+    progSetExpectedAttachType: 'int bpf_program__set_expected_attach_type(void *prog, int type)',
+    progAttach: 'void *bpf_program__attach(const void *prog)',
+    bpfLinkFd: 'int bpf_link__fd(const void *link)',
+    bpfLinkDestroy: 'int bpf_link__destroy(void *link)',
     linkCreate: 'int bpf_link_create(int prog_fd, int target_fd, int attach_type, const void *opts)',
     objGetInfoByFd: 'int bpf_obj_get_info_by_fd(int fd, _Inout_ uint8_t *info, _Inout_ uint32_t *len)',
     lookupBatch: 'int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, _Inout_ uint32_t *count, const void *opts)',
@@ -102,6 +109,8 @@ export const lib = lazyFuncs(
     btfLoadVmlinux: 'void *btf__load_vmlinux_btf(void)',
     btfFindByNameKind: 'int btf__find_by_name_kind(void *btf, const char *name, uint32_t kind)',
     btfFree: 'void btf__free(void *btf)',
+    btfTypeById: 'const void *btf__type_by_id(const void *btf, uint32_t id)',
+    btfNameByOffset: 'const char *btf__name_by_offset(const void *btf, uint32_t off)',
   },
   () => {
     PrintFn ??= koffi.proto('int xt_libbpf_print_fn(int level, const char *fmt, void *args)');
@@ -115,6 +124,8 @@ export const c = lazyFuncs('libc.so.6', libcLoad, {
   strerror: 'const char *strerror(int errnum)',
   vsnprintf: 'int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *args)',
   getpagesize: 'int getpagesize(void)',
+  /* bpf(2) where libbpf has no wrapper for a command's fields (netfilter links on libbpf 1.1) */
+  syscall3: 'long syscall(long number, long a1, _Inout_ uint8_t *a2, unsigned int a3)',
 });
 
 export const MAP_FAILED = (1n << 64n) - 1n;

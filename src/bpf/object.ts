@@ -1,6 +1,6 @@
 /** BPF object lifecycle over libbpf: open, configure (.rodata, map sizes), load, find maps and programs. */
 import { existsSync } from 'node:fs';
-import { EXIT, XtError, featureError } from '../errors.js';
+import { EXIT, type ExitCode, XtError, featureError } from '../errors.js';
 import { log } from '../log.js';
 import { type Ptr, c, errno, lib, registerPrint, strerror, view } from './native.js';
 
@@ -36,6 +36,18 @@ function installPrinter(): void {
     return 0;
   });
   lib.setPrint(cb);
+}
+
+/** A load the kernel (or libbpf) refused; `prog` names the program when libbpf said which. */
+export class LoadError extends XtError {
+  constructor(
+    message: string,
+    exitCode: ExitCode,
+    readonly prog: string | undefined,
+    readonly reason: string,
+  ) {
+    super(message, exitCode);
+  }
 }
 
 export class BpfMap {
@@ -100,10 +112,29 @@ export class BpfObject {
     if (rc < 0) throw new Error(`cannot size map ${map}: ${strerror(rc)}`);
   }
 
-  setAutoload(prog: string, on: boolean): void {
+  /** The names of every program in the object. */
+  programs(): string[] {
+    const out: string[] = [];
+    for (let p = lib.objNextProg(this.handle(), null) as Ptr | null; p; p = lib.objNextProg(this.handle(), p) as Ptr | null) out.push(String(lib.progName(p)));
+    return out;
+  }
+
+  /** The libbpf program handle (for src/bpf/link.ts). */
+  progHandle(prog: string): Ptr {
     const p = lib.objFindProg(this.handle(), prog) as Ptr | null;
-    if (!p) throw new Error(`program ${prog} not found in ${this.path}`);
-    lib.progSetAutoload(p, on);
+    if (!p) throw new XtError(`${this.path} has no program ${prog}: it was not built from this xtrace's bpf/ sources (run make build)`, EXIT.FAILURE);
+    return p;
+  }
+
+  setAutoload(prog: string, on: boolean): void {
+    lib.progSetAutoload(this.progHandle(prog), on);
+  }
+
+  /** Program and expected attach type, for sections an older libbpf does not know (SEC("netfilter") before 1.2). */
+  setProgType(prog: string, type: number, attachType: number): void {
+    const p = this.progHandle(prog);
+    lib.progSetType(p, type);
+    lib.progSetExpectedAttachType(p, attachType);
   }
 
   load(): void {
@@ -127,7 +158,20 @@ export class BpfObject {
             .at(-1)
         : msgs.filter((m) => m.trim() && !m.startsWith('-- ')).at(-1)?.split('\n')[0];
       const what = verifier ? 'the verifier refused it' : strerror(rc);
-      throw new XtError(`cannot load ${this.path}: ${what}${reason ? `: ${reason}` : ''}${hint}`, rc === -1 ? EXIT.PRIVILEGE : EXIT.FEATURE);
+      // libbpf names the program that failed: "prog 'NAME': ..."
+      const prog = msgs
+        .map((m) => /prog '([A-Za-z0-9_]+)'/.exec(m)?.[1])
+        .filter(Boolean)
+        .at(-1);
+      const why = `${what}${reason ? `: ${reason}` : ''}`;
+      // What libbpf said of that program (the kernel's errno, or a missing BTF target), plus the verifier's last word.
+      const said = prog
+        ? msgs
+            .map((m) => new RegExp(`prog '${prog}': (?!-- )(.*)`).exec(m)?.[1]?.trim())
+            .find((m) => m && !/^failed to load: -?\d+$/.test(m))
+        : undefined;
+      const progWhy = said ? `${said}${verifier && reason ? `: ${reason}` : ''}` : why;
+      throw new LoadError(`cannot load ${this.path}: ${why}${hint}`, rc === -1 ? EXIT.PRIVILEGE : EXIT.FEATURE, prog, progWhy);
     }
     this.loaded = true;
   }

@@ -1,6 +1,7 @@
 /** Named, cached feature probes: supported / missing / error (never a kernel version comparison). */
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
+import { kernelBtfHas } from './btf.js';
 import { lib, strerror } from './native.js';
 
 export type ProbeStatus = 'supported' | 'missing' | 'error';
@@ -42,24 +43,11 @@ export function probeBtf(): ProbeResult {
   return cached('btf', () => (existsSync('/sys/kernel/btf/vmlinux') ? { status: 'supported', detail: '/sys/kernel/btf/vmlinux' } : { status: 'missing', detail: 'no /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF)' }));
 }
 
-const BTF_KIND_STRUCT = 4;
-let vmlinux: bigint | null | undefined;
-
-/** Whether the running kernel's BTF has a struct of that name (readable without privilege). */
-function kernelHasStruct(name: string): boolean | null {
-  if (vmlinux === undefined) {
-    const p = lib.btfLoadVmlinux() as bigint | null;
-    vmlinux = p ? p : null;
-  }
-  if (vmlinux === null) return null;
-  return (lib.btfFindByNameKind(vmlinux, name, BTF_KIND_STRUCT) as number) > 0;
-}
-
 /** A link type, by the kernel struct that implements it (bpf_xdp_link: 5.9; tcx_link: 6.6). */
 export function probeLinkType(name: 'xdp' | 'tcx'): ProbeResult {
   const struct = name === 'xdp' ? 'bpf_xdp_link' : 'tcx_link';
   return cached(`link:${name}`, () => {
-    const has = kernelHasStruct(struct);
+    const has = kernelBtfHas(struct, 'struct');
     if (has === null) return { status: 'error', detail: 'no kernel BTF: cannot tell' };
     return has ? { status: 'supported', detail: `kernel has ${struct}` } : { status: 'missing', detail: `kernel has no ${struct}` };
   });

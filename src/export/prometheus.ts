@@ -6,8 +6,9 @@ import { EXIT, XtError } from '../errors.js';
 export interface Metric {
   name: string;
   help: string;
-  type: 'counter' | 'gauge';
-  samples: Array<{ labels: Record<string, string | number>; value: number }>;
+  type: 'counter' | 'gauge' | 'histogram';
+  /** `suffix`: _bucket, _sum, _count of a histogram's series */
+  samples: Array<{ labels: Record<string, string | number>; value: number; suffix?: string }>;
 }
 
 const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
@@ -21,7 +22,7 @@ export function render(metrics: Metric[]): string {
       const labels = Object.entries(s.labels)
         .map(([k, v]) => `${k}="${escapeLabel(String(v))}"`)
         .join(',');
-      out.push(`${m.name}${labels ? `{${labels}}` : ''} ${Number.isFinite(s.value) ? s.value : 'NaN'}`);
+      out.push(`${m.name}${s.suffix ?? ''}${labels ? `{${labels}}` : ''} ${Number.isFinite(s.value) ? s.value : 'NaN'}`);
     }
   }
   return out.join('\n') + '\n';

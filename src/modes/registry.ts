@@ -7,6 +7,7 @@ import { output } from '../options/common.js';
 import { parseChoice, parseInterval } from '../options/index.js';
 import { type Resolved, type Specs, flag, optional, value } from '../options/spec.js';
 import { NCCL_OPTIONS, RDMA_OPTIONS } from './rdma/options.js';
+import { STACK_OPTIONS } from './stack/options.js';
 import { XDP_OPTIONS } from './xdp/options.js';
 
 export interface Entry {
@@ -27,7 +28,7 @@ function entry<S extends Specs>(e: { path: readonly string[]; summary: string; o
 const container = () => value('--name <name>', 'container name', (v) => v, { default: 'xtrace' });
 
 /** The modes `xtrace probe --mode` knows (src/modes/probe lists what each needs). */
-const PROBE_MODE_NAMES = ['xdp', 'rdma', 'nccl'] as const;
+const PROBE_MODE_NAMES = ['xdp', 'stack', 'rdma', 'nccl'] as const;
 
 /** The monitoring modes, in the order --help lists them. */
 const MODES: readonly Entry[] = [
@@ -37,6 +38,13 @@ const MODES: readonly Entry[] = [
     options: XDP_OPTIONS,
     appliance: true,
     run: async (o) => (await import('./xdp/index.js')).runXdp(o),
+  }),
+  entry({
+    path: ['stack'],
+    summary: 'follow TCP packets through the kernel receive path, stage by stage (seq/ack, drops with reasons, per-stage latency)',
+    options: STACK_OPTIONS,
+    appliance: true,
+    run: async (o) => (await import('./stack/index.js')).runStack(o),
   }),
   entry({
     path: ['rdma'],

@@ -4,3 +4,4 @@
  */
 export * from './flow.js';
 export * from './rdma.js';
+export * from './stack.js';

@@ -1,10 +1,9 @@
 /** The xdp mode end to end: the real CLI in a namespace, known traffic from the peer, exact counts. */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { type ReadyInfo, type Rec, XtraceProcess, finalFlows } from '../lib/cli.js';
 import { hasCommand, requireKernel } from '../lib/env.js';
-import { type Hooks, attachedHooks } from '../lib/hooks.js';
+import { type Hooks, attachedHooks, bpftoolHas } from '../lib/hooks.js';
 import { NetnsPair } from '../lib/netns.js';
 import { bth, echoing, ethHeader, ipv4Header, rawFrames, server, traffic, udpHeader } from '../lib/peer.js';
 
@@ -44,10 +43,6 @@ const summaryOf = (rs: Rec[]): Rec => rs.find((r) => r.type === 'summary')!;
  * Whether the kernel still has a link or program with this id, from bpftool's full listing (bpftool 7.5
  * prints `link show id N` of an XDP link and then exits 255, so its exit status cannot be the test).
  */
-function bpftoolHas(what: 'link' | 'prog', id: number): boolean {
-  const all = JSON.parse(execFileSync('bpftool', ['-j', what, 'show'], { encoding: 'utf8', maxBuffer: 64 << 20 }) || '[]') as Array<{ id: number }>;
-  return all.some((x) => x.id === id);
-}
 const flow = (rs: Rec[], key: string): Rec | undefined => finalFlows(rs).get(key);
 
 describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, () => {

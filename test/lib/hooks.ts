@@ -17,3 +17,9 @@ export function attachedHooks(ifname: string, ns?: string): Hooks {
   const n = (k: string): number => me[k] as number;
   return { xdp: me.xdp as string, tcx: n('tcx_ingress') + n('tcx_egress'), tc: n('tc_ingress') + n('tc_egress') };
 }
+
+/** Whether the kernel has a BPF link or program of this id (bpftool, independent of xtrace). */
+export function bpftoolHas(what: 'link' | 'prog', id: number): boolean {
+  const all = JSON.parse(execFileSync('bpftool', ['-j', what, 'show'], { encoding: 'utf8', maxBuffer: 64 << 20 }) || '[]') as Array<{ id: number }>;
+  return all.some((x) => x.id === id);
+}

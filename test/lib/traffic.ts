@@ -6,6 +6,9 @@
  *   udp-flood HOST PORT MS SIZE SPORT        send datagrams as fast as possible for MS ms; prints the count
  *   tcp-sink HOST PORT                       accept one connection, print bytes received
  *   tcp-send HOST PORT BYTES                 send BYTES and close
+ *   tcp-writes HOST PORT COUNT SIZE GAPMS    COUNT writes of SIZE bytes, GAPMS apart (Nagle off), then close;
+ *                                            prints the local port once the peer has closed too
+ *   tcp-try HOST PORT MS                     try to connect for at most MS ms; prints "connected" or the error code
  */
 import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
@@ -93,6 +96,37 @@ async function main(): Promise<void> {
     });
     sock.on('data', () => undefined);
     sock.on('close', () => console.log(total));
+    return;
+  }
+  if (cmd === 'tcp-writes') {
+    const [count, size, gap] = [Number(a), Number(b), Number(c)];
+    const sock = connect({ port, host, noDelay: true }, async () => {
+      for (let i = 0; i < count; i++) {
+        await new Promise<void>((r) => (sock.write(Buffer.alloc(size, 0x63)) ? r() : sock.once('drain', () => r())));
+        if (gap > 0) await new Promise((r) => setTimeout(r, gap));
+      }
+      sock.end();
+    });
+    const local = new Promise<number>((r) => sock.once('connect', () => r(sock.localPort!)));
+    sock.on('data', () => undefined);
+    sock.on('close', async () => console.log(await local));
+    return;
+  }
+  if (cmd === 'tcp-try') {
+    const sock = connect({ port, host });
+    const timer = setTimeout(() => {
+      console.log('timeout');
+      sock.destroy();
+    }, Number(a));
+    sock.on('connect', () => {
+      clearTimeout(timer);
+      console.log('connected');
+      sock.destroy();
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      console.log(e.code ?? e.message);
+    });
     return;
   }
   throw new Error(`unknown command ${cmd}`);

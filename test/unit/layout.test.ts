@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import { CONFIG, ENUMS, STRUCTS } from '../../src/modes/xdp/layout.js';
-import { BPF_OBJECT, STRICT, hasCommand } from '../lib/env.js';
+import { STACK_CONFIG, STACK_ENUMS, STACK_STRUCTS } from '../../src/modes/stack/layout.js';
+import { CONFIG, ENUMS, type StructLayout, STRUCTS } from '../../src/modes/xdp/layout.js';
+import { BPF_OBJECT, ROOT, STRICT, hasCommand } from '../lib/env.js';
 
 interface BtfType {
   id: number;
@@ -16,14 +17,20 @@ interface BtfType {
   vars?: Array<{ type_id: number; offset: number; size: number }>;
 }
 
-function btf(): BtfType[] | string {
-  if (!existsSync(BPF_OBJECT)) return `needs ${BPF_OBJECT} (make build)`;
+function btf(object: string): BtfType[] | string {
+  if (!existsSync(object)) return `needs ${object} (make build)`;
   if (!hasCommand('bpftool')) return 'needs bpftool';
-  return (JSON.parse(execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', BPF_OBJECT], { encoding: 'utf8' })) as { types: BtfType[] }).types;
+  return (JSON.parse(execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', object], { encoding: 'utf8' })) as { types: BtfType[] }).types;
 }
 
-test('struct layouts match the BTF of build/bpf/flow.bpf.o', (t) => {
-  const types = btf();
+const OBJECTS: Array<{ object: string; structs: readonly StructLayout[]; enums: Readonly<Record<string, Readonly<Record<string, number>>>>; config: StructLayout; configVar: string }> = [
+  { object: BPF_OBJECT, structs: STRUCTS, enums: ENUMS, config: CONFIG, configVar: 'xt_cfg' },
+  { object: `${ROOT}build/bpf/stack.bpf.o`, structs: STACK_STRUCTS, enums: STACK_ENUMS, config: STACK_CONFIG, configVar: 'xt_stack_cfg' },
+];
+
+for (const { object, structs: STRUCTS, enums: ENUMS, config: CONFIG, configVar } of OBJECTS)
+test(`struct layouts match the BTF of ${object.replace(ROOT, '')}`, (t) => {
+  const types = btf(object);
   if (typeof types === 'string') {
     if (STRICT) throw new Error(types);
     return t.skip(types);
@@ -42,7 +49,7 @@ test('struct layouts match the BTF of build/bpf/flow.bpf.o', (t) => {
   }
   // The config is written at offset 0 of .rodata.
   const rodata = types.find((x) => x.kind === 'DATASEC' && x.name === '.rodata')!;
-  const cfgVar = types.find((x) => x.kind === 'VAR' && x.name === 'xt_cfg')!;
+  const cfgVar = types.find((x) => x.kind === 'VAR' && x.name === configVar)!;
   const v = rodata.vars!.find((x) => x.type_id === cfgVar.id)!;
   assert.deepEqual([v.offset, v.size], [0, CONFIG.size]);
 });

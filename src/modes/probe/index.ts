@@ -8,6 +8,7 @@ import { featureError } from '../../errors.js';
 import { columns } from '../../output/human.js';
 import { version } from '../../version.js';
 import { requireBpfPrivilege } from '../common.js';
+import { STAGES } from '../stack/stages.js';
 
 interface Need {
   feature: string;
@@ -26,6 +27,40 @@ const ib = (): Need => ({
   probe: () => probePath(`${sysfsRoot()}/class/infiniband`, `no ${sysfsRoot()}/class/infiniband (no RDMA driver loaded)`),
 });
 
+/**
+ * The stack mode's stages: the hook chooser itself runs (load, attach, detach at once), so the
+ * choice shown is the one a run makes, with the kernel's reason for each refusal.
+ */
+let stageChoices: Array<{ slot: string; serves: string | null; tried: Array<{ hook: string; outcome: string; reason: string }> }> | string | null = null;
+async function stackStages(): Promise<void> {
+  if (stageChoices !== null) return;
+  try {
+    const m = await import('../stack/index.js');
+    const { encodeStackConfig } = await import('../stack/codec.js');
+    const a = m.attachStages(encodeStackConfig({ rateLimit: 0, emit: false }));
+    for (const l of a.links) l.destroy();
+    a.obj.close();
+    stageChoices = a.choices;
+  } catch (e) {
+    stageChoices = (e as Error).message;
+  }
+}
+const STAGE_NAMES = STAGES.map((s) => s.name);
+const stageNeed = (name: string): Need => ({
+  feature: `stage ${name}`,
+  required: name === 'netif_receive_skb',
+  use: name === 'kfree_skb' ? 'drops with reasons' : 'a receive-path stage (fentry, kprobe, tracepoint, netfilter: first served wins)',
+  probe: () => {
+    if (typeof stageChoices === 'string') return { name, status: 'error', detail: stageChoices };
+    const c = stageChoices?.find((x) => x.slot === name);
+    if (!c) return { name, status: 'error', detail: 'not probed' };
+    const refused = c.tried.filter((t) => t.outcome === 'refused').map((t) => `${t.hook.split(':')[0]}: ${t.reason}`);
+    return c.serves
+      ? { name, status: 'supported', detail: `${c.serves}${refused.length ? ` (refused: ${refused.join('; ')})` : ''}` }
+      : { name, status: 'missing', detail: `unavailable: ${refused.join('; ')}` };
+  },
+});
+
 /** Per mode, what it uses, in the order it uses it. */
 const NEEDS: Record<string, { bpf: boolean; needs: Need[] }> = {
   xdp: {
@@ -40,6 +75,15 @@ const NEEDS: Record<string, { bpf: boolean; needs: Need[] }> = {
       { feature: 'map lpm_trie', required: true, use: '--watch-ip', probe: () => probeMapType('lpm_trie') },
       { feature: 'map ringbuf', required: true, use: 'the packet log (-p)', probe: () => probeMapType('ringbuf') },
       { feature: 'btf', required: false, use: 'link probes and kernel type names', probe: probeBtf },
+    ],
+  },
+  stack: {
+    bpf: true,
+    needs: [
+      { feature: 'btf', required: true, use: 'CO-RE: kernel structs read at the running kernel\'s offsets; drop reason names', probe: probeBtf },
+      { feature: 'map ringbuf', required: true, use: 'per-packet events', probe: () => probeMapType('ringbuf') },
+      { feature: 'map percpu_array', required: true, use: 'per-stage counters and latency histograms', probe: () => probeMapType('percpu_array') },
+      ...STAGE_NAMES.map(stageNeed),
     ],
   },
   rdma: { bpf: false, needs: [ib()] },
@@ -68,6 +112,7 @@ async function libbpfVersionOr(): Promise<string> {
 export async function runProbe(output: 'table' | 'json', mode?: string): Promise<void> {
   const modes = mode ? [mode] : PROBE_MODES;
   if (modes.some((m) => NEEDS[m]!.bpf)) requireBpfPrivilege(`probe${mode ? ` --mode ${mode}` : ''}`);
+  if (modes.includes('stack')) await stackStages();
   const versions = { xtrace: version(), node: process.version, libbpf: await libbpfVersionOr(), clang: await clangVersion(), kernel: kernelRelease() };
   const rows = modes.flatMap((m) => NEEDS[m]!.needs.map((n) => ({ mode: m, feature: n.feature, required: n.required, use: n.use, ...n.probe() })));
   const verdict = modes.map((m) => {

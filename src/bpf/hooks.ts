@@ -1,0 +1,220 @@
+/**
+ * Hook slots with fallback chains, as data: a mode declares slots (a stage of the stack mode, say),
+ * each with candidate hooks in preference order (fentry, kprobe, tp_btf, tracepoint, netfilter); a
+ * candidate is one or more programs of one BPF object and where each attaches.
+ *
+ * `attachSlots` keeps, per slot, the first candidate the running kernel serves: a candidate whose
+ * target the kernel lacks is refused before loading (BTF, kallsyms, tracefs); one that the kernel
+ * refuses at load or attach is recorded with the kernel's reason and the object is reopened without
+ * it. Programs of candidates not chosen are never loaded (autoload off). Every refusal is kept for
+ * `--debug-func` and `xtrace probe`. XTRACE_DISABLE_HOOKS=fentry,kprobe,... refuses candidates by kind.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { EXIT, XtError } from '../errors.js';
+import { log } from '../log.js';
+import { kernelBtfHas } from './btf.js';
+import { type Link, NF, NF_PRI_LAST, type Refusal, attachBySection, attachNetfilter, disabledHooks } from './link.js';
+import { type BpfObject, LoadError } from './object.js';
+
+export type HookKind = 'fentry' | 'kprobe' | 'tp_btf' | 'tracepoint' | 'netfilter';
+export const HOOK_KINDS: readonly HookKind[] = ['fentry', 'kprobe', 'tp_btf', 'tracepoint', 'netfilter'];
+
+export interface HookPart {
+  prog: string;
+  /** fentry/kprobe: a kernel function; tp_btf: a tracepoint; tracepoint: "category/name"; netfilter: "ipv4/pre_routing" ... */
+  target: string;
+  /** attach when the kernel has the target, go on without it otherwise (the IPv6 half, when IPv6 is a module) */
+  optional?: boolean;
+}
+
+export interface HookCandidate {
+  kind: HookKind;
+  parts: readonly HookPart[];
+}
+
+export interface HookSlot {
+  name: string;
+  candidates: readonly HookCandidate[];
+}
+
+export interface HookTry {
+  hook: string;
+  outcome: 'serves' | 'refused' | 'not tried';
+  reason: string;
+}
+
+export interface SlotChoice {
+  slot: string;
+  /** "tp_btf:netif_receive_skb"; null when no candidate serves (the slot is unavailable) */
+  serves: string | null;
+  kind: HookKind | null;
+  tried: HookTry[];
+}
+
+export const hookName = (c: HookCandidate): string => `${c.kind}:${c.parts.map((p) => p.target).join('+')}`;
+
+const TRACEFS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
+const tracefsRoot = (): string | undefined => TRACEFS.find((d) => existsSync(`${d}/events`));
+
+let kallsyms: Set<string> | null = null;
+function kernelSymbol(name: string): boolean {
+  if (!kallsyms) {
+    kallsyms = new Set();
+    try {
+      for (const line of readFileSync('/proc/kallsyms', 'utf8').split('\n')) {
+        const sym = line.split(' ')[2];
+        if (sym) kallsyms.add(sym.split('\t')[0]!);
+      }
+    } catch {
+      /* unreadable: let the attach decide */
+    }
+  }
+  return kallsyms.size === 0 || kallsyms.has(name);
+}
+
+const kprobePmu = (): boolean => existsSync('/sys/bus/event_source/devices/kprobe/type');
+
+/** Why the running kernel cannot serve this part, found without loading anything; null when it may. */
+function precheck(kind: HookKind, part: HookPart): string | null {
+  switch (kind) {
+    case 'fentry':
+      return kernelBtfHas(part.target, 'func') === false ? `no ${part.target} in the kernel's BTF (inlined, renamed or absent)` : null;
+    case 'kprobe':
+      return kernelSymbol(part.target) ? null : `no ${part.target} in /proc/kallsyms (inlined or renamed)`;
+    case 'tp_btf':
+      return kernelBtfHas(`btf_trace_${part.target}`, 'typedef') === false ? `the kernel has no tracepoint ${part.target}` : null;
+    case 'tracepoint': {
+      const root = tracefsRoot();
+      if (!root) return 'tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing)';
+      return existsSync(`${root}/events/${part.target}`) ? null : `the kernel has no tracepoint ${part.target.replace('/', ':')}`;
+    }
+    case 'netfilter':
+      return null; // libbpf before 1.2 cannot probe the type: the load says whether the kernel has it (6.4+)
+  }
+}
+
+const NF_TARGET: Record<string, [number, number]> = {
+  'ipv4/pre_routing': [NF.ipv4, NF.preRouting],
+  'ipv6/pre_routing': [NF.ipv6, NF.preRouting],
+  'ipv4/local_in': [NF.ipv4, NF.localIn],
+  'ipv6/local_in': [NF.ipv6, NF.localIn],
+  'ipv4/local_out': [NF.ipv4, NF.localOut],
+  'ipv6/local_out': [NF.ipv6, NF.localOut],
+};
+
+const PROG_TYPE_NETFILTER = 32;
+const EBUSY = 16;
+const EEXIST = 17;
+const BPF_NETFILTER = 45;
+
+function attachPart(obj: BpfObject, kind: HookKind, part: HookPart): Link | Refusal {
+  if (kind === 'netfilter') {
+    const t = NF_TARGET[part.target];
+    if (!t) throw new Error(`unknown netfilter target ${part.target}`);
+    // The kernel takes one BPF program per hook and priority (EBUSY): another xtrace may hold the last one.
+    let r: Link | Refusal = { refused: 'no priority free' };
+    for (let prio = NF_PRI_LAST; prio > NF_PRI_LAST - 64; prio--) {
+      r = attachNetfilter(obj.progFd(part.prog), t[0], t[1], prio, `netfilter/${part.target}`, part.target);
+      if (!('refused' in r) || (r.errno !== EBUSY && r.errno !== EEXIST)) break;
+    }
+    return r;
+  }
+  const r = attachBySection(obj, part.prog, kind, part.target);
+  if ('refused' in r && kind === 'kprobe' && !kprobePmu()) r.refused += ' (no kprobe PMU: the kernel was built without kprobes)';
+  return r;
+}
+
+export interface Attached {
+  obj: BpfObject;
+  links: Link[];
+  choices: SlotChoice[];
+}
+
+/**
+ * Opens the object (`open` sets its configuration), loads only the chosen candidates' programs and
+ * attaches them; retries without a candidate the kernel refused. Throws when no slot can be served.
+ */
+export function attachSlots(what: string, slots: readonly HookSlot[], open: () => BpfObject): Attached {
+  const off = disabledHooks();
+  const refused = new Map<string, string>(); // hookName -> reason
+  const key = (s: HookSlot, c: HookCandidate): string => `${s.name}/${hookName(c)}`;
+  for (const s of slots)
+    for (const c of s.candidates) {
+      if (off.has(c.kind)) {
+        refused.set(key(s, c), 'turned off by XTRACE_DISABLE_HOOKS');
+        continue;
+      }
+      const why = c.parts.filter((p) => !p.optional).map((p) => precheck(c.kind, p)).find((r) => r !== null);
+      if (why) refused.set(key(s, c), why);
+    }
+  const maxTries = slots.reduce((n, s) => n + s.candidates.length, 1);
+  for (let attempt = 0; attempt < maxTries; attempt++) {
+    const chosen = slots.map((s) => s.candidates.find((c) => !refused.has(key(s, c))) ?? null);
+    if (chosen.every((c) => c === null)) break;
+    const parts = new Map<string, HookCandidate>(); // prog -> candidate
+    chosen.forEach((c) => {
+      for (const p of c?.parts ?? []) if (!(p.optional && precheck(c!.kind, p))) parts.set(p.prog, c!);
+    });
+    const obj = open();
+    const links: Link[] = [];
+    const fail = (): void => {
+      while (links.length) links.pop()!.destroy();
+      obj.close();
+    };
+    try {
+      for (const prog of obj.programs()) obj.setAutoload(prog, parts.has(prog));
+      for (const [prog, c] of parts) if (c.kind === 'netfilter') obj.setProgType(prog, PROG_TYPE_NETFILTER, BPF_NETFILTER);
+      try {
+        obj.load();
+      } catch (e) {
+        const slot = e instanceof LoadError && e.prog ? slots.findIndex((_, i) => chosen[i]?.parts.some((p) => p.prog === e.prog)) : -1;
+        if (slot < 0) throw e; // the caller checked privileges: a refusal of one program is that hook's, even EPERM
+        refused.set(key(slots[slot]!, chosen[slot]!), (e as LoadError).reason);
+        log.debug(`${what}: ${slots[slot]!.name}: ${hookName(chosen[slot]!)} refused at load: ${(e as LoadError).reason}`);
+        fail();
+        continue;
+      }
+      let retry = false;
+      slots.forEach((s, i) => {
+        const c = chosen[i];
+        if (!c || retry) return;
+        for (const p of c.parts) {
+          if (!parts.has(p.prog) || (p.optional && precheck(c.kind, p))) continue;
+          const r = attachPart(obj, c.kind, p);
+          if ('refused' in r) {
+            if (r.final) throw new XtError(`${what}: cannot attach ${hookName(c)}: ${r.refused} (needs root or CAP_BPF+CAP_PERFMON+CAP_NET_ADMIN)`, EXIT.PRIVILEGE);
+            if (p.optional) continue;
+            refused.set(key(s, c), r.refused);
+            retry = true;
+            return;
+          }
+          links.push(r);
+        }
+      });
+      if (retry) {
+        fail();
+        continue;
+      }
+      const choices = slots.map((s, i): SlotChoice => {
+        const c = chosen[i];
+        const idx = c ? s.candidates.indexOf(c) : s.candidates.length;
+        return {
+          slot: s.name,
+          serves: c ? hookName(c) : null,
+          kind: c?.kind ?? null,
+          tried: s.candidates.map((x, j) => ({
+            hook: hookName(x),
+            outcome: j < idx ? 'refused' : j === idx ? 'serves' : 'not tried',
+            reason: j < idx ? refused.get(key(s, x)) ?? '' : '',
+          })),
+        };
+      });
+      return { obj, links, choices };
+    } catch (e) {
+      fail();
+      throw e;
+    }
+  }
+  const reasons = slots.flatMap((s) => s.candidates.map((c) => `${s.name} ${hookName(c)}: ${refused.get(key(s, c)) ?? '?'}`));
+  throw new XtError(`${what}: the kernel serves none of the hooks: ${reasons.join('; ')}`, EXIT.FEATURE);
+}

@@ -1,0 +1,206 @@
+/** stack mode: options -> choose a hook per stage, load, attach -> events and per-stage counters -> records. */
+import { kernelEnum } from '../../bpf/btf.js';
+import { type Attached, attachSlots } from '../../bpf/hooks.js';
+import { type Link, linkInfo } from '../../bpf/link.js';
+import { MapDumper, lookup, perCpuStride, possibleCpus, sumU64 } from '../../bpf/maps.js';
+import { BpfObject } from '../../bpf/object.js';
+import { RingReader } from '../../bpf/ringbuf.js';
+import { EXIT, XtError } from '../../errors.js';
+import { MetricsEndpoint } from '../../export/prometheus.js';
+import { stackMetrics } from '../../export/stack.js';
+import { log } from '../../log.js';
+import type { Resolved } from '../../options/spec.js';
+import { makeStackSink } from '../../output/stack.js';
+import type { StackCounters, StackHooksRecord, StackRecord, StackStatsRecord, StackSummaryRecord } from '../../records/index.js';
+import { requireBpfPrivilege, signalReady, untilStopped } from '../common.js';
+import { defaultObject } from '../xdp/index.js';
+import { encodeStackConfig, decodeStackEvent, sumStageValues } from './codec.js';
+import { STACK_STAT, STAGE } from './layout.js';
+import type { STACK_OPTIONS } from './options.js';
+import { STAGES, stageFunction } from './stages.js';
+
+export type StackOptions = Resolved<typeof STACK_OPTIONS>;
+
+/** Drop reason numbers -> names, from the running kernel's BTF (enum skb_drop_reason), as the kernel prints them. */
+export function dropReasonNames(): (n: number) => string {
+  const names = new Map([...kernelEnum('skb_drop_reason')].map(([v, n]) => [v, n.replace(/^SKB_DROP_REASON_/, '')]));
+  if (names.size === 0) log.warn('the kernel BTF has no enum skb_drop_reason: drop reasons are shown as numbers');
+  return (n) => names.get(n) ?? `reason_${n}`;
+}
+
+/** Chooses a hook per stage, loads and attaches (shared with `xtrace probe --mode stack`). */
+export function attachStages(config: Buffer): Attached {
+  return attachSlots('stack', STAGES, () => {
+    const obj = BpfObject.open(defaultObject('stack.bpf.o'));
+    obj.setSectionData('.rodata', config);
+    return obj;
+  });
+}
+
+export function hooksRecord(a: Attached): StackHooksRecord {
+  return { type: 'stack_hooks', ts: new Date().toISOString(), stages: a.choices.map((c) => ({ stage: c.slot, serves: c.serves, tried: c.tried })) };
+}
+
+class Counters {
+  private readonly stageBuf: Buffer;
+  private readonly ctrBuf: Buffer;
+  private readonly drops;
+
+  constructor(
+    private readonly obj: BpfObject,
+    private readonly hooks: Array<string | null>,
+    private readonly reasonName: (n: number) => string,
+  ) {
+    this.stageBuf = Buffer.alloc(perCpuStride(obj.map('stage_stats').valueSize));
+    this.ctrBuf = Buffer.alloc(perCpuStride(8));
+    this.drops = new MapDumper(obj.map('drop_reasons'), true, 1024);
+  }
+
+  read(): StackCounters {
+    const key = Buffer.alloc(4);
+    const stages = STAGES.map((s, i) => {
+      key.writeUInt32LE(s.id);
+      this.stageBuf.fill(0);
+      lookup(this.obj.map('stage_stats'), key, this.stageBuf);
+      const t = sumStageValues(this.stageBuf);
+      return { stage: s.name, hook: this.hooks[i] ?? null, packets: t.packets, latency_count: t.latCount, latency_sum_ns: t.latSumNs, latency_hist: t.hist };
+    });
+    const ctr = (i: number): number => {
+      key.writeUInt32LE(i);
+      lookup(this.obj.map('stack_counters'), key, this.ctrBuf);
+      return Number(sumU64(this.ctrBuf, 0, 8, 0));
+    };
+    const drops: Record<string, number> = {};
+    const stride = this.drops.valueStride;
+    this.drops.dump((keys, values, n) => {
+      for (let i = 0; i < n; i++) {
+        const name = this.reasonName(keys.readUInt32LE(i * 4));
+        drops[name] = (drops[name] ?? 0) + Number(sumU64(values, i * stride, 8, 0));
+      }
+    });
+    return { stages, drops, events_sent: ctr(STACK_STAT.XT_SS_EV_SENT), events_suppressed: ctr(STACK_STAT.XT_SS_EV_SUPPRESSED), events_lost: ctr(STACK_STAT.XT_SS_EV_LOST) };
+  }
+}
+
+const EXIT_DRAIN_MS = 300;
+const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+export async function runStack(opts: StackOptions): Promise<void> {
+  requireBpfPrivilege('stack');
+  const stopped = untilStopped();
+  if (opts.ip?.given) log.info(`-i/--ip: ${opts.ip.given} has host bits set; it stands for the network ${opts.ip.text}`);
+  possibleCpus();
+  const reasonName = dropReasonNames();
+  const config = encodeStackConfig({ rateLimit: opts.rateLimit, emit: !opts.stats, net: opts.ip, port: opts.port });
+  const attached = attachStages(config);
+  const { obj } = attached;
+  const links: Link[] = attached.links;
+  let ring: RingReader | null = null;
+  let metrics: MetricsEndpoint | null = null;
+  const detachAll = (): void => {
+    while (links.length) links.pop()!.destroy();
+  };
+  try {
+    const sink = makeStackSink(opts.output);
+    const hooks = attached.choices.map((c) => c.serves);
+    const served = attached.choices.map((c) => `${c.slot}=${c.kind ?? 'unavailable'}`).join(', ');
+    log.info(`stages: ${served}${opts.debugFunc ? '' : ' (--debug-func says why)'}`);
+    if (opts.debugFunc) sink.records([hooksRecord(attached)]);
+    if (hooks.every((h, i) => h === null || STAGES[i]!.id === STAGE.XT_STAGE_DROP)) throw new XtError('stack: no receive-path stage can be hooked on this kernel (--debug-func shows why)', EXIT.FEATURE);
+
+    const startNs = process.hrtime.bigint();
+    const wallOffsetNs = BigInt(Date.now()) * 1_000_000n - startNs;
+    const wallTime = (mono: bigint): string => {
+      const ns = mono + wallOffsetNs;
+      const iso = new Date(Number(ns / 1_000_000n)).toISOString();
+      return `${iso.slice(0, 23)}${String((ns / 1000n) % 1000n).padStart(3, '0')}Z`;
+    };
+    const counters = new Counters(obj, hooks, reasonName);
+
+    if (!opts.stats) {
+      const events = obj.map('stack_events');
+      ring = new RingReader().add({
+        fd: events.fd,
+        size: events.maxEntries,
+        name: 'stack_events',
+        onRecord: (dv, off) => {
+          const e = decodeStackEvent(dv, off);
+          const r: StackRecord = {
+            type: 'stack',
+            ts: wallTime(e.tsNs),
+            stage: stageFunction(e.stage, e.family),
+            hook: hooks[e.stage] ?? '?',
+            family: e.family,
+            src: e.src,
+            sport: e.sport,
+            dst: e.dst,
+            dport: e.dport,
+            seq: e.seq,
+            ack: e.ack,
+            len: e.len,
+            tcp_flags: e.tcpFlags,
+            cpu: e.cpu,
+            skb: `0x${e.skb.toString(16)}`,
+          };
+          if (e.latencyNs > 0) r.latency_ns = e.latencyNs; // 0: no earlier stage saw this skb
+          if (e.pid) {
+            r.pid = e.pid;
+            r.comm = e.comm;
+          }
+          if (e.stage === STAGE.XT_STAGE_DROP) r.drop_reason = reasonName(e.dropReason);
+          sink.event(r);
+        },
+      });
+      ring.start();
+    }
+    if (opts.metricsListen) {
+      metrics = await MetricsEndpoint.start(opts.metricsListen, '--metrics-listen');
+      log.info(`metrics at ${metrics.url}`);
+    }
+    signalReady(opts.readyFile, `stack: ${links.length} hooks attached; ${opts.stats ? `stats every ${opts.intervalMs} ms` : 'per-packet events'}`, links.map(linkInfo));
+
+    let seen = { suppressed: 0, lost: 0 };
+    const tick = (): void => {
+      ring?.drain();
+      const c = counters.read();
+      metrics?.set(stackMetrics(c));
+      if (opts.stats) {
+        const rec: StackStatsRecord = { type: 'stack_stats', ts: new Date().toISOString(), ...c };
+        sink.records([rec]);
+      } else {
+        const sup = c.events_suppressed - seen.suppressed;
+        const lost = c.events_lost - seen.lost;
+        if (sup > 0 || lost > 0)
+          log.warn(`${sup} events over --rate-limit ${opts.rateLimit}/s suppressed, ${lost} lost (ring buffer full) in the last ${opts.intervalMs} ms; counts in the summary`);
+        seen = { suppressed: c.events_suppressed, lost: c.events_lost };
+      }
+    };
+    const timer = setInterval(tick, opts.intervalMs);
+    const why = await stopped;
+    clearInterval(timer);
+    log.info(`${why === 'EPIPE' ? 'stdout closed' : why}: detaching`);
+    detachAll();
+    if (why === 'EPIPE') return;
+    ring?.drainUntil(performance.now() + EXIT_DRAIN_MS);
+    sink.flush();
+    const unread = ring?.lag() ?? 0;
+    if (unread) log.warn(`${unread} bytes of events were still unread after ${EXIT_DRAIN_MS} ms at exit (events_unread_bytes in the summary)`);
+    const summary: StackSummaryRecord = {
+      type: 'summary',
+      mode: 'stack',
+      ts: new Date().toISOString(),
+      duration_s: round2(Number(process.hrtime.bigint() - startNs) / 1e9),
+      ...counters.read(),
+      events_unread_bytes: unread,
+    };
+    sink.records([summary]);
+  } catch (e) {
+    if (e instanceof XtError) throw e;
+    throw new XtError(`stack: ${(e as Error).message}`);
+  } finally {
+    detachAll();
+    ring?.close();
+    obj.close();
+    await metrics?.close();
+  }
+}
