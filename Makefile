@@ -95,9 +95,10 @@ run-with-interface: ## like run, but INTERFACE is required
 test: test-deps build ## run every test (kernel tests need root; XTRACE_REQUIRE_KERNEL_TESTS=1 makes their skips failures)
 	npm test
 
-bench: deps build $(BENCH_BPF_OBJS) ## benchmarks over a veth pair: packets/s and TCP throughput with and without xtrace (JSON lines)
+bench: deps build $(BENCH_BPF_OBJS) ## benchmarks over a veth pair: xdp (packets/s, TCP) and stack (TCP bulk, request/response, events/s) against no tracer (JSON lines)
 	@command -v iperf3 >/dev/null && command -v tcpdump >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 tcpdump >/dev/null; }
 	node dist/bench/xdp.js
+	node dist/bench/stack.js
 
 interfaces: build ## list interfaces, their addresses and attached XDP/TC programs
 	$(XTRACE) interfaces

@@ -8,6 +8,8 @@
  *   tcp-send HOST PORT BYTES                 send BYTES and close
  *   tcp-writes HOST PORT COUNT SIZE GAPMS    COUNT writes of SIZE bytes, GAPMS apart (Nagle off), then close;
  *                                            prints the local port once the peer has closed too
+ *   tcp-echo HOST PORT                       echo every connection's bytes; prints "ready"
+ *   tcp-rr HOST PORT MS SIZE                 request/response: one SIZE-byte message, wait for its echo, for MS ms; prints round trips
  *   tcp-try HOST PORT MS                     try to connect for at most MS ms; prints "connected" or the error code
  */
 import { createSocket } from 'node:dgram';
@@ -110,6 +112,36 @@ async function main(): Promise<void> {
     const local = new Promise<number>((r) => sock.once('connect', () => r(sock.localPort!)));
     sock.on('data', () => undefined);
     sock.on('close', async () => console.log(await local));
+    return;
+  }
+  if (cmd === 'tcp-echo') {
+    createServer((sock) => {
+      sock.setNoDelay(true);
+      sock.on('data', (d) => sock.write(d));
+      sock.on('error', () => undefined);
+    }).listen(port, host, () => console.log('ready'));
+    return;
+  }
+  if (cmd === 'tcp-rr') {
+    const [ms, size] = [Number(a), Number(b)];
+    const msg = Buffer.alloc(size, 0x64);
+    const sock = connect({ port, host, noDelay: true }, () => {
+      const end = Date.now() + ms;
+      let trips = 0;
+      let got = 0;
+      sock.on('data', (d) => {
+        got += d.length;
+        if (got < size) return;
+        got -= size;
+        trips++;
+        if (Date.now() < end) sock.write(msg);
+        else {
+          console.log(trips);
+          sock.destroy();
+        }
+      });
+      sock.write(msg);
+    });
     return;
   }
   if (cmd === 'tcp-try') {
