@@ -148,7 +148,7 @@ static __always_inline void count(int idx)
 	__u64 *v = bpf_map_lookup_elem(&stack_counters, &k);
 
 	if (v)
-		*v += 1;
+		__sync_fetch_and_add(v, 1);
 }
 
 static __always_inline void map_v4(__u8 *dst, __be32 addr)
@@ -285,14 +285,16 @@ static __always_inline void account(__u32 stage, __u64 lat, int known)
 
 	if (!v)
 		return;
-	v->packets++;
+	/* Atomic even per CPU: a program in process context (a read, a backlog) can be interrupted on
+	 * its CPU by one in softirq context updating the same slot. */
+	__sync_fetch_and_add(&v->packets, 1);
 	if (known) {
-		v->lat_count++;
-		v->lat_sum_ns += lat;
 		__u32 b = lat_bucket(lat);
 
+		__sync_fetch_and_add(&v->lat_count, 1);
+		__sync_fetch_and_add(&v->lat_sum_ns, lat);
 		if (b < XT_LAT_BUCKETS)
-			v->lat[b]++;
+			__sync_fetch_and_add(&v->lat[b], 1);
 	}
 }
 
@@ -416,7 +418,7 @@ static __always_inline int on_drop(struct sk_buff *skb, __u32 reason)
 	bpf_map_delete_elem(&skb_first, &key);
 	n = bpf_map_lookup_elem(&drop_reasons, &reason);
 	if (n)
-		*n += 1;
+		__sync_fetch_and_add(n, 1);
 	else
 		bpf_map_update_elem(&drop_reasons, &reason, &one, BPF_NOEXIST);
 	account(XT_STAGE_DROP, lat, known);
