@@ -16,6 +16,14 @@ struct rl_state {
 	__u64 last_ns;
 	__s64 nanotokens;
 };
+#else
+struct rl_state {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	__u64 nanotokens;
+	__u64 last_ns;
+};
+#endif
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -24,6 +32,7 @@ struct {
 	__type(value, struct rl_state);
 } ratelimit SEC(".maps");
 
+#ifdef XT_RL_LOCKFREE
 static __always_inline int rate_ok(__u32 rate, __u64 now)
 {
 	__u32 zero = 0;
@@ -56,21 +65,6 @@ static __always_inline int rate_ok(__u32 rate, __u64 now)
 	return 0;
 }
 #else
-
-struct rl_state {
-	struct bpf_spin_lock lock;
-	__u32 pad;
-	__u64 nanotokens;
-	__u64 last_ns;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct rl_state);
-} ratelimit SEC(".maps");
-
 /* 1 when an event may go out at `now` under `rate` events/s (0 = unlimited); burst: one second. */
 static __always_inline int rate_ok(__u32 rate, __u64 now)
 {

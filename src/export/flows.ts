@@ -5,7 +5,7 @@
  * it and out what it sent.
  */
 import type { Counters, FlowRecord, IfaceCounters, IpRecord } from '../records/index.js';
-import type { Metric } from './prometheus.js';
+import { type Metric, eventsMetric } from './prometheus.js';
 
 const direction = (d: FlowRecord['dir']): 'in' | 'out' => (d === 'ingress' ? 'in' : 'out');
 
@@ -33,16 +33,7 @@ export function flowMetrics(flows: FlowRecord[], ips: IpRecord[], c: Counters): 
     { name: 'xtrace_truncated_packets_total', help: 'Packets whose headers were cut short or malformed (counted, not parsed further)', type: 'counter', samples: perIface('truncated') },
     { name: 'xtrace_flows', help: 'Flows in the flow table', type: 'gauge', samples: [{ labels: {}, value: c.flows }] },
     { name: 'xtrace_flows_evicted_total', help: 'Flows evicted from the LRU flow table (raise --max-flows)', type: 'counter', samples: [{ labels: {}, value: c.flows_evicted }] },
-    {
-      name: 'xtrace_packet_log_events_total',
-      help: 'Packet-log events: sent, suppressed by --rate-limit, lost (ring buffer full)',
-      type: 'counter',
-      samples: [
-        { labels: { outcome: 'sent' }, value: c.events_sent },
-        { labels: { outcome: 'suppressed' }, value: c.events_suppressed },
-        { labels: { outcome: 'lost' }, value: c.events_lost },
-      ],
-    },
+    eventsMetric('xtrace_packet_log_events_total', 'Packet-log events', c),
     { name: 'xtrace_ip_packets_total', help: 'Packets to (in) and from (out) a watched IP or CIDR', type: 'counter', samples: ipSamples('packets') },
     { name: 'xtrace_ip_bytes_total', help: 'Bytes to (in) and from (out) a watched IP or CIDR', type: 'counter', samples: ipSamples('bytes') },
     { name: 'xtrace_flow_packets_total', help: 'Packets of the flows in the last report (--top)', type: 'counter', samples: flows.map((f) => ({ labels: fl(f), value: f.packets })) },

@@ -13,6 +13,20 @@ export interface Metric {
 
 const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 
+/** Events of a ring buffer: sent, suppressed by --rate-limit, lost (ring buffer full). */
+export function eventsMetric(name: string, what: string, c: { events_sent: number; events_suppressed: number; events_lost: number }): Metric {
+  return {
+    name,
+    help: `${what}: sent, suppressed by --rate-limit, lost (ring buffer full)`,
+    type: 'counter',
+    samples: [
+      { labels: { outcome: 'sent' }, value: c.events_sent },
+      { labels: { outcome: 'suppressed' }, value: c.events_suppressed },
+      { labels: { outcome: 'lost' }, value: c.events_lost },
+    ],
+  };
+}
+
 export function render(metrics: Metric[]): string {
   const out: string[] = [];
   for (const m of metrics) {

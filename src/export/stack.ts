@@ -1,6 +1,6 @@
 /** stack-mode counters as Prometheus metrics: packets per stage, drops by reason, latency histograms. */
 import type { StackCounters } from '../records/index.js';
-import type { Metric } from './prometheus.js';
+import { type Metric, eventsMetric } from './prometheus.js';
 
 export function stackMetrics(c: StackCounters): Metric[] {
   const latency: Metric = { name: 'xtrace_stack_latency_seconds', help: 'Time from the first stage that saw a packet to this stage (log2 buckets, measured in the kernel)', type: 'histogram', samples: [] };
@@ -25,15 +25,6 @@ export function stackMetrics(c: StackCounters): Metric[] {
     },
     { name: 'xtrace_stack_drops_total', help: 'TCP packets dropped, by the kernel drop reason', type: 'counter', samples: Object.entries(c.drops).map(([reason, v]) => ({ labels: { reason }, value: v })) },
     latency,
-    {
-      name: 'xtrace_stack_events_total',
-      help: 'Per-packet events: sent, suppressed by --rate-limit, lost (ring buffer full)',
-      type: 'counter',
-      samples: [
-        { labels: { outcome: 'sent' }, value: c.events_sent },
-        { labels: { outcome: 'suppressed' }, value: c.events_suppressed },
-        { labels: { outcome: 'lost' }, value: c.events_lost },
-      ],
-    },
+    eventsMetric('xtrace_stack_events_total', 'Per-packet events', c),
   ];
 }

@@ -1,5 +1,6 @@
 /** What every mode shares: privilege check, ready file, stdout that may close, stop on a signal. */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { LinkInfo } from '../bpf/link.js';
 import { privilegeError } from '../errors.js';
 import { log } from '../log.js';
@@ -44,4 +45,25 @@ export function untilStopped(): Promise<StopReason> {
     for (const s of sigs) process.on(s, done);
     onStdoutClosed(() => done('EPIPE'));
   });
+}
+
+/** A built kernel object: $XTRACE_BPF_DIR/NAME, or build/bpf/NAME beside the app. */
+export const defaultObject = (name: string): string =>
+  process.env.XTRACE_BPF_DIR ? `${process.env.XTRACE_BPF_DIR}/${name}` : fileURLToPath(new URL(`../../../build/bpf/${name}`, import.meta.url));
+
+/**
+ * Turns bpf_ktime_get_ns() (CLOCK_MONOTONIC, as process.hrtime) into an ISO time of day, with
+ * milliseconds or microseconds. `startNs`: the monotonic time it was set up.
+ */
+export function wallClock(): { startNs: bigint; iso(monoNs: bigint, micro?: boolean): string } {
+  const startNs = process.hrtime.bigint();
+  const offsetNs = BigInt(Date.now()) * 1_000_000n - startNs;
+  return {
+    startNs,
+    iso: (monoNs, micro = false) => {
+      const ns = monoNs + offsetNs;
+      const ms = new Date(Number(ns / 1_000_000n)).toISOString();
+      return micro ? `${ms.slice(0, 23)}${String((ns / 1000n) % 1000n).padStart(3, '0')}Z` : ms;
+    },
+  };
 }

@@ -2,7 +2,7 @@
 import { kernelEnum } from '../../bpf/btf.js';
 import { type Attached, attachSlots } from '../../bpf/hooks.js';
 import { type Link, linkInfo } from '../../bpf/link.js';
-import { MapDumper, lookup, perCpuStride, possibleCpus, sumU64 } from '../../bpf/maps.js';
+import { MapDumper, lookup, perCpuStride, sumU64 } from '../../bpf/maps.js';
 import { BpfObject } from '../../bpf/object.js';
 import { RingReader } from '../../bpf/ringbuf.js';
 import { EXIT, XtError } from '../../errors.js';
@@ -12,8 +12,7 @@ import { log } from '../../log.js';
 import type { Resolved } from '../../options/spec.js';
 import { makeStackSink } from '../../output/stack.js';
 import type { StackCounters, StackHooksRecord, StackRecord, StackStatsRecord, StackSummaryRecord } from '../../records/index.js';
-import { requireBpfPrivilege, signalReady, untilStopped } from '../common.js';
-import { defaultObject } from '../xdp/index.js';
+import { defaultObject, requireBpfPrivilege, signalReady, untilStopped, wallClock } from '../common.js';
 import { encodeStackConfig, decodeStackEvent, sumStageValues } from './codec.js';
 import { STACK_STAT, STAGE } from './layout.js';
 import type { STACK_OPTIONS } from './options.js';
@@ -89,7 +88,6 @@ export async function runStack(opts: StackOptions): Promise<void> {
   requireBpfPrivilege('stack');
   const stopped = untilStopped();
   if (opts.ip?.given) log.info(`-i/--ip: ${opts.ip.given} has host bits set; it stands for the network ${opts.ip.text}`);
-  possibleCpus();
   const reasonName = dropReasonNames();
   const config = encodeStackConfig({ rateLimit: opts.rateLimit, emit: !opts.stats, net: opts.ip, port: opts.port });
   const attached = attachStages(config);
@@ -108,13 +106,8 @@ export async function runStack(opts: StackOptions): Promise<void> {
     if (opts.debugFunc) sink.records([hooksRecord(attached)]);
     if (hooks.every((h, i) => h === null || STAGES[i]!.id === STAGE.XT_STAGE_DROP)) throw new XtError('stack: no receive-path stage can be hooked on this kernel (--debug-func shows why)', EXIT.FEATURE);
 
-    const startNs = process.hrtime.bigint();
-    const wallOffsetNs = BigInt(Date.now()) * 1_000_000n - startNs;
-    const wallTime = (mono: bigint): string => {
-      const ns = mono + wallOffsetNs;
-      const iso = new Date(Number(ns / 1_000_000n)).toISOString();
-      return `${iso.slice(0, 23)}${String((ns / 1000n) % 1000n).padStart(3, '0')}Z`;
-    };
+    const clock = wallClock();
+    const { startNs } = clock;
     const counters = new Counters(obj, hooks, reasonName);
 
     if (!opts.stats) {
@@ -127,7 +120,7 @@ export async function runStack(opts: StackOptions): Promise<void> {
           const e = decodeStackEvent(dv, off);
           const r: StackRecord = {
             type: 'stack',
-            ts: wallTime(e.tsNs),
+            ts: clock.iso(e.tsNs, true),
             stage: stageFunction(e.stage, e.family),
             hook: hooks[e.stage] ?? '?',
             family: e.family,

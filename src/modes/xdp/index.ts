@@ -1,6 +1,5 @@
 /** xdp mode: options -> load -> attach (XDP ingress, TC egress on each interface) -> collect -> records. */
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { type Link, attachTc, attachXdp, linkInfo } from '../../bpf/link.js';
 import { MapDumper, lookup, perCpuStride, possibleCpus, sumU64, update } from '../../bpf/maps.js';
@@ -14,7 +13,7 @@ import { type Iface, type Net, listInterfaces } from '../../options/index.js';
 import type { Resolved } from '../../options/spec.js';
 import { makeSink } from '../../output/xdp.js';
 import type { Counters, FlowRecord, FlowTuple, IfaceCounters, IpRecord, PacketRecord, StatsRecord, SummaryRecord } from '../../records/index.js';
-import { requireBpfPrivilege, signalReady, untilStopped } from '../common.js';
+import { defaultObject, requireBpfPrivilege, signalReady, untilStopped, wallClock } from '../common.js';
 import { decodeEvent, decodeFlowKey, encodeConfig, encodeLpmKey, sumFlowValues, sumIpValues } from './codec.js';
 import { STAT, XT_MAX_IFACES, XT_MAX_WATCH } from './layout.js';
 import { protoName, tcpFlagNames } from './names.js';
@@ -23,8 +22,6 @@ import type { XDP_OPTIONS } from './options.js';
 export type XdpOptions = Resolved<typeof XDP_OPTIONS>;
 type IngressHook = XdpOptions['ingressHook'];
 
-export const defaultObject = (name: string): string =>
-  process.env.XTRACE_BPF_DIR ? `${process.env.XTRACE_BPF_DIR}/${name}` : fileURLToPath(new URL(`../../../../build/bpf/${name}`, import.meta.url));
 
 interface Prev {
   packets: bigint;
@@ -64,8 +61,8 @@ class Collector {
   constructor(
     private readonly obj: BpfObject,
     private readonly opts: XdpOptions & { watch: NonNullable<XdpOptions['watch']> },
-    /** wall clock minus CLOCK_MONOTONIC, in ns: turns bpf_ktime_get_ns() into a time of day */
-    private readonly wallOffsetNs: bigint,
+    /** turns bpf_ktime_get_ns() into a time of day */
+    private readonly clock: ReturnType<typeof wallClock>,
   ) {
     this.flowDump = new MapDumper(obj.map('flows'), true);
     this.statsBuf = Buffer.alloc(perCpuStride(obj.map('stats').valueSize));
@@ -74,7 +71,7 @@ class Collector {
   }
 
   wallTime(monoNs: bigint): string {
-    return new Date(Number((monoNs + this.wallOffsetNs) / 1_000_000n)).toISOString();
+    return this.clock.iso(monoNs);
   }
 
   ifname(ifindex: number): string {
@@ -337,9 +334,9 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
       update(obj.map('watch'), encodeLpmKey(net), v);
     });
 
-    const startNs = process.hrtime.bigint();
-    const wallOffsetNs = BigInt(Date.now()) * 1_000_000n - startNs; // bpf_ktime_get_ns and hrtime are CLOCK_MONOTONIC
-    const collector = new Collector(obj, { ...opts, watch }, wallOffsetNs);
+    const clock = wallClock();
+    const { startNs } = clock;
+    const collector = new Collector(obj, { ...opts, watch }, clock);
     const sink = makeSink(opts.output);
 
     if (opts.packets) {
