@@ -10,6 +10,7 @@ import { version } from './version.js';
 
 function addOption(cmd: Command, s: AnySpec): void {
   const o = new Option(s.flags, helpOf(s));
+  if (s.kind === 'value' && s.repeatable) o.argParser((v: string, prev: string | undefined) => (prev === undefined ? v : `${prev},${v}`));
   cmd.addOption(o);
   if (attributeOf(s) === 'verbose') cmd.on('option:verbose', () => setVerbose(true));
 }
@@ -17,7 +18,7 @@ function addOption(cmd: Command, s: AnySpec): void {
 /** The variables xtrace reads besides each option's own (shown in its help line). */
 const ENVIRONMENT = `
 Environment (a flag wins over its variable):
-  MODE                  the command to run when none is given (xdp | stack | rdma | nccl; the appliance sets it)
+  MODE                  the command to run when none is given (xdp | stack | rdma | nccl | limit; the appliance sets it)
   INTERFACE, TARGET_IP, INTERVAL, DEVICE
                         -i, -w, --interval, -d of the modes that have them
   XTRACE_LOG_LEVEL      error | warn | info | debug (default: info; -v is debug)

@@ -13,15 +13,19 @@ import { existsSync, readFileSync } from 'node:fs';
 import { EXIT, XtError } from '../errors.js';
 import { log } from '../log.js';
 import { kernelBtfHas } from './btf.js';
-import { type Link, NF, NF_PRI_LAST, type Refusal, attachBySection, attachNetfilter, disabledHooks } from './link.js';
+import { type Link, NF, NF_PRI_LAST, type Refusal, attachBySection, attachCgroup, attachNetfilter, disabledHooks } from './link.js';
 import { type BpfObject, LoadError } from './object.js';
 
-export type HookKind = 'fentry' | 'kprobe' | 'tp_btf' | 'tracepoint' | 'netfilter';
-export const HOOK_KINDS: readonly HookKind[] = ['fentry', 'kprobe', 'tp_btf', 'tracepoint', 'netfilter'];
+export type HookKind = 'fentry' | 'kprobe' | 'tp_btf' | 'tracepoint' | 'netfilter' | 'cgroup';
+export const HOOK_KINDS: readonly HookKind[] = ['fentry', 'kprobe', 'tp_btf', 'tracepoint', 'netfilter', 'cgroup'];
 
 export interface HookPart {
   prog: string;
-  /** fentry/kprobe: a kernel function; tp_btf: a tracepoint; tracepoint: "category/name"; netfilter: "ipv4/pre_routing" ... */
+  /**
+   * fentry/kprobe: a kernel function; tp_btf: a tracepoint; tracepoint: "category/name"; netfilter:
+   * "ipv4/pre_routing" ...; cgroup: "ATTACH@DIR" (inet_egress, inet_ingress, sock_create, sock_release
+   * on a cgroup v2 directory)
+   */
   target: string;
   /** attach when the kernel has the target, go on without it otherwise (the IPv6 half, when IPv6 is a module) */
   optional?: boolean;
@@ -90,6 +94,11 @@ function precheck(kind: HookKind, part: HookPart): string | null {
     }
     case 'netfilter':
       return null; // libbpf before 1.2 cannot probe the type: the load says whether the kernel has it (6.4+)
+    case 'cgroup': {
+      const [attach, dir] = splitCgroupTarget(part.target);
+      if (!(attach in CGROUP_ATTACH)) return `unknown cgroup attach point ${attach}`;
+      return existsSync(`${dir}/cgroup.procs`) ? null : `${dir} is not a cgroup directory`;
+    }
   }
 }
 
@@ -100,6 +109,13 @@ const NF_TARGET: Record<string, [number, number]> = {
   'ipv6/local_in': [NF.ipv6, NF.localIn],
   'ipv4/local_out': [NF.ipv4, NF.localOut],
   'ipv6/local_out': [NF.ipv6, NF.localOut],
+};
+
+/** bpf_attach_type of the cgroup attach points */
+const CGROUP_ATTACH: Record<string, number> = { inet_ingress: 0, inet_egress: 1, sock_create: 2, sock_release: 34 };
+const splitCgroupTarget = (t: string): [string, string] => {
+  const at = t.indexOf('@');
+  return [t.slice(0, at), t.slice(at + 1)];
 };
 
 const PROG_TYPE_NETFILTER = 32;
@@ -118,6 +134,10 @@ function attachPart(obj: BpfObject, kind: HookKind, part: HookPart): Link | Refu
       if (!('refused' in r) || (r.errno !== EBUSY && r.errno !== EEXIST)) break;
     }
     return r;
+  }
+  if (kind === 'cgroup') {
+    const [attach, dir] = splitCgroupTarget(part.target);
+    return attachCgroup(obj.progFd(part.prog), dir, CGROUP_ATTACH[attach]!, `cgroup/${attach}`);
   }
   const r = attachBySection(obj, part.prog, kind, part.target);
   if ('refused' in r && kind === 'kprobe' && !kprobePmu()) r.refused += ' (no kprobe PMU: the kernel was built without kprobes)';

@@ -342,3 +342,20 @@ export function attachNetfilter(progFd: number, pf: number, hook: number, priori
   }
   return new FdLink(target, kind, fd);
 }
+
+const O_RDONLY_DIRECTORY = 0o200000;
+
+/** A cgroup program as a bpf_link on a cgroup v2 directory (multi-attach: other programs there stay). */
+export function attachCgroup(progFd: number, dir: string, attachType: number, kind: string): Link | Refusal {
+  const cg = c.open(dir, O_RDONLY_DIRECTORY) as number;
+  if (cg < 0) {
+    const e = errno();
+    return { refused: `${dir}: ${strerror(e)}`, errno: e };
+  }
+  try {
+    const fd = lib.linkCreate(progFd, cg, attachType, null) as number;
+    return fd >= 0 ? new FdLink(dir, kind, fd) : { refused: strerror(fd), errno: -fd, final: fd === -EPERM };
+  } finally {
+    c.close(cg);
+  }
+}

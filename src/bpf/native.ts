@@ -100,6 +100,7 @@ export const lib = lazyFuncs(
     getNextKey: 'int bpf_map_get_next_key(int fd, const void *key, void *next_key)',
     lookupElem: 'int bpf_map_lookup_elem(int fd, const void *key, void *value)',
     updateElem: 'int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)',
+    deleteElem: 'int bpf_map_delete_elem(int fd, const void *key)',
     tcHookCreate: 'int bpf_tc_hook_create(void *hook)',
     tcHookDestroy: 'int bpf_tc_hook_destroy(void *hook)',
     tcAttach: 'int bpf_tc_attach(const void *hook, void *opts)',
@@ -119,6 +120,7 @@ export const lib = lazyFuncs(
 
 export const c = lazyFuncs('libc.so.6', libcLoad, {
   close: 'int close(int fd)',
+  open: 'int open(const char *path, int flags)',
   mmap: 'void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)',
   munmap: 'int munmap(void *addr, size_t len)',
   strerror: 'const char *strerror(int errnum)',

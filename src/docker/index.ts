@@ -120,6 +120,17 @@ export async function status(d: Docker, name: string): Promise<Status | null> {
   }
 }
 
+/** The host PID of a running container's first process; null when there is no such container, 0 when it is not running. */
+export async function containerPid(d: Docker, name: string): Promise<number | null> {
+  try {
+    const i = await d.getContainer(name).inspect();
+    return i.State.Running ? i.State.Pid : 0;
+  } catch (e) {
+    if (notFound(e)) return null;
+    throw e;
+  }
+}
+
 /** Writes the container's stdout and stderr as they come; resolves when the stream ends. */
 export async function logs(d: Docker, name: string, follow: boolean, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
   const c = d.getContainer(name);

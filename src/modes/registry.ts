@@ -6,6 +6,7 @@
 import { output } from '../options/common.js';
 import { parseChoice, parseInterval } from '../options/index.js';
 import { type Resolved, type Specs, flag, optional, value } from '../options/spec.js';
+import { LIMIT_OPTIONS } from './limit/options.js';
 import { NCCL_OPTIONS, RDMA_OPTIONS } from './rdma/options.js';
 import { STACK_OPTIONS } from './stack/options.js';
 import { XDP_OPTIONS } from './xdp/options.js';
@@ -45,6 +46,13 @@ const MODES: readonly Entry[] = [
     options: STACK_OPTIONS,
     appliance: true,
     run: async (o) => (await import('./stack/index.js')).runStack(o),
+  }),
+  entry({
+    path: ['limit'],
+    summary: 'hold processes (-p) or a cgroup to a byte rate with a token bucket in the kernel (cgroup_skb or netfilter), egress or ingress',
+    options: LIMIT_OPTIONS,
+    appliance: true,
+    run: async (o) => (await import('./limit/index.js')).runLimit(o),
   }),
   entry({
     path: ['rdma'],

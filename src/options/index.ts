@@ -52,6 +52,33 @@ export function parseRate(v: string, flag: string, max = Number.MAX_SAFE_INTEGER
   return n;
 }
 
+/** Byte-rate units: K/M/G (and KiB/MiB/GiB) are binary, KB/MB/GB decimal, kbit/mbit/gbit bits. */
+const BYTE_RATE_UNITS: Record<string, number> = {
+  '': 1, b: 1,
+  k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3,
+  kb: 1e3, mb: 1e6, gb: 1e9,
+  kbit: 1e3 / 8, mbit: 1e6 / 8, gbit: 1e9 / 8,
+};
+export const BYTE_RATE_FORM = 'bytes per second: 100K, 1M, 2G (KiB/MiB/GiB per second), 10MB (10^6 bytes), 100mbit (bits)';
+export const BYTE_RATE_MAX = 125e9; // 1 Tbit/s
+
+/** A rate in bytes per second, "/s" allowed: "1M" = 1 MiB/s, "10MB" = 10^7 B/s, "100mbit" = 12.5e6 B/s. */
+export function parseByteRate(v: string, flag: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*(?:\/s)?\s*$/i.exec(v);
+  const unit = m ? BYTE_RATE_UNITS[m[2]!.toLowerCase()] : undefined;
+  const n = m && unit !== undefined ? Math.round(Number(m[1]) * unit) : NaN;
+  if (!Number.isFinite(n) || n < 1 || n > BYTE_RATE_MAX) throw usageError(`${flag}: expected a rate above zero in ${BYTE_RATE_FORM}, got '${v}'`);
+  return n;
+}
+
+/** Seconds, fractions allowed, within [min, max]: "60", "0.5", "500ms". */
+export function parseSeconds(v: string, flag: string, min: number, max: number): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$/.exec(v);
+  const s = m ? Number(m[1]) / (m[2] === 'ms' ? 1000 : 1) : NaN;
+  if (!Number.isFinite(s) || s < min || s > max) throw usageError(`${flag}: expected seconds from ${min} to ${max} (e.g. 1, 0.5, 250ms), got '${v}'`);
+  return s;
+}
+
 /**
  * Comma-separated IPs/CIDRs, duplicates dropped. Overlapping entries are refused: the kernel counts a
  * packet for the most specific entry only, so a CIDR beside a host inside it would under-report.

@@ -24,6 +24,8 @@ export interface ValueSpec<T, D extends boolean> {
   /** a default found at run time (e.g. the default-route interface), with how --help describes it */
   detect?: { describe: string; find: () => string | undefined };
   parse: (raw: string, from: string) => T;
+  /** the flag may be given several times: the values reach `parse` joined by commas */
+  repeatable?: boolean;
   /** marks a spec that always yields a value (a default, or a detector that throws when it finds none) */
   readonly always: D;
 }
@@ -37,7 +39,7 @@ export type Resolved<S extends Specs> = {
 
 export const flag = (flags: string, help: string): BoolSpec => ({ kind: 'bool', flags, help });
 
-type ValueOpts = { env?: readonly string[] };
+type ValueOpts = { env?: readonly string[]; repeatable?: boolean };
 
 /** A value with a default (or a detected one): always present once resolved. */
 export function value<T>(

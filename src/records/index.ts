@@ -5,3 +5,4 @@
 export * from './flow.js';
 export * from './rdma.js';
 export * from './stack.js';
+export * from './limit.js';

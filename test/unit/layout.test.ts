@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
+import { LIMIT_CONFIG, LIMIT_ENUMS, LIMIT_STRUCTS } from '../../src/modes/limit/layout.js';
 import { STACK_CONFIG, STACK_ENUMS, STACK_STRUCTS } from '../../src/modes/stack/layout.js';
 import { CONFIG, ENUMS, type StructLayout, STRUCTS } from '../../src/modes/xdp/layout.js';
 import { BPF_OBJECT, ROOT, STRICT, hasCommand } from '../lib/env.js';
@@ -26,6 +27,7 @@ function btf(object: string): BtfType[] | string {
 const OBJECTS: Array<{ object: string; structs: readonly StructLayout[]; enums: Readonly<Record<string, Readonly<Record<string, number>>>>; config: StructLayout; configVar: string }> = [
   { object: BPF_OBJECT, structs: STRUCTS, enums: ENUMS, config: CONFIG, configVar: 'xt_cfg' },
   { object: `${ROOT}build/bpf/stack.bpf.o`, structs: STACK_STRUCTS, enums: STACK_ENUMS, config: STACK_CONFIG, configVar: 'xt_stack_cfg' },
+  { object: `${ROOT}build/bpf/limit.bpf.o`, structs: LIMIT_STRUCTS, enums: LIMIT_ENUMS, config: LIMIT_CONFIG, configVar: 'xt_limit_cfg' },
 ];
 
 for (const { object, structs: STRUCTS, enums: ENUMS, config: CONFIG, configVar } of OBJECTS)

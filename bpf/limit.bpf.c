@@ -1,0 +1,813 @@
+// SPDX-License-Identifier: GPL-2.0
+/* limit mode: hold processes (or a cgroup) to a byte rate with a token bucket in the kernel.
+ *
+ * Enforcement: cgroup_skb egress/ingress programs (on the cgroup v2 root for -p, on the cgroup for
+ * --cgroup), or netfilter LOCAL_OUT/LOCAL_IN programs (--hook netfilter: the network namespace of
+ * the caller). The bucket is a GCRA: `tat_ns` is when the bucket will be empty, a packet of `len`
+ * bytes costs len / rate seconds, it passes while the debt stays within the burst (-t). Integer
+ * arithmetic only; a spin lock makes it exact when several CPUs send at once.
+ *
+ * Attribution (-p): a socket's owner is kept in socket-local storage (dies with the socket). Sockets
+ * created while limiting are tagged at creation (cgroup sock_create); sockets that existed before
+ * are tagged at their first send or receive in process context (fentry, kprobe, tp_btf or classic
+ * tracepoint: the loader keeps the first the kernel serves). kprobe and classic tracepoint programs
+ * cannot reach socket storage, and netfilter programs cannot read it: for them the owner goes into
+ * a map keyed by the socket's local IP:port and protocol ("learnt"), which the enforcement programs
+ * consult for a socket without a tag (and the cgroup ones move into the socket's storage). UDP
+ * sockets are learnt too, so that a datagram to a socket that never sent is attributed.
+ *
+ * On egress over the limit with the congestion signal on, TCP gets NET_XMIT_CN (cgroup_skb egress
+ * returns 2 or 3, as the kernel's HBM sample does): a drop that TCP sees as local congestion (it
+ * keeps the segment queued and reduces its window), and, in the last `mark_ns` of the bucket, a
+ * pass with the same signal so that it slows before the bucket is empty. Ingress can only drop; it
+ * marks ECN-capable packets CE instead in that last part. */
+#include <linux/bpf.h>
+#include <linux/types.h>
+#include <linux/ptrace.h>
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "limit.h"
+#define XT_RL_LOCKFREE /* kprobe and tracepoint programs may not take a bpf_spin_lock */
+#include "ratelimit.h"
+
+#define AF_INET_ 2
+#define AF_INET6_ 10
+#define IP_OFFSET_ 0x1FFF
+#define NF_DROP_ 0
+#define NF_ACCEPT_ 1
+#define CG_DROP 0
+#define CG_PASS 1
+#define CG_DROP_CN 2
+#define CG_PASS_CN 3
+
+/* The fields read, as CO-RE relocatable definitions (names as in the kernel). */
+struct sk_buff {
+	unsigned int len;
+	__u16 network_header;
+	unsigned char *head;
+} __attribute__((preserve_access_index));
+
+struct sock_common {
+	__be32 skc_rcv_saddr;
+	__u16 skc_num;
+	unsigned short skc_family;
+	struct in6_addr skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+	__u16 sk_protocol;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	int pid;
+	int tgid;
+} __attribute__((preserve_access_index));
+
+struct xt_nf_ctx {
+	const void *state;
+	struct sk_buff *skb;
+};
+
+const volatile struct xt_limit_config xt_limit_cfg = {};
+
+/* Keeps the types userspace decodes in the object's BTF (test/unit/layout.test.ts). */
+struct xt_limit_btf_anchor {
+	struct xt_limit_event event;
+	struct xt_limit_counters counters;
+	struct xt_learn_key lkey;
+	struct xt_learn_val lval;
+	struct xt_bucket bucket;
+	enum xt_limit_ev ev;
+	enum xt_limit_via via;
+	enum xt_limit_stat stat;
+	struct bpf_sock sock; /* the cgroup sock programs' context: the kernel wants its size in the BTF */
+};
+const struct xt_limit_btf_anchor *xt_limit_btf_anchor __attribute__((unused));
+
+/* Limited processes (tgid) -> bucket; userspace fills it, --children adds forks, exits remove. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} limited SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XT_LIMIT_MAX_BUCKETS);
+	__type(key, __u32);
+	__type(value, struct xt_bucket);
+} buckets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XT_LIMIT_MAX_BUCKETS);
+	__type(key, __u32);
+	__type(value, struct xt_limit_counters);
+} limit_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XT_LS_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} limit_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct xt_sk_tag);
+} sk_tags SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct xt_learn_key);
+	__type(value, struct xt_learn_val);
+} learnt SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} limit_events SEC(".maps");
+
+static __always_inline void stat(int idx)
+{
+	__u32 k = idx;
+	__u64 *v = bpf_map_lookup_elem(&limit_stats, &k);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+static __always_inline void map_v4(__u8 *dst, __be32 addr)
+{
+	__builtin_memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	__builtin_memcpy(dst + 12, &addr, 4);
+}
+
+/* An event, or NULL when over --event-limit (fork and exit always go: userspace tracks the pids). */
+static __always_inline struct xt_limit_event *ev_new(__u8 kind, __u32 tgid, __u32 bucket, int always)
+{
+	struct xt_limit_event *e;
+	__u64 now = bpf_ktime_get_ns();
+
+	if (!always && xt_limit_cfg.quiet)
+		return 0;
+	if (!always && !rate_ok(xt_limit_cfg.event_limit, now)) {
+		stat(XT_LS_EV_SUPPRESSED);
+		return 0;
+	}
+	e = bpf_ringbuf_reserve(&limit_events, sizeof(*e), 0);
+	if (!e) {
+		stat(XT_LS_EV_LOST);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = now;
+	e->kind = kind;
+	e->tgid = tgid;
+	e->bucket = bucket;
+	return e;
+}
+
+static __always_inline void ev_send(struct xt_limit_event *e)
+{
+	bpf_ringbuf_submit(e, 0);
+	stat(XT_LS_EV_SENT);
+}
+
+/* ---- attribution ---- */
+
+/* Writes the socket's local IP:port to the learn map when it is not there for this process;
+ * returns the port written (0: none: not bound yet, or not TCP/UDP). */
+static __always_inline __u16 learn_sock(struct sock *sk, __u32 tgid, __u32 bucket)
+{
+	struct xt_learn_key k = {};
+	struct xt_learn_val v = {}, *old;
+	struct xt_limit_event *e;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
+
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return 0;
+	k.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (!k.port)
+		return 0;
+	k.proto = proto;
+	if (family == AF_INET_)
+		map_v4(k.addr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
+	else if (family == AF_INET6_)
+		BPF_CORE_READ_INTO(&k.addr, sk, __sk_common.skc_v6_rcv_saddr);
+	else
+		return 0;
+	old = bpf_map_lookup_elem(&learnt, &k);
+	if (old && old->tgid == tgid)
+		return k.port;
+	v.tgid = tgid;
+	v.bucket = bucket;
+	bpf_map_update_elem(&learnt, &k, &v, BPF_ANY);
+	e = ev_new(XT_LEV_LEARN, tgid, bucket, 0);
+	if (e) {
+		__builtin_memcpy(e->addr, k.addr, 16);
+		e->port = k.port;
+		e->proto = k.proto;
+		e->family = family == AF_INET_ ? 4 : 6;
+		ev_send(e);
+	}
+	return k.port;
+}
+
+static __always_inline void map_event(__u32 tgid, __u32 bucket, __u8 via)
+{
+	struct xt_limit_event *e = ev_new(XT_LEV_MAP, tgid, bucket, 0);
+
+	stat(XT_LS_TAGGED);
+	if (e) {
+		e->via = via;
+		ev_send(e);
+	}
+}
+
+/* fentry and tp_btf: a trusted socket pointer, so its storage can take the tag. */
+static __always_inline int tag_btf(struct sock *sk, __u8 via)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 *b = bpf_map_lookup_elem(&limited, &tgid);
+	struct xt_sk_tag *t;
+
+	if (!b || !sk)
+		return 0;
+	t = bpf_sk_storage_get(&sk_tags, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!t)
+		return 0;
+	if (t->tgid == 0) {
+		t->tgid = tgid;
+		t->bucket = *b;
+		map_event(tgid, t->bucket, via);
+	}
+	if ((xt_limit_cfg.need_learn || BPF_CORE_READ(sk, sk_protocol) == IPPROTO_UDP) &&
+	    t->learnt_port != BPF_CORE_READ(sk, __sk_common.skc_num))
+		t->learnt_port = learn_sock(sk, t->tgid, t->bucket);
+	return 0;
+}
+
+/* kprobe and classic tracepoint: a raw pointer: the tag goes to the learn map only. */
+static __always_inline int tag_raw(struct sock *sk, __u8 via)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 *b = bpf_map_lookup_elem(&limited, &tgid);
+
+	if (!b || !sk)
+		return 0;
+	learn_sock(sk, tgid, *b);
+	return 0;
+}
+
+/* ---- the packet and its owner ---- */
+
+struct pkt {
+	__u8 laddr[16]; /* the local side: source on egress, destination on ingress */
+	__u16 lport;
+	__u8 proto;
+	__u8 family;
+	__u8 ecn;
+};
+
+static __always_inline void local_side(struct pkt *p, const __u8 *src, const __u8 *dst, __u16 sport, __u16 dport)
+{
+	if (xt_limit_cfg.egress) {
+		__builtin_memcpy(p->laddr, src, 16);
+		p->lport = sport;
+	} else {
+		__builtin_memcpy(p->laddr, dst, 16);
+		p->lport = dport;
+	}
+}
+
+/* `nh`: the IP header; `read(off, dst, n)` reads the packet from the IP header on. */
+#define PARSE_IP(read, p)                                                                                  \
+	({                                                                                                 \
+		int _ok = 0;                                                                               \
+		__u8 _vhl = 0;                                                                             \
+		__u8 _s[16], _d[16];                                                                       \
+		__be16 _ports[2] = {};                                                                     \
+		if (read(0, &_vhl, 1) == 0) {                                                              \
+			if ((_vhl >> 4) == 4) {                                                            \
+				struct iphdr _ip;                                                          \
+				if (read(0, &_ip, sizeof(_ip)) == 0) {                                     \
+					(p)->family = 4;                                                   \
+					(p)->proto = _ip.protocol;                                         \
+					(p)->ecn = _ip.tos & 3;                                            \
+					map_v4(_s, _ip.saddr);                                             \
+					map_v4(_d, _ip.daddr);                                             \
+					if (!(_ip.frag_off & bpf_htons(IP_OFFSET_)))                       \
+						read((_ip.ihl & 0xF) * 4, _ports, 4);                      \
+					_ok = 1;                                                           \
+				}                                                                          \
+			} else if ((_vhl >> 4) == 6) {                                                     \
+				struct ipv6hdr _ip6;                                                       \
+				if (read(0, &_ip6, sizeof(_ip6)) == 0) {                                   \
+					(p)->family = 6;                                                   \
+					(p)->proto = _ip6.nexthdr;                                         \
+					(p)->ecn = (bpf_ntohl(*(__be32 *)&_ip6) >> 20) & 3;                \
+					__builtin_memcpy(_s, &_ip6.saddr, 16);                             \
+					__builtin_memcpy(_d, &_ip6.daddr, 16);                             \
+					read(sizeof(_ip6), _ports, 4);                                     \
+					_ok = 1;                                                           \
+				}                                                                          \
+			}                                                                                  \
+		}                                                                                          \
+		if (_ok) {                                                                                 \
+			if ((p)->proto != IPPROTO_TCP && (p)->proto != IPPROTO_UDP)                         \
+				_ports[0] = _ports[1] = 0;                                                 \
+			local_side(p, _s, _d, bpf_ntohs(_ports[0]), bpf_ntohs(_ports[1]));                 \
+		}                                                                                          \
+		_ok;                                                                                       \
+	})
+
+/* The owner of a packet whose socket has no tag: its local IP:port (a socket bound to the
+ * wildcard address: UDP, or a v6 socket taking IPv4). */
+static __always_inline struct xt_learn_val *learnt_owner(struct pkt *p)
+{
+	struct xt_learn_key k = {};
+	struct xt_learn_val *v;
+
+	if (!p->lport)
+		return 0;
+	__builtin_memcpy(k.addr, p->laddr, 16);
+	k.port = p->lport;
+	k.proto = p->proto;
+	v = bpf_map_lookup_elem(&learnt, &k);
+	if (v || p->proto != IPPROTO_UDP)
+		return v;
+	/* the wildcard of the family: ::ffff:0.0.0.0 or :: (no static arrays: libbpf 1.1 misplaces them) */
+	__builtin_memset(k.addr, 0, 16);
+	if (p->family == 4)
+		k.addr[10] = k.addr[11] = 0xff;
+	v = bpf_map_lookup_elem(&learnt, &k);
+	if (v || p->family == 6)
+		return v;
+	k.addr[10] = k.addr[11] = 0; /* a v6 socket on :: that takes IPv4 too */
+	return bpf_map_lookup_elem(&learnt, &k);
+}
+
+/* ---- the bucket ---- */
+
+enum verdict { V_PASS = 0, V_MARK, V_OVER };
+
+static __always_inline enum verdict bucket_take(__u32 idx, __u32 len)
+{
+	struct xt_bucket *b = bpf_map_lookup_elem(&buckets, &idx);
+	__u64 cost, now, tat, debt;
+	enum verdict v = V_PASS;
+
+	if (!b || !xt_limit_cfg.rate)
+		return V_PASS;
+	cost = (__u64)len * 1000000000ULL / xt_limit_cfg.rate;
+	now = bpf_ktime_get_ns();
+	bpf_spin_lock(&b->lock);
+	tat = b->tat_ns;
+	if (tat < now)
+		tat = now; /* full: idle time refilled it (at most the burst) */
+	debt = tat + cost - now;
+	/* A full bucket passes even a packet bigger than it (a 64 KiB GSO packet under a small -t). */
+	if (debt > xt_limit_cfg.burst_ns && tat > now) {
+		v = V_OVER;
+	} else {
+		b->tat_ns = tat + cost;
+		if (debt + xt_limit_cfg.mark_ns > xt_limit_cfg.burst_ns)
+			v = V_MARK;
+	}
+	bpf_spin_unlock(&b->lock);
+	return v;
+}
+
+static __always_inline void account(__u32 bucket, __u32 len, int passed, int cn)
+{
+	struct xt_limit_counters *c = bpf_map_lookup_elem(&limit_counters, &bucket);
+
+	if (!c)
+		return;
+	if (passed) {
+		c->pass_bytes += len;
+		c->pass_packets++;
+	} else {
+		c->drop_bytes += len;
+		c->drop_packets++;
+	}
+	if (cn)
+		c->cn++;
+}
+
+static __always_inline void packet_event(__u32 tgid, __u32 bucket, __u32 len, int passed, int cn)
+{
+	struct xt_limit_event *e = ev_new(passed ? XT_LEV_SEND : XT_LEV_DROP, tgid, bucket, 0);
+
+	if (e) {
+		e->bytes = len;
+		e->via = cn;
+		ev_send(e);
+	}
+}
+
+static __always_inline void parse_event(struct pkt *p, __u32 tgid, __u32 bucket)
+{
+	struct xt_limit_event *e = ev_new(XT_LEV_PARSE, tgid, bucket, 0);
+
+	if (e) {
+		__builtin_memcpy(e->addr, p->laddr, 16);
+		e->port = p->lport;
+		e->proto = p->proto;
+		e->family = p->family;
+		ev_send(e);
+	}
+}
+
+/* ---- enforcement: cgroup_skb ---- */
+
+static __always_inline int cg_read(struct __sk_buff *skb, __u32 off, void *dst, __u32 n)
+{
+	return bpf_skb_load_bytes(skb, off, dst, n);
+}
+
+/* The IP protocol of the packet (IPv6: the first next header). */
+static __always_inline __u8 cg_proto(struct __sk_buff *skb)
+{
+	__u8 vhl = 0, proto = 0;
+
+	if (bpf_skb_load_bytes(skb, 0, &vhl, 1))
+		return 0;
+	bpf_skb_load_bytes(skb, (vhl >> 4) == 4 ? 9 : 6, &proto, 1);
+	return proto;
+}
+
+static __always_inline int cg_limit(struct __sk_buff *skb)
+{
+	struct pkt p = {};
+	struct bpf_sock *sk;
+	struct xt_sk_tag *t = 0;
+	struct xt_learn_val *lv;
+	__u32 tgid = 0, bucket = 0, len = skb->len;
+	enum verdict v;
+	int tcp, cn = 0;
+
+#define CG_READ(off, dst, n) cg_read(skb, off, dst, n)
+	if (!xt_limit_cfg.whole_cgroup) {
+		sk = skb->sk;
+		if (sk)
+			sk = bpf_sk_fullsock(sk);
+		if (sk)
+			t = bpf_sk_storage_get(&sk_tags, sk, 0, 0);
+		if (t) {
+			tgid = t->tgid;
+			bucket = t->bucket;
+			if (!t->parsed) {
+				t->parsed = 1;
+				if (PARSE_IP(CG_READ, &p))
+					parse_event(&p, tgid, bucket);
+			}
+		} else {
+			if (!PARSE_IP(CG_READ, &p))
+				return CG_PASS;
+			lv = learnt_owner(&p);
+			if (!lv)
+				return CG_PASS;
+			tgid = lv->tgid;
+			bucket = lv->bucket;
+			if (sk) { /* move the owner into the socket's storage */
+				t = bpf_sk_storage_get(&sk_tags, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+				if (t && t->tgid == 0) {
+					t->tgid = tgid;
+					t->bucket = bucket;
+					t->learnt_port = p.lport;
+					t->parsed = 1;
+					map_event(tgid, bucket, XT_VIA_LEARNT);
+					parse_event(&p, tgid, bucket);
+				}
+			}
+		}
+	}
+	tcp = (p.family ? p.proto : cg_proto(skb)) == IPPROTO_TCP;
+	v = bucket_take(bucket, len);
+	if (xt_limit_cfg.egress) {
+		int sig = xt_limit_cfg.cn && tcp;
+
+		if (v == V_OVER) {
+			account(bucket, len, 0, sig);
+			packet_event(tgid, bucket, len, 0, sig);
+			return xt_limit_cfg.cn ? CG_DROP_CN : CG_DROP; /* UDP: ENOBUFS to the sender, as a full queue */
+		}
+		cn = sig && v == V_MARK;
+		account(bucket, len, 1, cn);
+		packet_event(tgid, bucket, len, 1, cn);
+		return cn ? CG_PASS_CN : CG_PASS;
+	}
+	if (v == V_OVER) {
+		account(bucket, len, 0, 0);
+		packet_event(tgid, bucket, len, 0, 0);
+		return CG_DROP;
+	}
+	if (v == V_MARK && xt_limit_cfg.cn && bpf_skb_ecn_set_ce(skb))
+		cn = 1;
+	account(bucket, len, 1, cn);
+	packet_event(tgid, bucket, len, 1, cn);
+	return CG_PASS;
+#undef CG_READ
+}
+
+SEC("cgroup_skb/egress")
+int lim_cg_egress(struct __sk_buff *skb)
+{
+	return cg_limit(skb);
+}
+
+SEC("cgroup_skb/ingress")
+int lim_cg_ingress(struct __sk_buff *skb)
+{
+	return cg_limit(skb);
+}
+
+/* ---- enforcement: netfilter (LOCAL_OUT, LOCAL_IN): the learn map attributes ---- */
+
+static __always_inline int nf_limit(struct sk_buff *skb)
+{
+	struct pkt p = {};
+	struct xt_learn_val *lv;
+	unsigned char *nh = BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, network_header);
+	__u32 len = BPF_CORE_READ(skb, len);
+	__u32 tgid = 0, bucket = 0;
+
+#define NF_READ(off, dst, n) bpf_probe_read_kernel(dst, n, nh + (off))
+	if (!PARSE_IP(NF_READ, &p))
+		return NF_ACCEPT_;
+#undef NF_READ
+	if (!xt_limit_cfg.whole_cgroup) {
+		lv = learnt_owner(&p);
+		if (!lv)
+			return NF_ACCEPT_;
+		tgid = lv->tgid;
+		bucket = lv->bucket;
+	}
+	if (bucket_take(bucket, len) == V_OVER) {
+		account(bucket, len, 0, 0);
+		packet_event(tgid, bucket, len, 0, 0);
+		return NF_DROP_;
+	}
+	account(bucket, len, 1, 0);
+	packet_event(tgid, bucket, len, 1, 0);
+	return NF_ACCEPT_;
+}
+
+SEC("netfilter")
+int lim_nf_out(struct xt_nf_ctx *ctx)
+{
+	return nf_limit(ctx->skb);
+}
+
+SEC("netfilter")
+int lim_nf_in(struct xt_nf_ctx *ctx)
+{
+	return nf_limit(ctx->skb);
+}
+
+/* ---- tagging at creation and release (cgroup sock hooks on the cgroup v2 root) ---- */
+
+SEC("cgroup/sock_create")
+int lim_sock_create(struct bpf_sock *sk)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 *b = bpf_map_lookup_elem(&limited, &tgid);
+	struct xt_sk_tag *t;
+
+	if (!b)
+		return 1;
+	t = bpf_sk_storage_get(&sk_tags, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (t && t->tgid == 0) {
+		t->tgid = tgid;
+		t->bucket = *b;
+		map_event(tgid, t->bucket, XT_VIA_SOCK_CREATE);
+	}
+	return 1;
+}
+
+/* A tagged socket that wrote the learn map takes its entry with it. */
+SEC("cgroup/sock_release")
+int lim_sock_release(struct bpf_sock *sk)
+{
+	struct xt_sk_tag *t = bpf_sk_storage_get(&sk_tags, sk, 0, 0);
+	struct xt_learn_key k = {};
+	struct xt_learn_val *v;
+
+	if (!t || !t->learnt_port)
+		return 1;
+	k.port = t->learnt_port;
+	k.proto = sk->protocol;
+	if (sk->family == AF_INET_) {
+		map_v4(k.addr, sk->src_ip4);
+	} else {
+		__u32 a[4];
+
+		a[0] = sk->src_ip6[0];
+		a[1] = sk->src_ip6[1];
+		a[2] = sk->src_ip6[2];
+		a[3] = sk->src_ip6[3];
+		__builtin_memcpy(k.addr, a, 16);
+	}
+	v = bpf_map_lookup_elem(&learnt, &k);
+	if (v && v->tgid == t->tgid)
+		bpf_map_delete_elem(&learnt, &k);
+	return 1;
+}
+
+/* ---- tagging sockets that existed before start: first send, first receive ---- */
+
+SEC("fentry/tcp_sendmsg")
+int BPF_PROG(tag_tcp_send_fentry, struct sock *sk)
+{
+	return tag_btf(sk, XT_VIA_SEND);
+}
+
+SEC("fentry/udp_sendmsg")
+int BPF_PROG(tag_udp_send_fentry, struct sock *sk)
+{
+	return tag_btf(sk, XT_VIA_SEND);
+}
+
+SEC("fentry/udpv6_sendmsg")
+int BPF_PROG(tag_udp6_send_fentry, struct sock *sk)
+{
+	return tag_btf(sk, XT_VIA_SEND);
+}
+
+SEC("fentry/tcp_recvmsg")
+int BPF_PROG(tag_tcp_recv_fentry, struct sock *sk)
+{
+	return tag_btf(sk, XT_VIA_RECV);
+}
+
+SEC("fentry/udp_recvmsg")
+int BPF_PROG(tag_udp_recv_fentry, struct sock *sk)
+{
+	return tag_btf(sk, XT_VIA_RECV);
+}
+
+SEC("fentry/udpv6_recvmsg")
+int BPF_PROG(tag_udp6_recv_fentry, struct sock *sk)
+{
+	return tag_btf(sk, XT_VIA_RECV);
+}
+
+SEC("kprobe/tcp_sendmsg")
+int BPF_KPROBE(tag_tcp_send_kprobe, struct sock *sk)
+{
+	return tag_raw(sk, XT_VIA_SEND);
+}
+
+SEC("kprobe/udp_sendmsg")
+int BPF_KPROBE(tag_udp_send_kprobe, struct sock *sk)
+{
+	return tag_raw(sk, XT_VIA_SEND);
+}
+
+SEC("kprobe/udpv6_sendmsg")
+int BPF_KPROBE(tag_udp6_send_kprobe, struct sock *sk)
+{
+	return tag_raw(sk, XT_VIA_SEND);
+}
+
+SEC("kprobe/tcp_recvmsg")
+int BPF_KPROBE(tag_tcp_recv_kprobe, struct sock *sk)
+{
+	return tag_raw(sk, XT_VIA_RECV);
+}
+
+SEC("kprobe/udp_recvmsg")
+int BPF_KPROBE(tag_udp_recv_kprobe, struct sock *sk)
+{
+	return tag_raw(sk, XT_VIA_RECV);
+}
+
+SEC("kprobe/udpv6_recvmsg")
+int BPF_KPROBE(tag_udp6_recv_kprobe, struct sock *sk)
+{
+	return tag_raw(sk, XT_VIA_RECV);
+}
+
+/* sock:sock_send_length / sock:sock_recv_length (6.3+): after the call, in its process. */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(tag_send_tp_btf, struct sock *sk, int ret, int flags)
+{
+	return tag_btf(sk, XT_VIA_SEND);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(tag_recv_tp_btf, struct sock *sk, int ret, int flags)
+{
+	return tag_btf(sk, XT_VIA_RECV);
+}
+
+struct tp_sock_length {
+	__u64 common;
+	void *sk;
+};
+
+SEC("tracepoint/sock/sock_send_length")
+int tag_send_tp(struct tp_sock_length *ctx)
+{
+	return tag_raw(ctx->sk, XT_VIA_SEND);
+}
+
+SEC("tracepoint/sock/sock_recv_length")
+int tag_recv_tp(struct tp_sock_length *ctx)
+{
+	return tag_raw(ctx->sk, XT_VIA_RECV);
+}
+
+/* ---- processes: --children follows forks; exits leave the map ---- */
+
+static __always_inline int on_fork(__u32 ptgid, __u32 child)
+{
+	__u32 *b = bpf_map_lookup_elem(&limited, &ptgid);
+	struct xt_limit_event *e;
+
+	if (!b)
+		return 0;
+	if (bpf_map_update_elem(&limited, &child, b, BPF_NOEXIST))
+		return 0;
+	e = ev_new(XT_LEV_FORK, ptgid, *b, 1);
+	if (e) {
+		e->child = child;
+		ev_send(e);
+	}
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(fork_tp_btf, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+
+	if (ctgid == ptgid) /* a thread */
+		return 0;
+	return on_fork(ptgid, ctgid);
+}
+
+struct tp_fork {
+	__u64 common;
+	char parent_comm[16];
+	int parent_pid;
+	char child_comm[16];
+	int child_pid;
+};
+
+/* The classic tracepoint cannot tell a thread from a process: userspace checks the child's Tgid. */
+SEC("tracepoint/sched/sched_process_fork")
+int fork_tp(struct tp_fork *ctx)
+{
+	return on_fork(bpf_get_current_pid_tgid() >> 32, ctx->child_pid);
+}
+
+static __always_inline int on_exit(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	__u32 *b;
+	struct xt_limit_event *e;
+
+	if ((__u32)id != tgid) /* a thread, not the process */
+		return 0;
+	b = bpf_map_lookup_elem(&limited, &tgid);
+	if (!b)
+		return 0;
+	e = ev_new(XT_LEV_EXIT, tgid, *b, 1);
+	bpf_map_delete_elem(&limited, &tgid);
+	if (e)
+		ev_send(e);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(exit_tp_btf)
+{
+	return on_exit();
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int exit_tp(void *ctx)
+{
+	return on_exit();
+}
+
+char LICENSE[] SEC("license") = "GPL";

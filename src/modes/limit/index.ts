@@ -1,0 +1,309 @@
+/** limit mode: options -> buckets and hooks -> events and per-interval stats -> records; on exit the limit is gone. */
+import { type Attached, attachSlots } from '../../bpf/hooks.js';
+import { type Link, linkInfo } from '../../bpf/link.js';
+import { lookup, perCpuStride, sumU64, update } from '../../bpf/maps.js';
+import { lib } from '../../bpf/native.js';
+import { BpfObject } from '../../bpf/object.js';
+import { RingReader } from '../../bpf/ringbuf.js';
+import { EXIT, XtError, usageError } from '../../errors.js';
+import { limitMetrics } from '../../export/limit.js';
+import { MetricsEndpoint } from '../../export/prometheus.js';
+import { log } from '../../log.js';
+import { formatAddr } from '../../options/index.js';
+import type { Resolved } from '../../options/spec.js';
+import { makeLimitSink, rateText } from '../../output/limit.js';
+import type { LimitCounters, LimitEventName, LimitEventRecord, LimitSummaryRecord } from '../../records/index.js';
+import { defaultObject, requireBpfPrivilege, signalReady, untilStopped, wallClock } from '../common.js';
+import { PROTO_NAMES, decodeLimitEvent, encodeLearnKey, encodeLearnVal, encodeLimitConfig, sumCounters } from './codec.js';
+import { LIMIT_EV, LIMIT_STAT, LIMIT_VIA } from './layout.js';
+import type { LIMIT_OPTIONS } from './options.js';
+import { alive, cgroup2Root, cgroupOfPid, comm, tgidOf, udpSocketsOf } from './procs.js';
+import { limitSlots } from './slots.js';
+
+export type LimitOptions = Resolved<typeof LIMIT_OPTIONS>;
+
+const EV_NAMES: Record<number, LimitEventName> = {
+  [LIMIT_EV.XT_LEV_MAP]: 'map', [LIMIT_EV.XT_LEV_PARSE]: 'parse', [LIMIT_EV.XT_LEV_SEND]: 'send', [LIMIT_EV.XT_LEV_DROP]: 'drop',
+  [LIMIT_EV.XT_LEV_LEARN]: 'learn', [LIMIT_EV.XT_LEV_FORK]: 'fork', [LIMIT_EV.XT_LEV_EXIT]: 'exit',
+};
+const VIA_NAMES: Record<number, string> = { [LIMIT_VIA.XT_VIA_SOCK_CREATE]: 'sock_create', [LIMIT_VIA.XT_VIA_SEND]: 'send', [LIMIT_VIA.XT_VIA_RECV]: 'recv', [LIMIT_VIA.XT_VIA_LEARNT]: 'learnt' };
+
+/** One bucket: a -p process (and the children it took along), or the cgroup. */
+interface Target {
+  bucket: number;
+  pid?: number;
+  cgroup?: string;
+  /** processes in this bucket that are still running */
+  members: Set<number>;
+  last: { passBytes: number; at: number };
+  achieved: number;
+}
+
+/** The usage checks that need no privilege and nothing attached. */
+function plan(o: LimitOptions): { rate: number } {
+  const given = [o.pid && '-p/--pid', o.cgroup && '--cgroup', o.container && '--container'].filter(Boolean);
+  if (given.length === 0) throw usageError('limit: expected what to limit: -p PID (several allowed), --cgroup DIR or --container NAME');
+  if (given.length > 1) throw usageError(`limit: ${given.join(' and ')} cannot be combined; give one of -p PID, --cgroup DIR, --container NAME`);
+  if (o.rate === undefined) throw usageError(`-r/--rate: required: the limit, e.g. -r 1M (1 MiB/s), -r 100mbit`);
+  if (o.children && !o.pid) throw usageError('--children: only with -p/--pid');
+  if (!o.pid && o.hook === 'netfilter') throw usageError('--hook netfilter: only with -p/--pid (a netfilter hook cannot see cgroups); use --hook cgroup');
+  return { rate: o.rate };
+}
+
+async function containerCgroup(name: string, root: string): Promise<string> {
+  const d = await import('../../docker/index.js');
+  let pid: number | null;
+  try {
+    pid = await d.containerPid(d.connect(), name);
+  } catch (e) {
+    throw new XtError(`--container: cannot ask the Docker engine at ${d.SOCKET} (${(e as Error).message.split('\n')[0]}); or give --cgroup DIR`, EXIT.FAILURE);
+  }
+  if (pid === null) throw usageError(`--container: no container '${name}' (docker ps lists them)`);
+  if (pid === 0) throw usageError(`--container: '${name}' is not running`);
+  const dir = cgroupOfPid(pid, root);
+  if (!dir) throw new XtError(`--container: '${name}' (PID ${pid}) is in no cgroup v2 group`, EXIT.FEATURE);
+  return dir;
+}
+
+const EXIT_DRAIN_MS = 300;
+
+export async function runLimit(o: LimitOptions): Promise<void> {
+  const { rate } = plan(o);
+  requireBpfPrivilege('limit');
+  const root = cgroup2Root();
+  if (!root) throw new XtError('limit: no cgroup v2 hierarchy is mounted (mount -t cgroup2 none /sys/fs/cgroup)', EXIT.FEATURE);
+  const cgroupDir = o.cgroup ?? (o.container ? await containerCgroup(o.container, root) : undefined);
+  const egress = o.direction === 'egress';
+  const pids = o.pid ?? [];
+  const burstNs = BigInt(Math.round(o.timescale * 1e9));
+  const config = encodeLimitConfig({
+    rate,
+    burstNs,
+    markNs: burstNs / 2n,
+    eventLimit: o.eventLimit,
+    egress,
+    congestionSignal: o.congestionSignal,
+    wholeCgroup: cgroupDir !== undefined,
+    needLearn: o.hook !== 'cgroup',
+    quiet: o.quiet,
+  });
+  const stopped = untilStopped();
+  const slots = limitSlots({ hook: o.hook, egress, enforceDir: cgroupDir ?? root, pids: cgroupDir ? null : { root, children: o.children } });
+  const attached: Attached = attachSlots('limit', slots, () => {
+    const obj = BpfObject.open(defaultObject('limit.bpf.o'));
+    obj.setSectionData('.rodata', config);
+    return obj;
+  });
+  const { obj } = attached;
+  const links: Link[] = attached.links;
+  let ring: RingReader | null = null;
+  let metrics: MetricsEndpoint | null = null;
+  const detachAll = (): void => {
+    while (links.length) links.pop()!.destroy();
+  };
+  try {
+    const served = new Map(attached.choices.map((c) => [c.slot, c]));
+    const enforce = served.get('enforce')!;
+    const choiceText = attached.choices.map((c) => `${c.slot}=${c.serves ?? 'unavailable'}`).join(', ');
+    log.info(`hooks: ${choiceText}`);
+    for (const c of attached.choices)
+      for (const t of c.tried) if (t.outcome === 'refused') log.debug(`${c.slot}: ${t.hook} refused: ${t.reason}`);
+    if (!enforce.serves) {
+      const why = enforce.tried.map((t) => `${t.hook}: ${t.reason}`).join('; ');
+      throw new XtError(`limit: the kernel serves no enforcement hook (${why})`, EXIT.FEATURE);
+    }
+    if (pids.length && !served.get('sock_create')?.serves && !served.get('first_send')?.serves && !served.get('first_recv')?.serves)
+      throw new XtError('limit: the kernel serves none of the hooks that attribute sockets to processes (-v says why)', EXIT.FEATURE);
+    if (enforce.kind === 'netfilter') {
+      log.info('enforcing at netfilter in this network namespace only; packets over the limit are dropped (no congestion signal there)');
+      if (o.hook === 'auto') log.warn(`cgroup_skb refused (${enforce.tried[0]?.reason}); fell back to netfilter`);
+    }
+
+    const sink = makeLimitSink(o.output);
+    const clock = wallClock();
+    const { startNs } = clock;
+    const direction = o.direction;
+
+    // Buckets: one per -p process, or bucket 0 for the cgroup.
+    const targets: Target[] = cgroupDir
+      ? [{ bucket: 0, cgroup: cgroupDir, members: new Set(), last: { passBytes: 0, at: performance.now() }, achieved: 0 }]
+      : pids.map((pid, i) => ({ bucket: i, pid, members: new Set([pid]), last: { passBytes: 0, at: performance.now() }, achieved: 0 }));
+    const comms = new Map<number, string>();
+    const commOf = (pid: number): string => {
+      let c = comms.get(pid);
+      if (c === undefined || c === '?') comms.set(pid, (c = comm(pid)));
+      return c;
+    };
+    const limitedMap = obj.map('limited');
+    const key4 = Buffer.alloc(4);
+    const val4 = Buffer.alloc(4);
+    for (const t of targets)
+      if (t.pid) {
+        commOf(t.pid);
+        key4.writeUInt32LE(t.pid);
+        val4.writeUInt32LE(t.bucket);
+        update(limitedMap, key4, val4);
+      }
+    const unlimit = (pid: number): void => {
+      key4.writeUInt32LE(pid);
+      lib.deleteElem(limitedMap.fd, key4);
+    };
+
+    const emit = (event: LimitEventName, pid: number, extra: Partial<LimitEventRecord> = {}, tsNs?: bigint): void => {
+      if (o.quiet) return;
+      sink.event({ type: 'limit', ts: tsNs ? clock.iso(tsNs) : new Date().toISOString(), event, pid, comm: commOf(pid), direction, ...extra });
+    };
+
+    // UDP sockets bound before start: learnt from /proc, so that datagrams to them are attributed.
+    const learntUdp = new Set<string>();
+    const learnUdp = (): void => {
+      for (const t of targets)
+        for (const pid of t.members)
+          for (const s of udpSocketsOf(pid)) {
+            const k = `${pid} ${s.addr.toString('hex')} ${s.port}`;
+            if (learntUdp.has(k)) continue;
+            learntUdp.add(k);
+            update(obj.map('learnt'), encodeLearnKey(s.addr, s.port, 17), encodeLearnVal(pid, t.bucket));
+            emit('learn', pid, { ip: formatAddr(s.addr, s.family), port: s.port, proto: 'UDP', via: 'proc' });
+          }
+    };
+    if (!cgroupDir) learnUdp();
+
+    let allGone: () => void = () => undefined;
+    const gone = new Promise<'gone'>((r) => (allGone = () => r('gone')));
+    const bucketOf = new Map<number, Target>(targets.flatMap((t) => [...t.members].map((m) => [m, t] as [number, Target])));
+    const left = (pid: number, how: string): void => {
+      const t = bucketOf.get(pid);
+      if (!t || !t.members.delete(pid)) return;
+      bucketOf.delete(pid);
+      unlimit(pid);
+      const others = targets.reduce((n, x) => n + x.members.size, 0);
+      const what = pid === t.pid ? `-p ${pid} (${commOf(pid)})` : `PID ${pid} (${commOf(pid)}, a child of ${t.pid})`;
+      log.warn(`${what}: the process ${how}; ${others ? `still limiting ${others} process${others > 1 ? 'es' : ''}` : 'no limited process is left'}`);
+      if (others === 0) allGone();
+    };
+
+    const events = obj.map('limit_events');
+    ring = new RingReader().add({
+      fd: events.fd,
+      size: events.maxEntries,
+      name: 'limit_events',
+      onRecord: (dv, off) => {
+        const e = decodeLimitEvent(dv, off);
+        const name = EV_NAMES[e.kind];
+        if (!name) return;
+        if (name === 'fork') {
+          if (tgidOf(e.child) !== e.child) return void unlimit(e.child); // a thread (the classic tracepoint cannot tell)
+          const t = targets[e.bucket];
+          if (t && !t.members.has(e.child)) {
+            t.members.add(e.child);
+            bucketOf.set(e.child, t);
+            commOf(e.child);
+            emit('fork', e.tgid, { child: e.child }, e.tsNs);
+          }
+          return;
+        }
+        if (name === 'exit') {
+          emit('exit', e.tgid, {}, e.tsNs);
+          left(e.tgid, 'exited');
+          return;
+        }
+        const extra: Partial<LimitEventRecord> = {};
+        if (name === 'map') extra.via = VIA_NAMES[e.via] ?? String(e.via);
+        if (name === 'parse' || name === 'learn') Object.assign(extra, { ip: e.addr, port: e.port, proto: PROTO_NAMES[e.proto] ?? String(e.proto) });
+        if (name === 'send' || name === 'drop') Object.assign(extra, { bytes: e.bytes, packets: 1, congestion_signal: e.via === 1 });
+        emit(name, e.tgid || (targets[e.bucket]?.pid ?? 0), extra, e.tsNs);
+      },
+    });
+    ring.start();
+
+    if (o.metricsListen) {
+      metrics = await MetricsEndpoint.start(o.metricsListen, '--metrics-listen');
+      log.info(`metrics at ${metrics.url}`);
+    }
+    const what = cgroupDir ? `cgroup ${cgroupDir}` : pids.map((p) => `PID ${p} (${commOf(p)})`).join(', ');
+    signalReady(o.readyFile, `limiting ${what} to ${rateText(rate)} ${direction} (burst ${o.timescale} s) at ${enforce.serves}`, links.map(linkInfo));
+
+    const counterBuf = Buffer.alloc(perCpuStride(obj.map('limit_counters').valueSize));
+    const statBuf = Buffer.alloc(perCpuStride(8));
+    const stat = (i: number): number => {
+      key4.writeUInt32LE(i);
+      lookup(obj.map('limit_stats'), key4, statBuf);
+      return Number(sumU64(statBuf, 0, 8, 0));
+    };
+    const read = (t: Target, rateOver?: number): LimitCounters => {
+      key4.writeUInt32LE(t.bucket);
+      counterBuf.fill(0);
+      lookup(obj.map('limit_counters'), key4, counterBuf);
+      const c = sumCounters(counterBuf);
+      const now = performance.now();
+      if (rateOver === undefined) {
+        const dt = (now - t.last.at) / 1000;
+        if (dt > 0) t.achieved = (c.passBytes - t.last.passBytes) / dt;
+        t.last = { passBytes: c.passBytes, at: now };
+      }
+      return {
+        target: t.cgroup ? 'cgroup' : 'pid',
+        ...(t.cgroup ? { cgroup: t.cgroup } : { pid: t.pid!, comm: commOf(t.pid!) }),
+        direction,
+        rate_target_bytes_per_s: rate,
+        rate_achieved_bytes_per_s: Math.round(rateOver !== undefined ? c.passBytes / rateOver : t.achieved),
+        passed_bytes: c.passBytes,
+        passed_packets: c.passPackets,
+        dropped_bytes: c.dropBytes,
+        dropped_packets: c.dropPackets,
+        congestion_signals: c.cn,
+        alive: t.cgroup !== undefined || t.members.size > 0,
+      };
+    };
+    const evCounts = (): { events_sent: number; events_suppressed: number; events_lost: number } => ({
+      events_sent: stat(LIMIT_STAT.XT_LS_EV_SENT),
+      events_suppressed: stat(LIMIT_STAT.XT_LS_EV_SUPPRESSED),
+      events_lost: stat(LIMIT_STAT.XT_LS_EV_LOST),
+    });
+
+    let seen = { suppressed: 0, lost: 0 };
+    const tick = (): void => {
+      ring?.drain();
+      for (const pid of [...bucketOf.keys()]) if (!alive(pid)) left(pid, 'exited');
+      if (!cgroupDir) learnUdp();
+      const rows = targets.map((t) => read(t));
+      sink.records(rows.map((r) => ({ type: 'limit', ts: new Date().toISOString(), event: 'stats', ...r })));
+      const ev = evCounts();
+      metrics?.set(limitMetrics(rows, ev));
+      const sup = ev.events_suppressed - seen.suppressed;
+      const lost = ev.events_lost - seen.lost;
+      if ((sup > 0 || lost > 0) && !o.quiet)
+        log.warn(`${sup} events over --event-limit ${o.eventLimit}/s suppressed, ${lost} lost (ring buffer full) in the last ${o.intervalMs} ms; counts in the summary`);
+      seen = { suppressed: ev.events_suppressed, lost: ev.events_lost };
+    };
+    const timer = setInterval(tick, o.intervalMs);
+    const why = await Promise.race([stopped, gone]);
+    clearInterval(timer);
+    log.info(`${why === 'gone' ? 'every limited process has exited' : why === 'EPIPE' ? 'stdout closed' : why}: removing the limit`);
+    detachAll();
+    if (why === 'EPIPE') return;
+    ring.drainUntil(performance.now() + EXIT_DRAIN_MS);
+    const durationS = Number(process.hrtime.bigint() - startNs) / 1e9;
+    const summary: LimitSummaryRecord = {
+      type: 'summary',
+      mode: 'limit',
+      ts: new Date().toISOString(),
+      duration_s: Math.round(durationS * 100) / 100,
+      hook: enforce.serves,
+      limits: targets.map((t) => read(t, durationS)),
+      sockets_tagged: stat(LIMIT_STAT.XT_LS_TAGGED),
+      ...evCounts(),
+    };
+    sink.records([summary]);
+    sink.flush();
+  } catch (e) {
+    if (e instanceof XtError) throw e;
+    throw new XtError(`limit: ${(e as Error).message}`);
+  } finally {
+    detachAll();
+    ring?.close();
+    obj.close();
+    await metrics?.close();
+  }
+}

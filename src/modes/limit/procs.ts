@@ -1,0 +1,101 @@
+/** What the limit mode reads of processes and cgroups: /proc, /proc/self/mountinfo, the sockets of a process. */
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+
+/** The mount point of the cgroup v2 hierarchy (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid systems); null without one. */
+export function cgroup2Root(mountinfo = '/proc/self/mountinfo'): string | null {
+  for (const line of readFileSync(mountinfo, 'utf8').split('\n')) {
+    const [pre, post] = line.split(' - ');
+    if (post?.split(' ')[0] === 'cgroup2') return pre!.split(' ')[4]!.replace(/\\040/g, ' ');
+  }
+  return null;
+}
+
+/** The cgroup v2 directory of a process, under `root`; null when it has none (v1 only). */
+export function cgroupOfPid(pid: number, root: string): string | null {
+  const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
+  return line ? `${root}${line.slice(3) === '/' ? '' : line.slice(3)}` : null;
+}
+
+/** The process name, or '?' once it has gone. */
+export function comm(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '?';
+  }
+}
+
+/** A process that exists and is not a zombie. */
+export function alive(pid: number): boolean {
+  try {
+    const st = /^State:\s*(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return st !== 'Z' && st !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** The thread-group id of a task; null when it has gone. */
+export function tgidOf(pid: number): number | null {
+  try {
+    return Number(/^Tgid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+  } catch {
+    return null;
+  }
+}
+
+export interface LocalSocket {
+  proto: 'tcp' | 'udp';
+  family: 4 | 6;
+  /** 16 bytes, IPv4 as ::ffff:a.b.c.d */
+  addr: Buffer;
+  port: number;
+}
+
+/** /proc/net/{udp,tcp}[6] local_address: IPv4 as one little-endian word, IPv6 as four. */
+export function parseProcAddr(hex: string): { addr: Buffer; family: 4 | 6 } {
+  const addr = Buffer.alloc(16);
+  if (hex.length === 8) {
+    addr[10] = 0xff;
+    addr[11] = 0xff;
+    addr.writeUInt32LE(parseInt(hex, 16), 12);
+    return { addr, family: 4 };
+  }
+  for (let i = 0; i < 4; i++) addr.writeUInt32LE(parseInt(hex.slice(i * 8, i * 8 + 8), 16) >>> 0, i * 4);
+  return { addr, family: 6 };
+}
+
+/** The bound UDP sockets a process holds (its fds matched by inode against its namespace's /proc/net/udp*). */
+export function udpSocketsOf(pid: number): LocalSocket[] {
+  const inodes = new Set<string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1]!);
+      } catch {
+        /* closed meanwhile */
+      }
+    }
+  } catch {
+    return [];
+  }
+  const out: LocalSocket[] = [];
+  for (const file of ['udp', 'udp6']) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/net/${file}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10 || !inodes.has(f[9]!)) continue;
+      const [a, p] = f[1]!.split(':');
+      const port = parseInt(p!, 16);
+      if (!port) continue;
+      out.push({ proto: 'udp', ...parseProcAddr(a!), port });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,68 @@
+/**
+ * The limit mode's hooks as data: enforcement (cgroup_skb or netfilter), socket tagging at creation
+ * and at first send/receive, and process fork/exit. The programs are in bpf/limit.bpf.c;
+ * src/bpf/hooks.ts keeps, per slot, the first candidate the kernel serves.
+ */
+import type { HookCandidate, HookPart, HookSlot } from '../../bpf/hooks.js';
+
+export interface SlotPlan {
+  hook: 'auto' | 'cgroup' | 'netfilter';
+  egress: boolean;
+  /** the cgroup the cgroup_skb program goes on: the v2 root for -p, the cgroup for --cgroup */
+  enforceDir: string;
+  /** -p: tag sockets and follow processes (the cgroup v2 root for the sock hooks) */
+  pids: { root: string; children: boolean } | null;
+}
+
+const fns = (kind: 'fentry' | 'kprobe', dir: 'send' | 'recv'): HookCandidate => ({
+  kind,
+  parts: [
+    { prog: `tag_tcp_${dir}_${kind}`, target: `tcp_${dir}msg` },
+    { prog: `tag_udp_${dir}_${kind}`, target: `udp_${dir}msg` },
+    { prog: `tag_udp6_${dir}_${kind}`, target: `udpv6_${dir}msg`, optional: true }, // IPv6 may be a module
+  ],
+});
+
+export function limitSlots(p: SlotPlan): HookSlot[] {
+  const cgroup: HookCandidate = { kind: 'cgroup', parts: [{ prog: p.egress ? 'lim_cg_egress' : 'lim_cg_ingress', target: `${p.egress ? 'inet_egress' : 'inet_ingress'}@${p.enforceDir}` }] };
+  const nfHook = p.egress ? 'local_out' : 'local_in';
+  const nfProg = p.egress ? 'lim_nf_out' : 'lim_nf_in';
+  const nf: HookCandidate = {
+    kind: 'netfilter',
+    parts: [{ prog: nfProg, target: `ipv4/${nfHook}` }, { prog: nfProg, target: `ipv6/${nfHook}`, optional: true } as HookPart],
+  };
+  const slots: HookSlot[] = [{ name: 'enforce', candidates: p.hook === 'cgroup' ? [cgroup] : p.hook === 'netfilter' ? [nf] : [cgroup, nf] }];
+  if (!p.pids) return slots;
+  slots.push(
+    {
+      name: 'sock_create',
+      candidates: [
+        {
+          kind: 'cgroup',
+          parts: [
+            { prog: 'lim_sock_create', target: `sock_create@${p.pids.root}` },
+            { prog: 'lim_sock_release', target: `sock_release@${p.pids.root}`, optional: true }, // 5.9+
+          ],
+        },
+      ],
+    },
+    {
+      name: 'first_send',
+      candidates: [fns('fentry', 'send'), fns('kprobe', 'send'), { kind: 'tp_btf', parts: [{ prog: 'tag_send_tp_btf', target: 'sock_send_length' }] }, { kind: 'tracepoint', parts: [{ prog: 'tag_send_tp', target: 'sock/sock_send_length' }] }],
+    },
+    {
+      name: 'first_recv',
+      candidates: [fns('fentry', 'recv'), fns('kprobe', 'recv'), { kind: 'tp_btf', parts: [{ prog: 'tag_recv_tp_btf', target: 'sock_recv_length' }] }, { kind: 'tracepoint', parts: [{ prog: 'tag_recv_tp', target: 'sock/sock_recv_length' }] }],
+    },
+    {
+      name: 'process_exit',
+      candidates: [{ kind: 'tp_btf', parts: [{ prog: 'exit_tp_btf', target: 'sched_process_exit' }] }, { kind: 'tracepoint', parts: [{ prog: 'exit_tp', target: 'sched/sched_process_exit' }] }],
+    },
+  );
+  if (p.pids.children)
+    slots.push({
+      name: 'process_fork',
+      candidates: [{ kind: 'tp_btf', parts: [{ prog: 'fork_tp_btf', target: 'sched_process_fork' }] }, { kind: 'tracepoint', parts: [{ prog: 'fork_tp', target: 'sched/sched_process_fork' }] }],
+    });
+  return slots;
+}
