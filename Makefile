@@ -20,7 +20,7 @@ NODE_MAJOR_MIN := 20
 APT_PKGS := clang llvm libbpf-dev iproute2 iputils-ping python3 make gcc
 
 .PHONY: help deps build build-bpf run run-with-interface test bench interfaces info clean \
-	docker-base docker-build docker-up docker-up-xdp docker-up-stack docker-up-rdma docker-up-nccl docker-down docker-logs docker-run \
+	docker-base docker-build docker-up docker-up-xdp docker-up-stack docker-up-limit docker-up-rdma docker-up-nccl docker-down docker-logs docker-run \
 	docker-shell docker-info docker-network-info docker-test docker-clean
 
 IMAGE ?= xtrace:latest
@@ -43,7 +43,7 @@ DOCKER_RUN_ENV = -e MODE='$(MODE)' -e INTERFACE='$(INTERFACE)' -e DEVICE='$(DEVI
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  variables (make VAR=value target):"
-	@printf '    %-26s%s\n' "MODE=$(MODE)" "xdp | stack | rdma | nccl (run, docker-up, docker-run)"
+	@printf '    %-26s%s\n' "MODE=$(MODE)" "xdp | stack | limit | rdma | nccl (run, docker-up, docker-run)"
 	@echo "    INTERFACE=<name[,name]>   interfaces to monitor (default: the default-route interface)"
 	@echo "    TARGET_IP=<ip[,cidr]>     addresses to count in/out (-w)"
 	@echo "    INTERVAL=<ms>             report interval (default: 5000)"
@@ -95,10 +95,11 @@ run-with-interface: ## like run, but INTERFACE is required
 test: test-deps build ## run every test (kernel tests need root; XTRACE_REQUIRE_KERNEL_TESTS=1 makes their skips failures)
 	npm test
 
-bench: deps build $(BENCH_BPF_OBJS) ## benchmarks over a veth pair: xdp (packets/s, TCP) and stack (TCP bulk, request/response, events/s) against no tracer (JSON lines)
+bench: deps build $(BENCH_BPF_OBJS) ## benchmarks over a veth pair: xdp (packets/s, TCP), stack (TCP bulk, request/response, events/s) against no tracer, limit against tc tbf (JSON lines)
 	@command -v iperf3 >/dev/null && command -v tcpdump >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 tcpdump >/dev/null; }
 	node dist/bench/xdp.js
 	node dist/bench/stack.js
+	node dist/bench/limit.js
 
 interfaces: build ## list interfaces, their addresses and attached XDP/TC programs
 	$(XTRACE) interfaces
@@ -129,6 +130,9 @@ docker-up-xdp: ## docker-up with MODE=xdp
 
 docker-up-stack: ## docker-up with MODE=stack (XTRACE_ARGS='-p 443' to filter)
 	@$(MAKE) --no-print-directory docker-up MODE=stack
+
+docker-up-limit: ## docker-up with MODE=limit (XTRACE_ARGS='-p PID -r 1M' says what and how much)
+	@$(MAKE) --no-print-directory docker-up MODE=limit
 
 docker-up-rdma: ## docker-up with MODE=rdma (DEVICE=mlx5_0 for one device)
 	@$(MAKE) --no-print-directory docker-up MODE=rdma

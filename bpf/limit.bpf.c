@@ -189,9 +189,9 @@ static __always_inline void ev_send(struct xt_limit_event *e)
 
 /* ---- attribution ---- */
 
-/* Writes the socket's local IP:port to the learn map when it is not there for this process;
- * returns the port written (0: none: not bound yet, or not TCP/UDP). */
-static __always_inline __u16 learn_sock(struct sock *sk, __u32 tgid, __u32 bucket)
+/* Writes the socket's local IP:port to the learn map when it is not there for this process, and
+ * the key to `out` when given; returns the port (0: none: not bound yet, or not TCP/UDP). */
+static __always_inline __u16 learn_sock(struct sock *sk, __u32 tgid, __u32 bucket, struct xt_learn_key *out)
 {
 	struct xt_learn_key k = {};
 	struct xt_learn_val v = {}, *old;
@@ -211,6 +211,8 @@ static __always_inline __u16 learn_sock(struct sock *sk, __u32 tgid, __u32 bucke
 		BPF_CORE_READ_INTO(&k.addr, sk, __sk_common.skc_v6_rcv_saddr);
 	else
 		return 0;
+	if (out)
+		__builtin_memcpy(out, &k, sizeof(k));
 	old = bpf_map_lookup_elem(&learnt, &k);
 	if (old && old->tgid == tgid)
 		return k.port;
@@ -257,8 +259,8 @@ static __always_inline int tag_btf(struct sock *sk, __u8 via)
 		map_event(tgid, t->bucket, via);
 	}
 	if ((xt_limit_cfg.need_learn || BPF_CORE_READ(sk, sk_protocol) == IPPROTO_UDP) &&
-	    t->learnt_port != BPF_CORE_READ(sk, __sk_common.skc_num))
-		t->learnt_port = learn_sock(sk, t->tgid, t->bucket);
+	    t->learnt.port != BPF_CORE_READ(sk, __sk_common.skc_num))
+		learn_sock(sk, t->tgid, t->bucket, &t->learnt);
 	return 0;
 }
 
@@ -270,7 +272,7 @@ static __always_inline int tag_raw(struct sock *sk, __u8 via)
 
 	if (!b || !sk)
 		return 0;
-	learn_sock(sk, tgid, *b);
+	learn_sock(sk, tgid, *b, 0);
 	return 0;
 }
 
@@ -338,7 +340,7 @@ static __always_inline void local_side(struct pkt *p, const __u8 *src, const __u
 
 /* The owner of a packet whose socket has no tag: its local IP:port (a socket bound to the
  * wildcard address: UDP, or a v6 socket taking IPv4). */
-static __always_inline struct xt_learn_val *learnt_owner(struct pkt *p)
+static __always_inline struct xt_learn_val *learnt_owner(struct pkt *p, struct xt_learn_key *found)
 {
 	struct xt_learn_key k = {};
 	struct xt_learn_val *v;
@@ -350,16 +352,20 @@ static __always_inline struct xt_learn_val *learnt_owner(struct pkt *p)
 	k.proto = p->proto;
 	v = bpf_map_lookup_elem(&learnt, &k);
 	if (v || p->proto != IPPROTO_UDP)
-		return v;
+		goto out;
 	/* the wildcard of the family: ::ffff:0.0.0.0 or :: (no static arrays: libbpf 1.1 misplaces them) */
 	__builtin_memset(k.addr, 0, 16);
 	if (p->family == 4)
 		k.addr[10] = k.addr[11] = 0xff;
 	v = bpf_map_lookup_elem(&learnt, &k);
 	if (v || p->family == 6)
-		return v;
+		goto out;
 	k.addr[10] = k.addr[11] = 0; /* a v6 socket on :: that takes IPv4 too */
-	return bpf_map_lookup_elem(&learnt, &k);
+	v = bpf_map_lookup_elem(&learnt, &k);
+out:
+	if (v && found)
+		__builtin_memcpy(found, &k, sizeof(k));
+	return v;
 }
 
 /* ---- the bucket ---- */
@@ -458,6 +464,7 @@ static __always_inline int cg_limit(struct __sk_buff *skb)
 	struct bpf_sock *sk;
 	struct xt_sk_tag *t = 0;
 	struct xt_learn_val *lv;
+	struct xt_learn_key key = {};
 	__u32 tgid = 0, bucket = 0, len = skb->len;
 	enum verdict v;
 	int tcp, cn = 0;
@@ -480,7 +487,7 @@ static __always_inline int cg_limit(struct __sk_buff *skb)
 		} else {
 			if (!PARSE_IP(CG_READ, &p))
 				return CG_PASS;
-			lv = learnt_owner(&p);
+			lv = learnt_owner(&p, &key);
 			if (!lv)
 				return CG_PASS;
 			tgid = lv->tgid;
@@ -490,7 +497,7 @@ static __always_inline int cg_limit(struct __sk_buff *skb)
 				if (t && t->tgid == 0) {
 					t->tgid = tgid;
 					t->bucket = bucket;
-					t->learnt_port = p.lport;
+					__builtin_memcpy(&t->learnt, &key, sizeof(key));
 					t->parsed = 1;
 					map_event(tgid, bucket, XT_VIA_LEARNT);
 					parse_event(&p, tgid, bucket);
@@ -553,7 +560,7 @@ static __always_inline int nf_limit(struct sk_buff *skb)
 		return NF_ACCEPT_;
 #undef NF_READ
 	if (!xt_limit_cfg.whole_cgroup) {
-		lv = learnt_owner(&p);
+		lv = learnt_owner(&p, 0);
 		if (!lv)
 			return NF_ACCEPT_;
 		tgid = lv->tgid;
@@ -601,32 +608,19 @@ int lim_sock_create(struct bpf_sock *sk)
 	return 1;
 }
 
-/* A tagged socket that wrote the learn map takes its entry with it. */
+/* A tagged socket that wrote the learn map takes its entry with it (the release hook cannot read
+ * the socket's addresses: the tag keeps the key). */
 SEC("cgroup/sock_release")
 int lim_sock_release(struct bpf_sock *sk)
 {
 	struct xt_sk_tag *t = bpf_sk_storage_get(&sk_tags, sk, 0, 0);
-	struct xt_learn_key k = {};
 	struct xt_learn_val *v;
 
-	if (!t || !t->learnt_port)
+	if (!t || !t->learnt.port)
 		return 1;
-	k.port = t->learnt_port;
-	k.proto = sk->protocol;
-	if (sk->family == AF_INET_) {
-		map_v4(k.addr, sk->src_ip4);
-	} else {
-		__u32 a[4];
-
-		a[0] = sk->src_ip6[0];
-		a[1] = sk->src_ip6[1];
-		a[2] = sk->src_ip6[2];
-		a[3] = sk->src_ip6[3];
-		__builtin_memcpy(k.addr, a, 16);
-	}
-	v = bpf_map_lookup_elem(&learnt, &k);
+	v = bpf_map_lookup_elem(&learnt, &t->learnt);
 	if (v && v->tgid == t->tgid)
-		bpf_map_delete_elem(&learnt, &k);
+		bpf_map_delete_elem(&learnt, &t->learnt);
 	return 1;
 }
 

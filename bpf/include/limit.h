@@ -59,15 +59,6 @@ struct xt_limit_event {
 	__u8 pad[2];
 };
 
-/* A socket's tag, in socket-local storage: dies with the socket. */
-struct xt_sk_tag {
-	__u32 tgid;
-	__u32 bucket;
-	__u16 learnt_port; /* the local port last written to the learn map, 0 = none */
-	__u8 parsed;       /* the parse event was sent */
-	__u8 pad;
-};
-
 /* Local IP:port (and protocol) -> owner, for packets whose socket carries no tag. */
 struct xt_learn_key {
 	__u8 addr[16];
@@ -79,6 +70,15 @@ struct xt_learn_key {
 struct xt_learn_val {
 	__u32 tgid;
 	__u32 bucket;
+};
+
+/* A socket's tag, in socket-local storage: dies with the socket. */
+struct xt_sk_tag {
+	__u32 tgid;
+	__u32 bucket;
+	struct xt_learn_key learnt; /* what it wrote to the learn map (port 0: nothing); removed at release */
+	__u8 parsed;                /* the parse event was sent */
+	__u8 pad[3];
 };
 
 /* GCRA: the bucket is empty at `tat_ns`; full when tat_ns <= now. */

@@ -120,11 +120,11 @@ export async function status(d: Docker, name: string): Promise<Status | null> {
   }
 }
 
-/** The host PID of a running container's first process; null when there is no such container, 0 when it is not running. */
-export async function containerPid(d: Docker, name: string): Promise<number | null> {
+/** A container's full id and whether it runs; null when there is no such container. */
+export async function containerState(d: Docker, name: string): Promise<{ id: string; running: boolean } | null> {
   try {
     const i = await d.getContainer(name).inspect();
-    return i.State.Running ? i.State.Pid : 0;
+    return { id: i.Id, running: i.State.Running };
   } catch (e) {
     if (notFound(e)) return null;
     throw e;

@@ -18,10 +18,10 @@ describe('bad input', () => {
     assert.match(xtrace(['help', 'xdp']).stdout, /--watch-ip/);
     const bogus = xtrace(['bogus']);
     assert.equal(bogus.code, 2);
-    assert.match(bogus.stderr.trim(), /^xtrace: unknown command 'bogus' \(commands: xdp, stack, rdma, nccl, interfaces, probe, build-bpf, docker\)$/);
-    const mode = xtrace([], undefined, { MODE: 'limit' });
+    assert.match(bogus.stderr.trim(), /^xtrace: unknown command 'bogus' \(commands: xdp, stack, limit, rdma, nccl, interfaces, probe, build-bpf, docker\)$/);
+    const mode = xtrace([], undefined, { MODE: 'capture' });
     assert.equal(mode.code, 2);
-    assert.equal(mode.stderr.trim(), "xtrace: MODE: expected xdp|stack|rdma|nccl, got 'limit'");
+    assert.equal(mode.stderr.trim(), "xtrace: MODE: expected xdp|stack|limit|rdma|nccl, got 'capture'");
     // MODE with flags only, as the appliance's entrypoint runs it (`xtrace $XTRACE_ARGS`)
     const listed = xtrace(['-o', 'json', '--list', '--sysfs-root', `${ROOT}test/fixtures/sysfs`], undefined, { MODE: 'rdma' });
     assert.equal(listed.code, 0, listed.stderr);

@@ -11,7 +11,15 @@
  *   tcp-echo HOST PORT                       echo every connection's bytes; prints "ready"
  *   tcp-rr HOST PORT MS SIZE                 request/response: one SIZE-byte message, wait for its echo, for MS ms; prints round trips
  *   tcp-try HOST PORT MS                     try to connect for at most MS ms; prints "connected" or the error code
+ *   tcp-meter HOST PORT SKIPMS MS            accept one connection; from SKIPMS after its first byte, count bytes for
+ *                                            MS ms; prints {"bytes","seconds"}, then stops reading (prints "ready" first)
+ *   tcp-blast HOST PORT MS [GOFILE]          connect, (wait until GOFILE exists,) send as fast as possible for MS ms;
+ *                                            prints "connected" at once, then the bytes written
+ *   udp-count HOST PORT COUNT SIZE SPORT GOFILE  wait until GOFILE exists, open the socket, send COUNT datagrams one
+ *                                            after the other; prints {"ok","failed","codes"}
+ *   udp-sink HOST PORT IDLEMS                count datagrams until IDLEMS without one; prints the count ("ready" first)
  */
+import { existsSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
 
@@ -159,6 +167,93 @@ async function main(): Promise<void> {
       clearTimeout(timer);
       console.log(e.code ?? e.message);
     });
+    return;
+  }
+  if (cmd === 'tcp-meter') {
+    const [skip, ms] = [Number(a), Number(b)];
+    const srv = createServer((sock) => {
+      srv.close();
+      let counting = false;
+      let n = 0;
+      let start = 0;
+      sock.once('data', () => {
+        setTimeout(() => {
+          counting = true;
+          start = performance.now();
+          setTimeout(() => {
+            console.log(JSON.stringify({ bytes: n, seconds: (performance.now() - start) / 1000 }));
+            counting = false;
+            sock.pause(); // the sender blocks on a full window, and lives on until it stops by itself
+          }, ms);
+        }, skip);
+      });
+      sock.on('data', (d) => {
+        if (counting) n += d.length;
+      });
+      sock.on('error', () => undefined);
+      sock.on('close', () => process.exit(0));
+    });
+    srv.listen(port, host, () => console.log('ready'));
+    return;
+  }
+  if (cmd === 'tcp-blast') {
+    const [ms, go] = [Number(a), b];
+    const chunk = Buffer.alloc(65536, 0x65);
+    let written = 0;
+    const sock = connect({ port, host }, async () => {
+      console.log('connected');
+      if (go) while (!existsSync(go)) await new Promise((r) => setTimeout(r, 20));
+      const end = Date.now() + ms;
+      const pump = (): void => {
+        while (Date.now() < end) {
+          written += chunk.length;
+          if (!sock.write(chunk)) return void sock.once('drain', pump);
+        }
+        sock.destroy();
+        console.log(written);
+      };
+      pump();
+    });
+    sock.on('error', () => {
+      console.log(written);
+      process.exit(0);
+    });
+    return;
+  }
+  if (cmd === 'udp-count') {
+    const [count, size, sport, go] = [Number(a), Number(b), Number(c), process.argv[8]!];
+    while (!existsSync(go)) await new Promise((r) => setTimeout(r, 20));
+    const payload = Buffer.alloc(size, 0x66);
+    const s = createSocket(family);
+    await new Promise<void>((r) => s.bind(sport, undefined, r));
+    let ok = 0;
+    const codes: Record<string, number> = {};
+    for (let i = 0; i < count; i++)
+      await new Promise<void>((r) =>
+        s.send(payload, port, host, (e) => {
+          if (e) codes[(e as NodeJS.ErrnoException).code ?? e.message] = (codes[(e as NodeJS.ErrnoException).code ?? e.message] ?? 0) + 1;
+          else ok++;
+          r();
+        }),
+      );
+    console.log(JSON.stringify({ ok, failed: count - ok, codes }));
+    s.close();
+    return;
+  }
+  if (cmd === 'udp-sink') {
+    const idle = Number(a);
+    const s = createSocket({ type: family, recvBufferSize: 8 << 20 });
+    let n = 0;
+    let timer: NodeJS.Timeout | null = null;
+    s.on('message', () => {
+      n++;
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => {
+        console.log(n);
+        s.close();
+      }, idle);
+    });
+    s.bind(port, host, () => console.log('ready'));
     return;
   }
   throw new Error(`unknown command ${cmd}`);

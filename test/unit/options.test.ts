@@ -9,7 +9,7 @@ import { flag, helpOf, optional, resolve, value } from '../../src/options/spec.j
 import { ROOT } from '../lib/env.js';
 import { formatAddr } from '../../src/options/ip.js';
 import {
-  defaultRouteInterface, listInterfaces, parseInteger, parseInterfaces, parseInterval, parseNet, parseNetList, parsePort, parseProtocols, parseRate,
+  defaultRouteInterface, listInterfaces, parseInteger, parseInterfaces, parseInterval, parseNet, parseNetList, parsePort, parseProtocols, parseByteRate, parseRate, parseSeconds,
 } from '../../src/options/index.js';
 
 const usage = (fn: () => unknown, re: RegExp): void =>
@@ -94,6 +94,22 @@ describe('options', () => {
     usage(() => parseRate('5k', '--rate-limit', 1000), /optional K suffix \(e\.g\. 10000, 10k\) up to 1,000, got '5k'$/);
     // the packet log's bound: no G suffix is offered, as no value with it fits
     usage(() => parseRate('5G', '--rate-limit', 100_000_000), /^--rate-limit: expected a number with an optional K\/M suffix .* up to 100,000,000, got '5G'$/);
+  });
+
+  test('byte rates (limit -r): K/M/G binary, KB/MB/GB decimal, kbit/mbit/gbit bits; seconds', () => {
+    assert.equal(parseByteRate('100K', '-r'), 100 * 1024);
+    assert.equal(parseByteRate('1M', '-r'), 1024 ** 2);
+    assert.equal(parseByteRate('2G/s', '-r'), 2 * 1024 ** 3);
+    assert.equal(parseByteRate('1.5MiB', '-r'), 1.5 * 1024 ** 2);
+    assert.equal(parseByteRate('10MB', '-r'), 10e6);
+    assert.equal(parseByteRate('100mbit', '-r'), 12.5e6);
+    assert.equal(parseByteRate('1Gbit', '-r'), 125e6);
+    assert.equal(parseByteRate('512', '-r'), 512);
+    for (const bad of ['0', '0M', 'fast', '1T', '-1M', '1 M M', '200G'])
+      usage(() => parseByteRate(bad, '-r/--rate'), /^-r\/--rate: expected a rate above zero in bytes per second: 100K, 1M, 2G \(KiB\/MiB\/GiB per second\)/);
+    assert.equal(parseSeconds('60', '-t', 0.001, 3600), 60);
+    assert.equal(parseSeconds('250ms', '-t', 0.001, 3600), 0.25);
+    usage(() => parseSeconds('0', '-t', 0.001, 3600), /^-t: expected seconds from 0.001 to 3600/);
   });
 
   test('protocols', () => {

@@ -17,7 +17,7 @@ import { defaultObject, requireBpfPrivilege, signalReady, untilStopped, wallCloc
 import { PROTO_NAMES, decodeLimitEvent, encodeLearnKey, encodeLearnVal, encodeLimitConfig, sumCounters } from './codec.js';
 import { LIMIT_EV, LIMIT_STAT, LIMIT_VIA } from './layout.js';
 import type { LIMIT_OPTIONS } from './options.js';
-import { alive, cgroup2Root, cgroupOfPid, comm, tgidOf, udpSocketsOf } from './procs.js';
+import { alive, cgroup2Root, comm, containerCgroupDir, tgidOf, udpSocketsOf } from './procs.js';
 import { limitSlots } from './slots.js';
 
 export type LimitOptions = Resolved<typeof LIMIT_OPTIONS>;
@@ -52,16 +52,16 @@ function plan(o: LimitOptions): { rate: number } {
 
 async function containerCgroup(name: string, root: string): Promise<string> {
   const d = await import('../../docker/index.js');
-  let pid: number | null;
+  let c: { id: string; running: boolean } | null;
   try {
-    pid = await d.containerPid(d.connect(), name);
+    c = await d.containerState(d.connect(), name);
   } catch (e) {
     throw new XtError(`--container: cannot ask the Docker engine at ${d.SOCKET} (${(e as Error).message.split('\n')[0]}); or give --cgroup DIR`, EXIT.FAILURE);
   }
-  if (pid === null) throw usageError(`--container: no container '${name}' (docker ps lists them)`);
-  if (pid === 0) throw usageError(`--container: '${name}' is not running`);
-  const dir = cgroupOfPid(pid, root);
-  if (!dir) throw new XtError(`--container: '${name}' (PID ${pid}) is in no cgroup v2 group`, EXIT.FEATURE);
+  if (!c) throw usageError(`--container: no container '${name}' (docker ps lists them)`);
+  if (!c.running) throw usageError(`--container: '${name}' is not running`);
+  const dir = containerCgroupDir(root, c.id);
+  if (!dir) throw new XtError(`--container: no cgroup of '${name}' (docker-${c.id.slice(0, 12)}...) under ${root}; give --cgroup DIR`, EXIT.FEATURE);
   return dir;
 }
 
@@ -70,9 +70,10 @@ const EXIT_DRAIN_MS = 300;
 export async function runLimit(o: LimitOptions): Promise<void> {
   const { rate } = plan(o);
   requireBpfPrivilege('limit');
+  // `ip netns exec` mounts a fresh /sys: no cgroup hierarchy there; netfilter needs none
   const root = cgroup2Root();
-  if (!root) throw new XtError('limit: no cgroup v2 hierarchy is mounted (mount -t cgroup2 none /sys/fs/cgroup)', EXIT.FEATURE);
-  const cgroupDir = o.cgroup ?? (o.container ? await containerCgroup(o.container, root) : undefined);
+  if (!root && (o.hook === 'cgroup' || !o.pid)) throw new XtError('limit: no cgroup v2 hierarchy is mounted (mount -t cgroup2 none /sys/fs/cgroup); --hook netfilter needs none', EXIT.FEATURE);
+  const cgroupDir = o.cgroup ?? (o.container ? await containerCgroup(o.container, root!) : undefined);
   const egress = o.direction === 'egress';
   const pids = o.pid ?? [];
   const burstNs = BigInt(Math.round(o.timescale * 1e9));
@@ -88,7 +89,7 @@ export async function runLimit(o: LimitOptions): Promise<void> {
     quiet: o.quiet,
   });
   const stopped = untilStopped();
-  const slots = limitSlots({ hook: o.hook, egress, enforceDir: cgroupDir ?? root, pids: cgroupDir ? null : { root, children: o.children } });
+  const slots = limitSlots({ hook: root ? o.hook : 'netfilter', egress, enforceDir: cgroupDir ?? root ?? '', pids: cgroupDir ? null : { root, children: o.children } });
   const attached: Attached = attachSlots('limit', slots, () => {
     const obj = BpfObject.open(defaultObject('limit.bpf.o'));
     obj.setSectionData('.rodata', config);

@@ -1,8 +1,14 @@
 /** What the limit mode reads of processes and cgroups: /proc, /proc/self/mountinfo, the sockets of a process. */
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
-/** The mount point of the cgroup v2 hierarchy (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid systems); null without one. */
+/**
+ * The cgroup v2 hierarchy: XTRACE_CGROUP_ROOT (the appliance mounts the host's /sys/fs/cgroup there;
+ * its `unified` directory on hybrid hosts), else the cgroup2 mount point (/sys/fs/cgroup, or
+ * /sys/fs/cgroup/unified); null without one.
+ */
 export function cgroup2Root(mountinfo = '/proc/self/mountinfo'): string | null {
+  const env = process.env.XTRACE_CGROUP_ROOT;
+  if (env) for (const d of [env, `${env}/unified`]) if (existsSync(`${d}/cgroup.controllers`)) return d;
   for (const line of readFileSync(mountinfo, 'utf8').split('\n')) {
     const [pre, post] = line.split(' - ');
     if (post?.split(' ')[0] === 'cgroup2') return pre!.split(' ')[4]!.replace(/\\040/g, ' ');
@@ -10,10 +16,30 @@ export function cgroup2Root(mountinfo = '/proc/self/mountinfo'): string | null {
   return null;
 }
 
-/** The cgroup v2 directory of a process, under `root`; null when it has none (v1 only). */
-export function cgroupOfPid(pid: number, root: string): string | null {
-  const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
-  return line ? `${root}${line.slice(3) === '/' ? '' : line.slice(3)}` : null;
+/**
+ * A Docker container's cgroup directory under `root`, found by name (docker-ID.scope with the systemd
+ * driver, ID with cgroupfs), which holds inside a container with its own cgroup namespace too.
+ */
+export function containerCgroupDir(root: string, id: string): string | null {
+  const names = new Set([`docker-${id}.scope`, id]);
+  let level = [root];
+  for (let depth = 0; depth < 5 && level.length; depth++) {
+    const next: string[] = [];
+    for (const dir of level) {
+      let entries: string[];
+      try {
+        entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+      } catch {
+        continue;
+      }
+      for (const e of entries) {
+        if (names.has(e)) return `${dir}/${e}`;
+        next.push(`${dir}/${e}`);
+      }
+    }
+    level = next;
+  }
+  return null;
 }
 
 /** The process name, or '?' once it has gone. */

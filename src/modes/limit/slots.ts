@@ -10,8 +10,8 @@ export interface SlotPlan {
   egress: boolean;
   /** the cgroup the cgroup_skb program goes on: the v2 root for -p, the cgroup for --cgroup */
   enforceDir: string;
-  /** -p: tag sockets and follow processes (the cgroup v2 root for the sock hooks) */
-  pids: { root: string; children: boolean } | null;
+  /** -p: tag sockets and follow processes (the cgroup v2 root for the sock hooks; null: none mounted) */
+  pids: { root: string | null; children: boolean } | null;
 }
 
 const fns = (kind: 'fentry' | 'kprobe', dir: 'send' | 'recv'): HookCandidate => ({
@@ -33,8 +33,8 @@ export function limitSlots(p: SlotPlan): HookSlot[] {
   };
   const slots: HookSlot[] = [{ name: 'enforce', candidates: p.hook === 'cgroup' ? [cgroup] : p.hook === 'netfilter' ? [nf] : [cgroup, nf] }];
   if (!p.pids) return slots;
-  slots.push(
-    {
+  if (p.pids.root)
+    slots.push({
       name: 'sock_create',
       candidates: [
         {
@@ -45,7 +45,8 @@ export function limitSlots(p: SlotPlan): HookSlot[] {
           ],
         },
       ],
-    },
+    });
+  slots.push(
     {
       name: 'first_send',
       candidates: [fns('fentry', 'send'), fns('kprobe', 'send'), { kind: 'tp_btf', parts: [{ prog: 'tag_send_tp_btf', target: 'sock_send_length' }] }, { kind: 'tracepoint', parts: [{ prog: 'tag_send_tp', target: 'sock/sock_send_length' }] }],

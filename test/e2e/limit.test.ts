@@ -1,0 +1,396 @@
+/**
+ * limit mode against the real kernel: senders and receivers in two namespaces joined by a veth, rates
+ * measured by the receiving side over a window that starts after the bucket's initial burst.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type Rec, XtraceProcess, sleep } from '../lib/cli.js';
+import { CLI, requireKernel } from '../lib/env.js';
+import { bpftoolHas } from '../lib/hooks.js';
+import { NetnsPair } from '../lib/netns.js';
+import { server } from '../lib/peer.js';
+
+const TRAFFIC = fileURLToPath(new URL('../lib/traffic.js', import.meta.url));
+const MiB = 1024 * 1024;
+const TARGET = 2 * MiB;
+/** An unlimited sender over a veth moves hundreds of MiB/s; a limited one 2 MiB/s. */
+const FULL_SPEED = 20 * TARGET;
+
+function cgroup2Root(): string | null {
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [pre, post] = line.split(' - ');
+    if (post?.split(' ')[0] === 'cgroup2') return pre!.split(' ')[4]!;
+  }
+  return null;
+}
+const needCgroup2 = (): string | null => (cgroup2Root() ? null : 'needs a cgroup v2 hierarchy');
+
+/** A traffic command in a namespace whose PID is the node process itself (`ip netns exec` execs). */
+class Peer {
+  readonly proc: ChildProcess;
+  private out = '';
+  readonly done: Promise<string>;
+  constructor(ns: string, args: Array<string | number>, wrap?: (argv: string[]) => string[]) {
+    const argv = ['ip', 'netns', 'exec', ns, process.execPath, TRAFFIC, ...args.map(String)];
+    const full = wrap ? wrap(argv) : argv;
+    this.proc = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.proc.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
+    this.done = new Promise((r) => this.proc.on('close', () => r(this.out)));
+  }
+  get pid(): number {
+    return this.proc.pid!;
+  }
+  async printed(what: string, ms = 10_000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!this.out.includes(what)) {
+      if (Date.now() > end || this.proc.exitCode !== null) throw new Error(`traffic did not print '${what}': ${this.out}`);
+      await sleep(20);
+    }
+  }
+  lines(): string[] {
+    return this.out.split('\n');
+  }
+  /** The last line it printed, once it has exited. */
+  async result(): Promise<string> {
+    return (await this.done).trim().split('\n').at(-1)!;
+  }
+  kill(): void {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+  }
+}
+
+/** A receiver measuring bytes per second over [skip, skip + window] after its first byte. */
+async function meter(p: NetnsPair, port: number, skipMs: number, windowMs: number): Promise<{ proc: ChildProcess; rate: () => Promise<number> }> {
+  const m = new Peer(p.nsB, ['tcp-meter', p.ipB, port, skipMs, windowMs]);
+  await m.printed('ready');
+  return {
+    proc: m.proc,
+    rate: async () => {
+      await m.printed('{"bytes"', skipMs + windowMs + 20_000);
+      const r = JSON.parse(m.lines().find((l) => l.startsWith('{'))!) as { bytes: number; seconds: number };
+      return r.bytes / r.seconds;
+    },
+  };
+}
+
+const mib = (x: number): string => `${(x / MiB).toFixed(2)} MiB/s`;
+function assertNear(rate: number, target: number, tol: number, what: string): void {
+  assert.ok(Math.abs(rate / target - 1) <= tol, `${what}: ${mib(rate)}, expected ${mib(target)} +/- ${tol * 100}%`);
+}
+
+const summaryOf = (rs: Rec[]): Rec => {
+  const s = rs.find((r) => r.type === 'summary');
+  assert.ok(s, 'a summary record at exit');
+  return s;
+};
+const limitsOf = (s: Rec): Rec[] => s.limits as Rec[];
+
+/** Links this run made that the kernel still has (none once xtrace is gone). */
+const leftLinks = (ready: { links: Array<{ link_id: number }> }): number[] => ready.links.map((l) => l.link_id).filter((id) => id && bpftoolHas('link', id));
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), 'xt-limit-'));
+}
+
+describe('limit', () => {
+  test('egress: a TCP sender is held to 2 MiB/s +/- 10% (its socket opened before the limit started) while an unlimited one is not slowed', async (t) => {
+    if (!requireKernel(t, needCgroup2)) return;
+    const p = new NetnsPair();
+    const dir = tmp();
+    const go = join(dir, 'go');
+    const peers: Peer[] = [];
+    const meters: ChildProcess[] = [];
+    let x: XtraceProcess | null = null;
+    try {
+      const limitedM = await meter(p, 5301, 2000, 5000);
+      const freeM = await meter(p, 5302, 2000, 5000);
+      meters.push(limitedM.proc, freeM.proc);
+      const limited = new Peer(p.nsA, ['tcp-blast', p.ipB, 5301, 12000, go]);
+      const free = new Peer(p.nsA, ['tcp-blast', p.ipB, 5302, 12000, go]);
+      peers.push(limited, free);
+      await Promise.all([limited.printed('connected'), free.printed('connected')]);
+      x = new XtraceProcess(['limit', '-p', String(limited.pid), '-r', '2M', '-t', '1', '-o', 'json', '--interval', '500']);
+      await x.ready();
+      writeFileSync(go, '');
+      const [lr, fr] = await Promise.all([limitedM.rate(), freeM.rate()]);
+      assertNear(lr, TARGET, 0.1, 'limited sender, measured by the receiver');
+      assert.ok(fr > FULL_SPEED, `unlimited sender at full speed: ${mib(fr)}`);
+      const r = await x.stop('SIGINT');
+      assert.equal(r.code, 0, r.stderr);
+      const map = r.records.find((e) => e.event === 'map' && e.pid === limited.pid);
+      assert.ok(map, 'the socket was tagged');
+      assert.equal(map.via, 'send', 'a socket that existed before start is tagged at its first send');
+      const [l] = limitsOf(summaryOf(r.records));
+      assert.equal(l!.pid, limited.pid);
+      assert.ok((l!.passed_bytes as number) > 5 * TARGET, 'passed bytes counted');
+      assert.ok((l!.congestion_signals as number) > 0, 'TCP was told to slow down');
+      assert.equal(r.stdout.split('\n').filter((s) => s.startsWith('{')).length, r.records.length, 'every stdout line is a JSON record');
+    } finally {
+      await x?.kill();
+      for (const q of peers) q.kill();
+      for (const m of meters) m.kill();
+      p.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  for (const how of ['SIGINT', 'SIGKILL'] as const)
+    test(`after ${how} the same sender runs at full speed again and nothing is left attached`, async (t) => {
+      if (!requireKernel(t, needCgroup2)) return;
+      const p = new NetnsPair();
+      const root = cgroup2Root()!;
+      let x: XtraceProcess | null = null;
+      let sender: Peer | null = null;
+      let m: Awaited<ReturnType<typeof meter>> | null = null;
+      try {
+        m = await meter(p, 5303, 5500, 2500);
+        sender = new Peer(p.nsA, ['tcp-blast', p.ipB, 5303, 9000]);
+        await sender.printed('connected');
+        x = new XtraceProcess(['limit', '-p', String(sender.pid), '-r', '2M', '-q', '-o', 'json']);
+        const ready = await x.ready();
+        assert.ok(ready.links.some((l) => l.kind === 'cgroup/inet_egress' && l.target === root), `a cgroup_skb egress link on ${root}`);
+        await sleep(2500);
+        const r = await x.stop(how);
+        if (how === 'SIGINT') assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual(leftLinks(ready), [], 'no link of the run is left');
+        const cg = execFileSync('bpftool', ['-j', 'cgroup', 'show', root], { encoding: 'utf8' });
+        for (const l of ready.links) assert.ok(!cg.includes(`"id":${l.prog_id},`), `program ${l.prog_id} no longer on ${root}`);
+        const rate = await m.rate();
+        assert.ok(rate > FULL_SPEED, `full speed after the limit is gone: ${mib(rate)}`);
+      } finally {
+        await x?.kill();
+        sender?.kill();
+        m?.proc.kill();
+        p.destroy();
+      }
+    });
+
+  test('ingress: a receiver is held to 2 MiB/s (excess dropped before its socket)', async (t) => {
+    if (!requireKernel(t, needCgroup2)) return;
+    const p = new NetnsPair();
+    let x: XtraceProcess | null = null;
+    let sender: Peer | null = null;
+    let m: Awaited<ReturnType<typeof meter>> | null = null;
+    try {
+      m = await meter(p, 5304, 3000, 5000);
+      x = new XtraceProcess(['limit', '-p', String(m.proc.pid), '-d', 'ingress', '-r', '2M', '-q', '-o', 'json', '--interval', '500']);
+      await x.ready();
+      sender = new Peer(p.nsA, ['tcp-blast', p.ipB, 5304, 9000]);
+      const rate = await m.rate();
+      assertNear(rate, TARGET, 0.1, 'limited receiver');
+      const r = await x.stop('SIGINT');
+      const [l] = limitsOf(summaryOf(r.records));
+      assert.equal(l!.direction, 'ingress');
+      assert.ok((l!.dropped_packets as number) > 0, 'segments over the limit were dropped');
+    } finally {
+      await x?.kill();
+      sender?.kill();
+      m?.proc.kill();
+      p.destroy();
+    }
+  });
+
+  for (const cn of [true, false])
+    test(`UDP${cn ? '' : ' --no-congestion-signal'}: every datagram passes or is dropped and counted, exactly`, async (t) => {
+      if (!requireKernel(t, needCgroup2)) return;
+      const p = new NetnsPair();
+      const dir = tmp();
+      const go = join(dir, 'go');
+      const COUNT = 2000;
+      const SIZE = 1000; // 1028 IP bytes
+      let x: XtraceProcess | null = null;
+      let sender: Peer | null = null;
+      let sink: Awaited<ReturnType<typeof server>> | null = null;
+      try {
+        sink = await server(p.nsB, 'udp-sink', p.ipB, 5305, 1500);
+        const rcvErr0 = p.nstat(p.nsB, 'UdpRcvbufErrors').UdpRcvbufErrors ?? 0;
+        const sndErr0 = p.nstat(p.nsA, 'UdpSndbufErrors').UdpSndbufErrors ?? 0;
+        sender = new Peer(p.nsA, ['udp-count', p.ipB, 5305, COUNT, SIZE, 40000, go]);
+        x = new XtraceProcess(['limit', '-p', String(sender.pid), '-r', '100K', '-t', '0.1', '-o', 'json', '--event-limit', '0', ...(cn ? [] : ['--no-congestion-signal'])]);
+        await x.ready();
+        writeFileSync(go, '');
+        const sent = JSON.parse(await sender.result()) as { ok: number; failed: number; codes: Record<string, number> };
+        const received = Number(await sink.output());
+        const rcvErr = (p.nstat(p.nsB, 'UdpRcvbufErrors').UdpRcvbufErrors ?? 0) - rcvErr0;
+        const sndErr = (p.nstat(p.nsA, 'UdpSndbufErrors').UdpSndbufErrors ?? 0) - sndErr0;
+        const r = await x.wait(); // the sender exits, and with it the run
+        assert.equal(r.code, 0, r.stderr);
+        const [l] = limitsOf(summaryOf(r.records));
+        const passed = l!.passed_packets as number;
+        const dropped = l!.dropped_packets as number;
+        assert.ok(passed > 0 && dropped > 0, `some passed (${passed}), some were over the limit (${dropped})`);
+        assert.equal(passed + dropped, COUNT, 'every datagram sent was counted once');
+        assert.equal(received + rcvErr, passed, 'the receiver got every datagram that passed');
+        if (cn) {
+          // drop with NET_XMIT_CN: the kernel turns it into ENOBUFS, which UDP hides from the sender (no IP_RECVERR) but counts
+          assert.deepEqual(sent, { ok: COUNT, failed: 0, codes: {} });
+          assert.equal(sndErr, dropped, 'UdpSndbufErrors counts each drop');
+        } else assert.deepEqual(sent, { ok: passed, failed: dropped, codes: { EPERM: dropped } }, 'a plain drop is EPERM to the sender');
+        assert.equal(l!.passed_bytes, passed * (SIZE + 28));
+        assert.equal(l!.dropped_bytes, dropped * (SIZE + 28));
+        const ev = r.records.filter((e) => e.type === 'limit');
+        assert.equal(ev.filter((e) => e.event === 'drop').length, dropped, 'one [drop] event per dropped datagram (--event-limit 0)');
+        assert.equal(ev.filter((e) => e.event === 'send').length, passed, 'one [send] event per datagram sent');
+        assert.ok(ev.some((e) => e.event === 'map' && e.via === 'sock_create'), 'the socket was tagged at creation');
+      } finally {
+        await x?.kill();
+        sender?.kill();
+        sink?.proc.kill();
+        p.destroy();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+  test('--cgroup limits every process of a cgroup as one', async (t) => {
+    if (!requireKernel(t, needCgroup2)) return;
+    const p = new NetnsPair();
+    const cg = join(cgroup2Root()!, `xtrace-test-${process.pid}`);
+    mkdirSync(cg);
+    const peers: Peer[] = [];
+    const meters: ChildProcess[] = [];
+    let x: XtraceProcess | null = null;
+    try {
+      const ms = [await meter(p, 5306, 2500, 5000), await meter(p, 5307, 2500, 5000)];
+      meters.push(...ms.map((m) => m.proc));
+      x = new XtraceProcess(['limit', '--cgroup', cg, '-r', '2M', '-q', '-o', 'json']);
+      const ready = await x.ready();
+      assert.ok(ready.links.some((l) => l.kind === 'cgroup/inet_egress' && l.target === cg));
+      // each sender moves itself into the cgroup before it execs
+      const inCg = (argv: string[]): string[] => ['sh', '-c', `echo $$ > ${cg}/cgroup.procs && exec "$@"`, 'sh', ...argv];
+      peers.push(new Peer(p.nsA, ['tcp-blast', p.ipB, 5306, 9000], inCg), new Peer(p.nsA, ['tcp-blast', p.ipB, 5307, 9000], inCg));
+      const rates = await Promise.all(ms.map((m) => m.rate()));
+      assertNear(rates[0]! + rates[1]!, TARGET, 0.1, `two senders of the cgroup together (${rates.map(mib).join(' + ')})`);
+      const r = await x.stop('SIGINT');
+      const [l] = limitsOf(summaryOf(r.records));
+      assert.equal(l!.cgroup, cg);
+    } finally {
+      await x?.kill();
+      for (const q of peers) q.kill();
+      for (const m of meters) m.kill();
+      p.destroy();
+      for (let i = 0; i < 50 && existsSync(cg); i++) {
+        try {
+          rmdirSync(cg);
+        } catch {
+          await sleep(100); // its processes are still exiting
+        }
+      }
+    }
+  });
+
+  test('--children: a process forked after start joins the limit; xtrace exits when every limited process has', async (t) => {
+    if (!requireKernel(t, needCgroup2)) return;
+    const p = new NetnsPair();
+    const dir = tmp();
+    const go = join(dir, 'go');
+    let x: XtraceProcess | null = null;
+    let parent: ChildProcess | null = null;
+    let m: Awaited<ReturnType<typeof meter>> | null = null;
+    try {
+      m = await meter(p, 5308, 2000, 4000);
+      const blast = ['ip', 'netns', 'exec', p.nsA, process.execPath, TRAFFIC, 'tcp-blast', p.ipB, '5308', '7000'];
+      parent = spawn('sh', ['-c', `while [ ! -e ${go} ]; do sleep 0.05; done; "$@"; true`, 'sh', ...blast], { stdio: 'ignore' });
+      x = new XtraceProcess(['limit', '-p', String(parent.pid), '--children', '-r', '2M', '-o', 'json', '--interval', '500']);
+      await x.ready();
+      writeFileSync(go, '');
+      assertNear(await m.rate(), TARGET, 0.1, "the parent's child");
+      const r = await x.wait(); // the shell and its child exit; so does xtrace
+      assert.equal(r.code, 0, r.stderr);
+      const fork = r.records.find((e) => e.event === 'fork');
+      assert.ok(fork, 'a [fork] event');
+      assert.equal(fork.pid, parent.pid);
+      assert.match(r.stderr, /every limited process has exited/);
+      assert.ok(summaryOf(r.records));
+    } finally {
+      await x?.kill();
+      parent?.kill('SIGKILL');
+      m?.proc.kill();
+      p.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a -p process that exits is reported; the others stay limited; the last one ends the run', async (t) => {
+    if (!requireKernel(t, needCgroup2)) return;
+    const a = spawn('sleep', ['60']);
+    const b = spawn('sleep', ['60']);
+    const x = new XtraceProcess(['limit', '-p', String(a.pid), '-p', String(b.pid), '-r', '1M', '-q', '-o', 'json', '--interval', '200']);
+    try {
+      await x.ready();
+      a.kill();
+      await x.waitFor((r) => r.event === 'stats' && r.pid === a.pid && r.alive === false);
+      assert.match(x.stderr, new RegExp(`-p ${a.pid} \\(sleep\\): the process exited; still limiting 1 process`));
+      assert.equal(x.child.exitCode, null, 'still running for the other');
+      b.kill();
+      const r = await x.wait();
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(limitsOf(summaryOf(r.records)).map((l) => [l.pid, l.alive]), [[a.pid, false], [b.pid, false]]);
+    } finally {
+      await x.kill();
+      a.kill();
+      b.kill();
+    }
+  });
+
+  test('--hook netfilter: LOCAL_OUT of the namespace, a sender attributed by its learnt IP:port', async (t) => {
+    if (!requireKernel(t, needCgroup2)) return;
+    const p = new NetnsPair();
+    let x: XtraceProcess | null = null;
+    let sender: Peer | null = null;
+    let m: Awaited<ReturnType<typeof meter>> | null = null;
+    const dir = tmp();
+    const go = join(dir, 'go');
+    try {
+      m = await meter(p, 5309, 2500, 5000);
+      sender = new Peer(p.nsA, ['tcp-blast', p.ipB, 5309, 9000, go]);
+      await sender.printed('connected');
+      x = new XtraceProcess(['limit', '-p', String(sender.pid), '--hook', 'netfilter', '-r', '2M', '-o', 'json'], { ns: p.nsA });
+      const ready = await x.ready();
+      assert.ok(ready.links.some((l) => l.kind === 'netfilter/ipv4/local_out'), JSON.stringify(ready.links));
+      writeFileSync(go, '');
+      assertNear(await m.rate(), TARGET, 0.1, 'limited at netfilter');
+      const r = await x.stop('SIGINT');
+      assert.ok(r.records.some((e) => e.event === 'learn' && e.pid === sender!.pid && e.proto === 'TCP'), 'the socket was learnt');
+      assert.equal(limitsOf(summaryOf(r.records))[0]!.congestion_signals, 0, 'netfilter can only drop');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await x?.kill();
+      sender?.kill();
+      m?.proc.kill();
+      p.destroy();
+    }
+  });
+
+  test('bad input: one line naming the flag, exit 2, nothing attached', (t) => {
+    if (!requireKernel(t, needCgroup2)) return;
+    const links = (): number => (JSON.parse(execFileSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' }) || '[]') as unknown[]).length;
+    const before = links();
+    const me = String(process.pid);
+    const cases: Array<[string[], RegExp]> = [
+      [['-p', '4194303', '-r', '1M'], /^xtrace: -p\/--pid: no process 4194303 \(expected the PID of a running process\)$/],
+      [['-p', 'abc', '-r', '1M'], /^xtrace: -p\/--pid: expected process IDs/],
+      [['-p', me, '-r', '0'], /^xtrace: -r\/--rate: expected a rate above zero in bytes per second: 100K, 1M/],
+      [['-p', me, '-r', 'fast'], /^xtrace: -r\/--rate: expected a rate above zero/],
+      [['-p', me], /^xtrace: -r\/--rate: required/],
+      [['-p', me, '-r', '1M', '-d', 'sideways'], /^xtrace: -d\/--direction: expected egress\|ingress, got 'sideways'$/],
+      [['--cgroup', '/tmp', '-r', '1M'], /^xtrace: --cgroup: expected a cgroup v2 directory .*got '\/tmp'$/],
+      [['-r', '1M'], /^xtrace: limit: expected what to limit: -p PID/],
+      [['-p', me, '--cgroup', cgroup2Root()!, '-r', '1M'], /^xtrace: limit: -p\/--pid and --cgroup cannot be combined/],
+      [['--cgroup', cgroup2Root()!, '--children', '-r', '1M'], /^xtrace: --children: only with -p\/--pid$/],
+      [['-p', me, '-r', '1M', '-t', '0'], /^xtrace: -t\/--timescale: expected seconds from 0.001 to 3600/],
+    ];
+    for (const [args, re] of cases) {
+      const r = spawnSync(process.execPath, [CLI, 'limit', ...args], { encoding: 'utf8', env: { ...process.env, XTRACE_LOG_FORMAT: 'text' } });
+      assert.equal(r.status, 2, `${args.join(' ')}: exit 2 (${r.stderr})`);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, `${args.join(' ')}: one line: ${r.stderr}`);
+      assert.match(lines[0]!, re);
+    }
+    assert.equal(links(), before, 'no link left');
+  });
+});
