@@ -29,7 +29,7 @@ function entry<S extends Specs>(e: { path: readonly string[]; summary: string; o
 const container = () => value('--name <name>', 'container name', (v) => v, { default: 'xtrace' });
 
 /** The modes `xtrace probe --mode` knows (src/modes/probe lists what each needs). */
-const PROBE_MODE_NAMES = ['xdp', 'stack', 'rdma', 'nccl'] as const;
+const PROBE_MODE_NAMES = ['xdp', 'stack', 'limit', 'rdma', 'nccl'] as const;
 
 /** The monitoring modes, in the order --help lists them. */
 const MODES: readonly Entry[] = [

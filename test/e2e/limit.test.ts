@@ -246,6 +246,76 @@ describe('limit', () => {
       }
     });
 
+  test('UDP ingress: datagrams to a socket bound before start, which never sent, are attributed by its IP:port learnt from /proc', async (t) => {
+    if (!requireKernel(t, needCgroup2)) return;
+    const p = new NetnsPair();
+    const COUNT = 1000;
+    const SIZE = 1000;
+    let x: XtraceProcess | null = null;
+    let sink: Awaited<ReturnType<typeof server>> | null = null;
+    try {
+      sink = await server(p.nsB, 'udp-sink', p.ipB, 5310, 1500);
+      const rcvErr0 = p.nstat(p.nsB, 'UdpRcvbufErrors').UdpRcvbufErrors ?? 0;
+      x = new XtraceProcess(['limit', '-p', String(sink.proc.pid), '-d', 'ingress', '-r', '100K', '-t', '0.1', '-o', 'json']);
+      await x.ready();
+      const dir = tmp();
+      writeFileSync(join(dir, 'go'), '');
+      const sent = JSON.parse(execFileSync('ip', ['netns', 'exec', p.nsA, process.execPath, TRAFFIC, 'udp-count', p.ipB, '5310', String(COUNT), String(SIZE), '40001', join(dir, 'go')], { encoding: 'utf8' })) as { ok: number };
+      rmSync(dir, { recursive: true, force: true });
+      assert.equal(sent.ok, COUNT, 'the sender is not limited');
+      const received = Number(await sink.output());
+      const rcvErr = (p.nstat(p.nsB, 'UdpRcvbufErrors').UdpRcvbufErrors ?? 0) - rcvErr0;
+      await sleep(300);
+      const r = await x.stop('SIGINT');
+      const [l] = limitsOf(summaryOf(r.records));
+      const learn = r.records.find((e) => e.event === 'learn');
+      assert.ok(learn, 'a [learn] event');
+      assert.deepEqual([learn.ip, learn.port, learn.proto, learn.via], [p.ipB, 5310, 'UDP', 'proc']);
+      assert.equal((l!.passed_packets as number) + (l!.dropped_packets as number), COUNT, 'every datagram to the socket was counted once');
+      assert.ok((l!.dropped_packets as number) > 0, 'some were over the limit');
+      assert.equal(received + rcvErr, l!.passed_packets, 'the receiver got every datagram that passed');
+    } finally {
+      await x?.kill();
+      sink?.proc.kill();
+      p.destroy();
+    }
+  });
+
+  test('kprobe/tracepoint attribution path: a socket learnt by its IP:port moves into socket storage (classic tracepoint, the others turned off)', async (t) => {
+    if (!requireKernel(t, needCgroup2)) return;
+    let mounted = false;
+    if (!existsSync('/sys/kernel/tracing/events')) {
+      execFileSync('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing']);
+      mounted = true;
+    }
+    const p = new NetnsPair();
+    const dir = tmp();
+    const go = join(dir, 'go');
+    let x: XtraceProcess | null = null;
+    let sender: Peer | null = null;
+    let m: Awaited<ReturnType<typeof meter>> | null = null;
+    try {
+      m = await meter(p, 5311, 2000, 5000);
+      sender = new Peer(p.nsA, ['tcp-blast', p.ipB, 5311, 12000, go]);
+      await sender.printed('connected');
+      x = new XtraceProcess(['limit', '-p', String(sender.pid), '-r', '2M', '-o', 'json', '-v'], { env: { XTRACE_DISABLE_HOOKS: 'fentry,kprobe,tp_btf' } });
+      await x.ready();
+      assert.match(x.stderr, /first_send=tracepoint:sock\/sock_send_length/);
+      writeFileSync(go, '');
+      assertNear(await m.rate(), TARGET, 0.1, 'limited through the learnt IP:port');
+      const r = await x.stop('SIGINT');
+      assert.ok(r.records.some((e) => e.event === 'learn' && e.proto === 'TCP' && e.pid === sender!.pid), 'learnt by the tracepoint');
+      assert.ok(r.records.some((e) => e.event === 'map' && e.via === 'learnt' && e.pid === sender!.pid), 'moved into the socket storage by the cgroup program');
+    } finally {
+      await x?.kill();
+      sender?.kill();
+      m?.proc.kill();
+      p.destroy();
+      rmSync(dir, { recursive: true, force: true });
+      if (mounted) spawnSync('umount', ['/sys/kernel/tracing']);
+    }
+  });
+
   test('--cgroup limits every process of a cgroup as one', async (t) => {
     if (!requireKernel(t, needCgroup2)) return;
     const p = new NetnsPair();

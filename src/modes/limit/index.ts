@@ -1,5 +1,5 @@
 /** limit mode: options -> buckets and hooks -> events and per-interval stats -> records; on exit the limit is gone. */
-import { type Attached, attachSlots } from '../../bpf/hooks.js';
+import { type Attached, type HookSlot, attachSlots } from '../../bpf/hooks.js';
 import { type Link, linkInfo } from '../../bpf/link.js';
 import { lookup, perCpuStride, sumU64, update } from '../../bpf/maps.js';
 import { lib } from '../../bpf/native.js';
@@ -67,6 +67,15 @@ async function containerCgroup(name: string, root: string): Promise<string> {
 
 const EXIT_DRAIN_MS = 300;
 
+/** Chooses a hook per slot, loads and attaches (shared with `xtrace probe --mode limit`). */
+export function attachLimit(slots: HookSlot[], config: Buffer): Attached {
+  return attachSlots('limit', slots, () => {
+    const obj = BpfObject.open(defaultObject('limit.bpf.o'));
+    obj.setSectionData('.rodata', config);
+    return obj;
+  });
+}
+
 export async function runLimit(o: LimitOptions): Promise<void> {
   const { rate } = plan(o);
   requireBpfPrivilege('limit');
@@ -90,11 +99,7 @@ export async function runLimit(o: LimitOptions): Promise<void> {
   });
   const stopped = untilStopped();
   const slots = limitSlots({ hook: root ? o.hook : 'netfilter', egress, enforceDir: cgroupDir ?? root ?? '', pids: cgroupDir ? null : { root, children: o.children } });
-  const attached: Attached = attachSlots('limit', slots, () => {
-    const obj = BpfObject.open(defaultObject('limit.bpf.o'));
-    obj.setSectionData('.rodata', config);
-    return obj;
-  });
+  const attached = attachLimit(slots, config);
   const { obj } = attached;
   const links: Link[] = attached.links;
   let ring: RingReader | null = null;

@@ -8,7 +8,11 @@ import { featureError } from '../../errors.js';
 import { columns } from '../../output/human.js';
 import { version } from '../../version.js';
 import { requireBpfPrivilege } from '../common.js';
+import type { Attached } from '../../bpf/hooks.js';
+import { cgroup2Root } from '../limit/procs.js';
 import { STAGES } from '../stack/stages.js';
+
+const cgroupRootOrEnv = (): string => cgroup2Root() ?? '/sys/fs/cgroup';
 
 interface Need {
   feature: string;
@@ -28,31 +32,45 @@ const ib = (): Need => ({
 });
 
 /**
- * The stack mode's stages: the hook chooser itself runs (load, attach, detach at once), so the
- * choice shown is the one a run makes, with the kernel's reason for each refusal.
+ * The stack and limit modes' hook slots: the hook chooser itself runs (load, attach, detach at once),
+ * so the choice shown is the one a run makes, with the kernel's reason for each refusal.
  */
-let stageChoices: Array<{ slot: string; serves: string | null; tried: Array<{ hook: string; outcome: string; reason: string }> }> | string | null = null;
-async function stackStages(): Promise<void> {
-  if (stageChoices !== null) return;
+type Choices = Array<{ slot: string; serves: string | null; tried: Array<{ hook: string; outcome: string; reason: string }> }> | string;
+const choices: Record<'stack' | 'limit', Choices | null> = { stack: null, limit: null };
+async function chooseHooks(mode: 'stack' | 'limit'): Promise<void> {
+  if (choices[mode] !== null) return;
   try {
-    const m = await import('../stack/index.js');
-    const { encodeStackConfig } = await import('../stack/codec.js');
-    const a = m.attachStages(encodeStackConfig({ rateLimit: 0, emit: false }));
+    let a: Attached;
+    if (mode === 'stack') {
+      const m = await import('../stack/index.js');
+      const { encodeStackConfig } = await import('../stack/codec.js');
+      a = m.attachStages(encodeStackConfig({ rateLimit: 0, emit: false }));
+    } else {
+      // no process is limited: every packet passes untouched while the programs are attached
+      const m = await import('../limit/index.js');
+      const { encodeLimitConfig } = await import('../limit/codec.js');
+      const { cgroup2Root } = await import('../limit/procs.js');
+      const { limitSlots } = await import('../limit/slots.js');
+      const root = cgroup2Root();
+      const config = encodeLimitConfig({ rate: 1, burstNs: 1n, markNs: 0n, eventLimit: 0, egress: true, congestionSignal: true, wholeCgroup: false, needLearn: true, quiet: true });
+      a = m.attachLimit(limitSlots({ hook: root ? 'auto' : 'netfilter', egress: true, enforceDir: root ?? '', pids: { root, children: true } }), config);
+    }
     for (const l of a.links) l.destroy();
     a.obj.close();
-    stageChoices = a.choices;
+    choices[mode] = a.choices;
   } catch (e) {
-    stageChoices = (e as Error).message;
+    choices[mode] = (e as Error).message;
   }
 }
 const STAGE_NAMES = STAGES.map((s) => s.name);
-const stageNeed = (name: string): Need => ({
-  feature: `stage ${name}`,
-  required: name === 'netif_receive_skb',
-  use: name === 'kfree_skb' ? 'drops with reasons' : 'a receive-path stage (fentry, kprobe, tracepoint, netfilter: first served wins)',
+const slotNeed = (mode: 'stack' | 'limit', name: string, required: boolean, use: string): Need => ({
+  feature: `${mode === 'stack' ? 'stage' : 'hook'} ${name}`,
+  required,
+  use,
   probe: () => {
-    if (typeof stageChoices === 'string') return { name, status: 'error', detail: stageChoices };
-    const c = stageChoices?.find((x) => x.slot === name);
+    const mine = choices[mode];
+    if (typeof mine === 'string') return { name, status: 'error', detail: mine };
+    const c = mine?.find((x) => x.slot === name);
     if (!c) return { name, status: 'error', detail: 'not probed' };
     const refused = c.tried.filter((t) => t.outcome === 'refused').map((t) => `${t.hook.split(':')[0]}: ${t.reason}`);
     return c.serves
@@ -83,7 +101,23 @@ const NEEDS: Record<string, { bpf: boolean; needs: Need[] }> = {
       { feature: 'btf', required: true, use: 'CO-RE: kernel structs read at the running kernel\'s offsets; drop reason names', probe: probeBtf },
       { feature: 'map ringbuf', required: true, use: 'per-packet events', probe: () => probeMapType('ringbuf') },
       { feature: 'map percpu_array', required: true, use: 'per-stage counters and latency histograms', probe: () => probeMapType('percpu_array') },
-      ...STAGE_NAMES.map(stageNeed),
+      ...STAGE_NAMES.map((n) =>
+        slotNeed('stack', n, n === 'netif_receive_skb', n === 'kfree_skb' ? 'drops with reasons' : 'a receive-path stage (fentry, kprobe, tracepoint, netfilter: first served wins)'),
+      ),
+    ],
+  },
+  limit: {
+    bpf: true,
+    needs: [
+      { feature: 'map sk_storage', required: true, use: "a socket's owner, kept with the socket", probe: () => probeMapType('sk_storage') },
+      { feature: 'map ringbuf', required: true, use: 'events', probe: () => probeMapType('ringbuf') },
+      { feature: 'cgroup v2', required: false, use: 'cgroup_skb enforcement and socket tagging (netfilter serves otherwise, -p only)', probe: () => probePath(cgroupRootOrEnv(), 'no cgroup v2 hierarchy mounted') },
+      slotNeed('limit', 'enforce', true, 'the token bucket (cgroup_skb, else netfilter)'),
+      slotNeed('limit', 'sock_create', false, 'tag sockets at creation (-p)'),
+      slotNeed('limit', 'first_send', false, 'tag sockets that existed before start at their first send (-p)'),
+      slotNeed('limit', 'first_recv', false, 'the same at their first receive (-p)'),
+      slotNeed('limit', 'process_exit', false, 'notice a limited process exit (a /proc check each interval serves otherwise)'),
+      slotNeed('limit', 'process_fork', false, '--children'),
     ],
   },
   rdma: { bpf: false, needs: [ib()] },
@@ -112,7 +146,7 @@ async function libbpfVersionOr(): Promise<string> {
 export async function runProbe(output: 'table' | 'json', mode?: string): Promise<void> {
   const modes = mode ? [mode] : PROBE_MODES;
   if (modes.some((m) => NEEDS[m]!.bpf)) requireBpfPrivilege(`probe${mode ? ` --mode ${mode}` : ''}`);
-  if (modes.includes('stack')) await stackStages();
+  for (const m of ['stack', 'limit'] as const) if (modes.includes(m)) await chooseHooks(m);
   const versions = { xtrace: version(), node: process.version, libbpf: await libbpfVersionOr(), clang: await clangVersion(), kernel: kernelRelease() };
   const rows = modes.flatMap((m) => NEEDS[m]!.needs.map((n) => ({ mode: m, feature: n.feature, required: n.required, use: n.use, ...n.probe() })));
   const verdict = modes.map((m) => {
