@@ -114,12 +114,17 @@ describe('limit', () => {
       const free = new Peer(p.nsA, ['tcp-blast', p.ipB, 5302, 12000, go]);
       peers.push(limited, free);
       await Promise.all([limited.printed('connected'), free.printed('connected')]);
-      x = new XtraceProcess(['limit', '-p', String(limited.pid), '-r', '2M', '-t', '1', '-o', 'json', '--interval', '500']);
+      x = new XtraceProcess(['limit', '-p', String(limited.pid), '-r', '2M', '-t', '1', '-o', 'json', '--interval', '500', '--metrics-listen', '127.0.0.1:0']);
       await x.ready();
       writeFileSync(go, '');
       const [lr, fr] = await Promise.all([limitedM.rate(), freeM.rate()]);
       assertNear(lr, TARGET, 0.1, 'limited sender, measured by the receiver');
       assert.ok(fr > FULL_SPEED, `unlimited sender at full speed: ${mib(fr)}`);
+      const metrics = await (await fetch(x.metricsUrl())).text();
+      const labels = `{target="pid",pid="${limited.pid}",comm="node",direction="egress"}`;
+      assert.ok(metrics.includes(`xtrace_limit_target_bytes_per_second${labels} ${TARGET}\n`), metrics);
+      const passed = Number(new RegExp(`xtrace_limit_passed_bytes_total${labels.replace(/[{}]/g, '\\$&')} (\\d+)`).exec(metrics)?.[1]);
+      assert.ok(passed > 5 * TARGET, `passed bytes exported: ${passed}`);
       const r = await x.stop('SIGINT');
       assert.equal(r.code, 0, r.stderr);
       const map = r.records.find((e) => e.event === 'map' && e.pid === limited.pid);

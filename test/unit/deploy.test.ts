@@ -24,5 +24,11 @@ test('deploy/daemonset.yaml: host namespaces, listed capabilities, a metrics por
   const port = parseListen(listen, '--metrics-listen').port;
   assert.equal(c.ports[0].containerPort, port);
   assert.equal(ds.spec.template.metadata.annotations['prometheus.io/port'], String(port));
-  assert.deepEqual(Object.keys(compose.services.xtrace.environment).sort(), ['DEVICE', 'INTERFACE', 'INTERVAL', 'MODE', 'TARGET_IP', 'XTRACE_ARGS', 'XTRACE_SYSFS_ROOT']);
+  assert.deepEqual(Object.keys(compose.services.xtrace.environment).sort(), ['DEVICE', 'INTERFACE', 'INTERVAL', 'MODE', 'TARGET_IP', 'XTRACE_ARGS', 'XTRACE_CGROUP_ROOT', 'XTRACE_SYSFS_ROOT']);
+  // limit mode: the host's cgroup tree, mounted where XTRACE_CGROUP_ROOT says, in both
+  assert.equal(env.XTRACE_CGROUP_ROOT, compose.services.xtrace.environment.XTRACE_CGROUP_ROOT);
+  assert.ok(compose.services.xtrace.volumes.includes(`/sys/fs/cgroup:${env.XTRACE_CGROUP_ROOT}:ro`));
+  const cgMount = c.volumeMounts.find((m: any) => m.mountPath === env.XTRACE_CGROUP_ROOT);
+  assert.ok(cgMount?.readOnly, 'the DaemonSet mounts the cgroup tree read-only');
+  assert.equal(pod.volumes.find((v: any) => v.name === cgMount.name).hostPath.path, '/sys/fs/cgroup');
 });
