@@ -62,7 +62,15 @@ async function followConnection(t: import('node:test').TestContext, v6: boolean)
     assert.equal(rx.code, 0, rx.stderr);
     assert.equal(rs.code, 0, rs.stderr);
     const evs = stackOf(rx.records, sport, port);
-    const stages = v6 ? SKB_STAGES_V6 : SKB_STAGES_V4;
+    // A stage served by fentry/kprobe on a function the kernel inlined where it is called sees nothing:
+    // xtrace must say so (Debian's 6.1: ip_rcv_finish); every other stage sees every segment.
+    const silent = (st: string): boolean => {
+      const name = ({ ip6_rcv_finish: 'ip_rcv_finish', ip6_input: 'ip_local_deliver', tcp_v6_do_rcv: 'tcp_v4_do_rcv' } as Record<string, string>)[st] ?? st;
+      if (segments(evs, st).length > 0) return false;
+      assert.match(rx.stderr, new RegExp(`warn: stage ${name} \\((fentry|kprobe):[^)]*\\) has seen no packet while`), `${st}: no segments, and xtrace says why`);
+      return true;
+    };
+    const stages = (v6 ? SKB_STAGES_V6 : SKB_STAGES_V4).filter((st) => st === 'netif_receive_skb' || !silent(st));
     for (const e of evs) assert.equal(e.family, v6 ? 6 : 4);
     const syn = evs.find((e) => e.stage === 'netif_receive_skb' && e.tcp_flags === 'SYN');
     assert.ok(syn, 'the SYN is seen at netif_receive_skb');
@@ -200,15 +208,19 @@ describe('stack mode (real kernel, network namespaces)', { concurrency: false },
         if (s.stage !== 'app_read' && s.stage !== 'kfree_skb') assert.deepEqual(s.tried.slice(0, 2).map((h) => h.hook.split(':')[0]), ['fentry', 'kprobe'], `${s.stage}: fentry, then kprobe`);
       }
       const kind = (st: string): string | undefined => hooks.stages.find((s) => s.stage === st)!.serves?.split(':')[0];
-      // What this machine's kernel serves (no kprobes, no fentry): tracepoints and netfilter; elsewhere fentry wins.
-      const tracingRefused = hooks.stages[0]!.tried[0]!.outcome === 'refused';
+      // What this machine's kernel serves (no kprobes, no fentry): tracepoints and netfilter; elsewhere
+      // fentry wins, or kprobe when fentry is turned off (XTRACE_DISABLE_HOOKS=fentry: test-kernels).
+      const off = (process.env.XTRACE_DISABLE_HOOKS ?? '').split(',');
+      // (ip_local_deliver: a function every kernel has out of line; __netif_receive_skb_core may be a .constprop clone)
+      const first = hooks.stages.find((s) => s.stage === 'ip_local_deliver')!.tried.find((h) => !off.includes(h.hook.split(':')[0]!))!;
+      const tracingRefused = first.outcome === 'refused';
       if (tracingRefused) {
         assert.equal(kind('netif_receive_skb'), 'tp_btf');
         assert.equal(kind('ip_rcv_finish'), 'netfilter');
         assert.equal(kind('ip_local_deliver'), 'netfilter');
         assert.equal(kind('tcp_v4_do_rcv'), 'tp_btf');
         assert.equal(kind('sock_def_readable'), 'tp_btf');
-      } else for (const st of ['ip_rcv_finish', 'ip_local_deliver', 'tcp_v4_do_rcv', 'sock_def_readable']) assert.equal(kind(st), 'fentry');
+      } else for (const st of ['ip_rcv_finish', 'ip_local_deliver', 'tcp_v4_do_rcv', 'sock_def_readable']) assert.equal(kind(st), first.hook.split(':')[0]);
       assert.equal(kind('kfree_skb'), 'tp_btf');
     } finally {
       await x.kill();

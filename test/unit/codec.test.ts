@@ -86,3 +86,21 @@ describe('codec', () => {
     });
   });
 });
+
+test('stack: a stage hooked by fentry/kprobe that sees nothing while a later one counts is named (an inlined copy runs)', async () => {
+  const { silentStages } = await import('../../src/modes/stack/index.js');
+  const st = (stage: string, hook: string | null, packets: number) => ({ stage, hook, packets, latency_count: 0, latency_sum_ns: 0, latency_hist: [] });
+  const c = (rcv: string, n: number) => ({
+    stages: [st('netif_receive_skb', 'tp_btf:netif_receive_skb', 60), st('ip_rcv_finish', rcv, n), st('ip_local_deliver', 'fentry:ip_local_deliver+ip6_input', 50), st('tcp_v4_do_rcv', 'fentry:tcp_v4_do_rcv', 50)],
+    drops: {},
+    events_sent: 0,
+    events_suppressed: 0,
+    events_lost: 0,
+  });
+  const [w] = silentStages(c('fentry:ip_rcv_finish+ip6_rcv_finish', 0));
+  assert.match(w!, /^ip_rcv_finish \(fentry:ip_rcv_finish\+ip6_rcv_finish\) has seen no packet while ip_local_deliver saw 50: this kernel runs an inlined copy/);
+  assert.deepEqual(silentStages(c('kprobe:ip_rcv_finish', 0)).length, 1);
+  assert.deepEqual(silentStages(c('fentry:ip_rcv_finish', 3)), [], 'it sees packets');
+  assert.deepEqual(silentStages(c('netfilter:ipv4/pre_routing', 0)), [], 'netfilter sees every packet of its namespace: not this case');
+  assert.deepEqual(silentStages(c('fentry:ip_rcv_finish', 0), 51), [], 'too few later packets to say');
+});
