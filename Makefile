@@ -19,7 +19,7 @@ NODE_MAJOR_MIN := 20
 # Debian/Ubuntu packages for building and testing
 APT_PKGS := clang llvm libbpf-dev iproute2 iputils-ping python3 make gcc
 
-.PHONY: help deps build build-bpf run run-with-interface test bench interfaces info clean \
+.PHONY: help deps build build-bpf run run-with-interface test test-kernels bench interfaces info clean \
 	docker-base docker-build docker-up docker-up-xdp docker-up-stack docker-up-limit docker-up-rdma docker-up-nccl docker-down docker-logs docker-run \
 	docker-shell docker-info docker-network-info docker-test docker-clean
 
@@ -94,6 +94,11 @@ run-with-interface: ## like run, but INTERFACE is required
 
 test: test-deps build ## run every test (kernel tests need root; XTRACE_REQUIRE_KERNEL_TESTS=1 makes their skips failures)
 	npm test
+
+test-kernels: test-deps build ## the xdp, stack and limit tests again under Debian 12's 6.1 kernel in qemu (kprobes, fentry, no tcx); KERNEL_SERIES=6.1
+	@command -v qemu-system-x86_64 >/dev/null && command -v busybox >/dev/null && command -v cpio >/dev/null && command -v depmod >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 busybox-static cpio kmod >/dev/null; }
+	bash test/kernels/run.sh
 
 bench: deps build $(BENCH_BPF_OBJS) ## benchmarks over a veth pair: xdp (packets/s, TCP), stack (TCP bulk, request/response, events/s) against no tracer, limit against tc tbf (JSON lines)
 	@command -v iperf3 >/dev/null && command -v tcpdump >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 tcpdump >/dev/null; }

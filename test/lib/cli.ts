@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI } from './env.js';
+import { CLI, SLOWDOWN } from './env.js';
 
 export type Rec = Record<string, unknown> & { type: string };
 
@@ -63,6 +63,7 @@ export class XtraceProcess {
 
   /** Waits for the ready file and returns what it says; rejects with stderr if the process exits first. */
   async ready(timeoutMs = 20_000): Promise<ReadyInfo> {
+    timeoutMs *= SLOWDOWN;
     const end = Date.now() + timeoutMs;
     while (Date.now() < end) {
       if (existsSync(this.readyFile)) {
@@ -80,6 +81,7 @@ export class XtraceProcess {
 
   /** Waits until stdout holds a record matching `pred`. */
   async waitFor(pred: (r: Rec) => boolean, timeoutMs = 10_000): Promise<Rec> {
+    timeoutMs *= SLOWDOWN;
     const end = Date.now() + timeoutMs;
     while (Date.now() < end) {
       const hit = parseRecords(this.out).find(pred);

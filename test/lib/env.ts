@@ -8,6 +8,8 @@ export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const CLI = `${ROOT}dist/src/cli.js`;
 export const BPF_OBJECT = `${ROOT}build/bpf/flow.bpf.o`;
 export const STRICT = process.env.XTRACE_REQUIRE_KERNEL_TESTS === '1';
+/** Timeouts are multiplied by this (XTRACE_TEST_SLOWDOWN: a guest kernel under software emulation is slower). */
+export const SLOWDOWN = Number(process.env.XTRACE_TEST_SLOWDOWN ?? 1) || 1;
 
 function missing(): string | null {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces, BPF)';

@@ -23,3 +23,12 @@ export function bpftoolHas(what: 'link' | 'prog', id: number): boolean {
   const all = JSON.parse(execFileSync('bpftool', ['-j', what, 'show'], { encoding: 'utf8', maxBuffer: 64 << 20 }) || '[]') as Array<{ id: number }>;
   return all.some((x) => x.id === id);
 }
+
+let tcx: boolean | null = null;
+/** The running kernel has tcx links (6.6+); without them xtrace's TC hooks are classic clsact filters. */
+export function kernelHasTcx(): boolean {
+  tcx ??= execFileSync('sh', ['-c', "bpftool btf dump file /sys/kernel/btf/vmlinux | grep -c \"STRUCT 'tcx_link'\" || true"], { encoding: 'utf8', maxBuffer: 64 << 20 }).trim() !== '0';
+  return tcx;
+}
+/** The kind xtrace's TC attachments have on this kernel: tcx/DIR, else tc/DIR. */
+export const tcKind = (dir: 'ingress' | 'egress'): string => `${kernelHasTcx() ? 'tcx' : 'tc'}/${dir}`;

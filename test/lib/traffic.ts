@@ -11,8 +11,9 @@
  *   tcp-echo HOST PORT                       echo every connection's bytes; prints "ready"
  *   tcp-rr HOST PORT MS SIZE                 request/response: one SIZE-byte message, wait for its echo, for MS ms; prints round trips
  *   tcp-try HOST PORT MS                     try to connect for at most MS ms; prints "connected" or the error code
- *   tcp-meter HOST PORT SKIPMS MS            accept one connection; from SKIPMS after its first byte, count bytes for
- *                                            MS ms; prints {"bytes","seconds"}, then stops reading (prints "ready" first)
+ *   tcp-meter HOST PORT SKIPMS MS [GOFILE]   accept one connection; from SKIPMS after its first byte (or after GOFILE
+ *                                            appears), count bytes for MS ms; prints {"bytes","seconds"}, then stops
+ *                                            reading (prints "ready" first)
  *   tcp-blast HOST PORT MS [GOFILE]          connect, (wait until GOFILE exists,) send as fast as possible for MS ms;
  *                                            prints "connected" at once, then the bytes written
  *   udp-count HOST PORT COUNT SIZE SPORT GOFILE  wait until GOFILE exists, open the socket, send COUNT datagrams one
@@ -170,13 +171,18 @@ async function main(): Promise<void> {
     return;
   }
   if (cmd === 'tcp-meter') {
-    const [skip, ms] = [Number(a), Number(b)];
+    const [skip, ms, go] = [Number(a), Number(b), c];
     const srv = createServer((sock) => {
       srv.close();
       let counting = false;
       let n = 0;
       let start = 0;
-      sock.once('data', () => {
+      const gate = (f: () => void): void => {
+        if (!go) return void sock.once('data', f);
+        const poll = (): void => void (existsSync(go) ? f() : setTimeout(poll, 20));
+        poll();
+      };
+      gate(() => {
         setTimeout(() => {
           counting = true;
           start = performance.now();
@@ -214,7 +220,8 @@ async function main(): Promise<void> {
       };
       pump();
     });
-    sock.on('error', () => {
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      console.error(`tcp-blast: ${e.code ?? e.message} after ${written} bytes`);
       console.log(written);
       process.exit(0);
     });
