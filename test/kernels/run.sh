@@ -98,7 +98,7 @@ echo "test-kernels: booting $KREL under qemu (TCG, ${MEM} MiB, timeout ${TIMEOUT
 START=$(date +%s)
 qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max -smp 2 -m "$MEM" -no-reboot \
   -kernel "$K/root/boot/vmlinuz-$KREL" -initrd "$R/initrd.gz" \
-  -append "console=ttyS0 panic=-1 loglevel=4 xt_kroot=$K/root" \
+  -append "console=ttyS0 panic=-1 loglevel=4 xt_kroot=$K/root xt_repo=$ROOT" \
   -virtfs "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap" \
   -virtfs "local,path=$R,mount_tag=results,security_model=none" \
   -serial "file:$R/console.log" -monitor none -display none &
