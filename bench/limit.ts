@@ -11,8 +11,9 @@
  * Env: BENCH_SECONDS (10), BENCH_ROUNDS (1).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { mkdirSync, rmdirSync } from 'node:fs';
 import { XtraceProcess, sleep } from '../test/lib/cli.js';
+import { cgroup2Root } from '../src/modes/limit/procs.js';
 import { NetnsPair } from '../test/lib/netns.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -21,13 +22,6 @@ const OMIT = 2;
 const RATES_MBIT = [10, 100];
 const CONFIGS = ['xtrace', 'xtrace-drop', 'tbf'] as const;
 
-function cgroup2Root(): string {
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [pre, post] = line.split(' - ');
-    if (post?.split(' ')[0] === 'cgroup2') return pre!.split(' ')[4]!;
-  }
-  throw new Error('needs a cgroup v2 hierarchy');
-}
 
 interface Result {
   config: string;
@@ -80,7 +74,9 @@ async function runOne(p: NetnsPair, cg: string, config: (typeof CONFIGS)[number]
 
 async function main(): Promise<void> {
   const p = new NetnsPair();
-  const cg = `${cgroup2Root()}/xtrace-bench-${process.pid}`;
+  const root = cgroup2Root();
+  if (!root) throw new Error('bench/limit: needs a cgroup v2 hierarchy');
+  const cg = `${root}/xtrace-bench-${process.pid}`;
   mkdirSync(cg);
   const results: Result[] = [];
   try {

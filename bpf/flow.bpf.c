@@ -12,6 +12,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "flow.h"
+#include "addr.h"
 #include "ratelimit.h"
 
 #define ETH_P_8021AD_ 0x88A8
@@ -93,14 +94,6 @@ static __always_inline void stat_add(struct xt_stats *s, int idx, __u64 n)
 {
 	if (s)
 		s->v[idx & (XT_STAT_MAX - 1)] += n;
-}
-
-static __always_inline void map_v4(__u8 *dst, __be32 addr)
-{
-	__builtin_memset(dst, 0, 10);
-	dst[10] = 0xff;
-	dst[11] = 0xff;
-	__builtin_memcpy(dst + 12, &addr, 4);
 }
 
 static __always_inline void parse_bth(struct pkt *p, __u8 *bth)

@@ -33,6 +33,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "limit.h"
+#include "addr.h"
 #define XT_RL_LOCKFREE /* kprobe and tracepoint programs may not take a bpf_spin_lock */
 #include "ratelimit.h"
 
@@ -146,14 +147,6 @@ static __always_inline void stat(int idx)
 
 	if (v)
 		__sync_fetch_and_add(v, 1);
-}
-
-static __always_inline void map_v4(__u8 *dst, __be32 addr)
-{
-	__builtin_memset(dst, 0, 10);
-	dst[10] = 0xff;
-	dst[11] = 0xff;
-	__builtin_memcpy(dst + 12, &addr, 4);
 }
 
 /* Sends an event built on the stack (bpf_ringbuf_output copies it: no reference to track across the

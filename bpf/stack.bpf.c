@@ -25,6 +25,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "stack.h"
+#include "addr.h"
 #define XT_RL_LOCKFREE /* kprobe and tracepoint programs may not take a bpf_spin_lock */
 #include "ratelimit.h"
 
@@ -149,14 +150,6 @@ static __always_inline void count(int idx)
 
 	if (v)
 		__sync_fetch_and_add(v, 1);
-}
-
-static __always_inline void map_v4(__u8 *dst, __be32 addr)
-{
-	__builtin_memset(dst, 0, 10);
-	dst[10] = 0xff;
-	dst[11] = 0xff;
-	__builtin_memcpy(dst + 12, &addr, 4);
 }
 
 /* IP and TCP headers of an skb: from skb->data where it points at the IP header (netif_receive_skb,

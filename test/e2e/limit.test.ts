@@ -13,6 +13,7 @@ import { type Rec, XtraceProcess, sleep } from '../lib/cli.js';
 import { CLI, SLOWDOWN, requireKernel } from '../lib/env.js';
 import { bpftoolHas } from '../lib/hooks.js';
 import { NetnsPair } from '../lib/netns.js';
+import { cgroup2Root } from '../../src/modes/limit/procs.js';
 import { server } from '../lib/peer.js';
 
 const TRAFFIC = fileURLToPath(new URL('../lib/traffic.js', import.meta.url));
@@ -21,13 +22,6 @@ const TARGET = 2 * MiB;
 /** An unlimited sender over a veth moves hundreds of MiB/s (tens under software emulation); a limited one 2 MiB/s. */
 const FULL_SPEED = (20 * TARGET) / SLOWDOWN;
 
-function cgroup2Root(): string | null {
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [pre, post] = line.split(' - ');
-    if (post?.split(' ')[0] === 'cgroup2') return pre!.split(' ')[4]!;
-  }
-  return null;
-}
 const needCgroup2 = (): string | null => (cgroup2Root() ? null : 'needs a cgroup v2 hierarchy');
 /** The kernel has this tracepoint (its BTF has the tp_btf type; tracefs need not be mounted). */
 const bpftoolHasTracepoint = (name: string): boolean =>
