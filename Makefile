@@ -29,9 +29,12 @@ BASE_IMAGE ?= debian:trixie-slim
 DEVICE ?=
 TARGET_IP ?=
 INTERVAL ?=
+# EXPORT=vm: start VictoriaMetrics beside the appliance (compose profile vm) and push to it
+EXPORT ?=
 COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 DOCKER_ENV = MODE='$(MODE)' INTERFACE='$(INTERFACE)' DEVICE='$(DEVICE)' TARGET_IP='$(TARGET_IP)' INTERVAL='$(if $(INTERVAL),$(INTERVAL),5000)' \
-	XTRACE_ARGS='$(XTRACE_ARGS)' XTRACE_IMAGE='$(IMAGE)' XTRACE_CONTAINER='$(CONTAINER)' XTRACE_BASE='$(BASE_IMAGE)'
+	XTRACE_ARGS='$(XTRACE_ARGS)' XTRACE_IMAGE='$(IMAGE)' XTRACE_CONTAINER='$(CONTAINER)' XTRACE_BASE='$(BASE_IMAGE)' \
+	$(if $(filter vm,$(EXPORT)),XTRACE_VICTORIAMETRICS='http://127.0.0.1:8428' COMPOSE_PROFILES=vm)
 # BPF, PERFMON and SYS_RESOURCE where the engine knows them (Docker 20.10 does not know the first two) and the
 # host's bounding set grants them: each is tried on a throw-away container.
 EXTRA_CAPS = $(shell for c in BPF PERFMON SYS_RESOURCE; do docker run --rm --cap-add $$c --entrypoint true $(IMAGE) >/dev/null 2>&1 && printf '%s ' $$c; done)
@@ -53,7 +56,8 @@ help: ## list the targets
 # what:package pairs (a command, or a file) that the build and the tests need; scripts/install-missing.sh installs the missing ones
 BUILD_NEEDS := $(CLANG):clang llc:llvm /usr/include/bpf/bpf_helpers.h:libbpf-dev /usr/include/$(MULTIARCH)/asm/types.h:linux-libc-dev \
 	bpftool:bpftool ip:iproute2 tc:iproute2
-TEST_NEEDS := nft:nftables sysctl:procps nstat:iproute2 ping:iputils-ping python3:python3 setpriv:util-linux taskset:util-linux
+TEST_NEEDS := nft:nftables sysctl:procps nstat:iproute2 ping:iputils-ping python3:python3 setpriv:util-linux taskset:util-linux \
+	prometheus:prometheus promtool:prometheus victoria-metrics:victoria-metrics prometheus-node-exporter:prometheus-node-exporter
 
 deps: ## install what is missing (apt-get: clang, llvm, libbpf-dev, bpftool, iproute2; Node.js >= 20; node modules)
 	@scripts/install-missing.sh $(BUILD_NEEDS) node:nodejs npm:npm
@@ -61,7 +65,7 @@ deps: ## install what is missing (apt-get: clang, llvm, libbpf-dev, bpftool, ipr
 	if [ "$$v" -lt $(NODE_MAJOR_MIN) ]; then echo "xtrace: needs Node.js >= $(NODE_MAJOR_MIN) (found $$(node --version 2>/dev/null || echo none)); Debian 13, Ubuntu 24.10 or NodeSource ship it" >&2; exit 1; fi
 	@$(MAKE) --no-print-directory node_modules/.package-lock.json
 
-test-deps: deps ## install what the tests call (procps, iputils-ping, python3, util-linux)
+test-deps: deps ## install what the tests call (procps, iputils-ping, python3, util-linux; prometheus, victoria-metrics, node_exporter for the export tests)
 	@scripts/install-missing.sh $(TEST_NEEDS)
 
 # node modules, installed when missing or older than the lock file (make build on a fresh clone needs them)
@@ -124,7 +128,7 @@ docker-build: ## build the image (makes the base offline when no registry can be
 	@cafile=$$(npm config get cafile 2>/dev/null); if [ -f "$$cafile" ]; then cp "$$cafile" docker/npm-ca.pem; else : > docker/npm-ca.pem; fi
 	docker build -q --force-rm -f docker/Dockerfile --build-arg BASE=$(BASE_IMAGE) -t $(IMAGE) .
 
-docker-up: docker-build ## start the appliance in the background: MODE INTERFACE DEVICE TARGET_IP INTERVAL XTRACE_ARGS
+docker-up: docker-build ## start the appliance in the background: MODE INTERFACE DEVICE TARGET_IP INTERVAL XTRACE_ARGS; EXPORT=vm adds VictoriaMetrics
 	@mkdir -p build && caps='$(strip $(EXTRA_CAPS))'; \
 	printf 'services:\n  xtrace:\n    cap_add: [%s]\n' "$$(echo $$caps | sed 's/ /, /g')" > build/compose.caps.yml; \
 	case " $$caps " in *" SYS_RESOURCE "*) printf '    ulimits:\n      memlock: -1\n' >> build/compose.caps.yml;; esac
@@ -146,7 +150,7 @@ docker-up-nccl: ## docker-up with MODE=nccl
 	@$(MAKE) --no-print-directory docker-up MODE=nccl
 
 docker-down: ## stop and remove the appliance (the kernel detaches its programs)
-	$(DOCKER_ENV) $(COMPOSE) -f docker-compose.yml down
+	$(DOCKER_ENV) COMPOSE_PROFILES=vm $(COMPOSE) -f docker-compose.yml down
 
 docker-logs: ## follow the appliance's output
 	docker logs -f $(CONTAINER)

@@ -1,6 +1,6 @@
 /**
- * xdp-mode records as Prometheus metrics (xtrace_*). Flows are the ones a report shows (--top), which
- * bounds cardinality. One direction label everywhere, `direction`, in | out: at an interface, in is
+ * xdp-mode records as Prometheus metrics (xtrace_*). Flow series are bounded: the busiest flows of the
+ * interval (by bytes), at most --metrics-max-flows, the rest counted. One direction label everywhere, `direction`, in | out: at an interface, in is
  * what it received (the ingress hook) and out what it sent; for a watched IP, in is what was sent to
  * it and out what it sent.
  */
@@ -9,10 +9,58 @@ import { type Metric, eventsMetric } from './prometheus.js';
 
 const direction = (d: FlowRecord['dir']): 'in' | 'out' => (d === 'ingress' ? 'in' : 'out');
 
-export function flowMetrics(flows: FlowRecord[], ips: IpRecord[], c: Counters): Metric[] {
-  const fl = (f: FlowRecord): Record<string, string | number> => ({
-    iface: f.iface, direction: direction(f.dir), proto: String(f.proto), src: f.src, sport: f.sport, dst: f.dst, dport: f.dport,
-  });
+const flowLabels = (f: FlowRecord): Record<string, string | number> => ({
+  iface: f.iface, direction: direction(f.dir), proto: String(f.proto), src: f.src, sport: f.sport, dst: f.dst, dport: f.dport,
+});
+
+interface Kept {
+  firstSeen: string;
+  packets: number;
+  bytes: number;
+  /** what earlier lives of the flow carried (the kernel's LRU evicted it, and it came back from zero) */
+  basePackets: number;
+  baseBytes: number;
+}
+
+/**
+ * Flow counters that stay monotonic: a flow the kernel evicted and created again (a new first_seen,
+ * or a lower count) goes on from what it had reached. Remembered for flows exported at least once,
+ * up to 4 x the cap (least recently seen forgotten first).
+ */
+export class FlowSeries {
+  private kept = new Map<string, Kept>();
+  private notExported = 0;
+
+  constructor(private readonly max: number) {}
+
+  /** `flows`: the whole table, busiest over the interval first. */
+  select(flows: FlowRecord[]): { flows: FlowRecord[]; notExported: number } {
+    const out: FlowRecord[] = [];
+    flows.forEach((f, i) => {
+      const key = JSON.stringify(flowLabels(f));
+      let k = this.kept.get(key);
+      if (!k && i >= this.max) return;
+      if (k && (k.firstSeen !== f.first_seen || f.packets < k.packets || f.bytes < k.bytes)) {
+        k.basePackets += k.packets;
+        k.baseBytes += k.bytes;
+      }
+      k ??= { firstSeen: f.first_seen, packets: 0, bytes: 0, basePackets: 0, baseBytes: 0 };
+      Object.assign(k, { firstSeen: f.first_seen, packets: f.packets, bytes: f.bytes });
+      this.kept.delete(key);
+      this.kept.set(key, k);
+      if (i < this.max) out.push({ ...f, packets: k.basePackets + f.packets, bytes: k.baseBytes + f.bytes });
+    });
+    for (const key of this.kept.keys()) {
+      if (this.kept.size <= 4 * this.max) break;
+      this.kept.delete(key);
+    }
+    this.notExported += Math.max(0, flows.length - this.max);
+    return { flows: out, notExported: this.notExported };
+  }
+}
+
+export function flowMetrics(flows: FlowRecord[], ips: IpRecord[], c: Counters, notExported = 0): Metric[] {
+  const fl = flowLabels;
   const ifaces = Object.entries(c.ifaces);
   const perIface = (k: keyof IfaceCounters) => ifaces.map(([iface, v]) => ({ labels: { iface }, value: v[k] }));
   const inOut = (rx: keyof IfaceCounters, tx: keyof IfaceCounters) =>
@@ -36,7 +84,8 @@ export function flowMetrics(flows: FlowRecord[], ips: IpRecord[], c: Counters): 
     eventsMetric('xtrace_packet_log_events_total', 'Packet-log events', c),
     { name: 'xtrace_ip_packets_total', help: 'Packets to (in) and from (out) a watched IP or CIDR', type: 'counter', samples: ipSamples('packets') },
     { name: 'xtrace_ip_bytes_total', help: 'Bytes to (in) and from (out) a watched IP or CIDR', type: 'counter', samples: ipSamples('bytes') },
-    { name: 'xtrace_flow_packets_total', help: 'Packets of the flows in the last report (--top)', type: 'counter', samples: flows.map((f) => ({ labels: fl(f), value: f.packets })) },
-    { name: 'xtrace_flow_bytes_total', help: 'Bytes of the flows in the last report (--top)', type: 'counter', samples: flows.map((f) => ({ labels: fl(f), value: f.bytes })) },
+    { name: 'xtrace_flow_packets_total', help: 'Packets of a flow (the busiest of the interval, at most --metrics-max-flows)', type: 'counter', samples: flows.map((f) => ({ labels: fl(f), value: f.packets })) },
+    { name: 'xtrace_flow_bytes_total', help: 'Bytes of a flow (L2 frame length; the busiest of the interval, at most --metrics-max-flows)', type: 'counter', samples: flows.map((f) => ({ labels: fl(f), value: f.bytes })) },
+    { name: 'xtrace_flows_not_exported_total', help: 'Flow series left out, summed over intervals: flows beyond --metrics-max-flows', type: 'counter', samples: [{ labels: {}, value: notExported }] },
   ];
 }

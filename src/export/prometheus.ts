@@ -1,7 +1,15 @@
-/** Prometheus text exposition (format 0.0.4) over HTTP: GET /metrics. Snapshots are set by the mode each interval. */
+/**
+ * xtrace's metrics through prom-client: each mode sets a snapshot of its records as `Metric`s every
+ * interval; the registry adds xtrace's own health (build info, push outcomes) and prom-client's
+ * process and Node.js metrics (xtrace_process_*, xtrace_nodejs_*). The endpoint serves the Prometheus
+ * text format, or OpenMetrics to a scraper that asks for it (Prometheus does); pushers read samples.
+ */
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { release } from 'node:os';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { EXIT, XtError } from '../errors.js';
+import { version } from '../version.js';
 
 export interface Metric {
   name: string;
@@ -11,7 +19,12 @@ export interface Metric {
   samples: Array<{ labels: Record<string, string | number>; value: number; suffix?: string }>;
 }
 
-const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+/** One sample as a push sends it: the series name with its suffix, and its labels. */
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
 
 /** Events of a ring buffer: sent, suppressed by --rate-limit, lost (ring buffer full). */
 export function eventsMetric(name: string, what: string, c: { events_sent: number; events_suppressed: number; events_lost: number }): Metric {
@@ -27,31 +40,145 @@ export function eventsMetric(name: string, what: string, c: { events_sent: numbe
   };
 }
 
-export function render(metrics: Metric[]): string {
-  const out: string[] = [];
-  for (const m of metrics) {
-    if (m.samples.length === 0) continue;
-    out.push(`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} ${m.type}`);
-    for (const s of m.samples) {
-      const labels = Object.entries(s.labels)
-        .map(([k, v]) => `${k}="${escapeLabel(String(v))}"`)
-        .join(',');
-      out.push(`${m.name}${s.suffix ?? ''}${labels ? `{${labels}}` : ''} ${Number.isFinite(s.value) ? s.value : 'NaN'}`);
-    }
+/** How a mode's hook slots were served: which hook, and each candidate the kernel refused on the way. */
+export function hookMetrics(choices: ReadonlyArray<{ slot: string; serves: string | null; tried: ReadonlyArray<{ hook: string; outcome: string }> }>): Metric[] {
+  return [
+    {
+      name: 'xtrace_hook_info',
+      help: 'The hook serving each slot (hook="" when none does). Value is always 1.',
+      type: 'gauge',
+      samples: choices.map((c) => ({ labels: { slot: c.slot, hook: c.serves ?? '' }, value: 1 })),
+    },
+    {
+      name: 'xtrace_hook_attach_failures_total',
+      help: 'Hooks the kernel refused (at load or attach) before one served the slot',
+      type: 'counter',
+      samples: choices.flatMap((c) => c.tried.filter((t) => t.outcome === 'refused').map((t) => ({ labels: { slot: c.slot, hook: t.hook }, value: 1 }))),
+    },
+  ];
+}
+
+const OPENMETRICS = Registry.OPENMETRICS_CONTENT_TYPE;
+const TEXT = Registry.PROMETHEUS_CONTENT_TYPE;
+
+type PromMetric = Parameters<Registry['registerMetric']>[0];
+interface PromValue {
+  labels: Record<string, string | number>;
+  value: number;
+  metricName?: string;
+}
+interface PromData {
+  name: string;
+  help: string;
+  type: string;
+  values: PromValue[];
+  aggregator: string;
+}
+
+/** A snapshot metric as prom-client's registry takes it (anything with a name and get()). */
+function asPromMetric(m: Metric): PromMetric {
+  const data: PromData = {
+    name: m.name,
+    help: m.help,
+    type: m.type,
+    aggregator: 'sum',
+    values: m.samples.map((s) => ({ labels: s.labels, value: s.value, ...(s.suffix ? { metricName: m.name + s.suffix } : {}) })),
+  };
+  return { name: m.name, help: m.help, type: m.type, get: async () => data } as unknown as PromMetric;
+}
+
+/**
+ * OpenMetrics names a counter family without `_total` and its sample with it; prom-client appends the
+ * suffix to samples but takes the family name from get(): this hands it the bare name.
+ */
+function openMetricsView(m: PromMetric): PromMetric {
+  const src = m as unknown as { name: string; help: string; type: string; get(): Promise<PromData> };
+  return {
+    name: src.name,
+    help: src.help,
+    type: src.type,
+    get: async () => {
+      const d = await src.get();
+      return d.type === 'counter' ? { ...d, name: d.name.replace(/_total$/, '') } : d;
+    },
+  } as unknown as PromMetric;
+}
+
+export class MetricsRegistry {
+  /** xtrace's own instruments and prom-client's defaults */
+  readonly base = new Registry();
+  private snapshot: Metric[] = [];
+
+  constructor(mode: string) {
+    collectDefaultMetrics({ prefix: 'xtrace_', register: this.base });
+    // gauges that prom-client names with _total, which promtool (rightly) flags: the same counts stay
+    // under xtrace_nodejs_active_{handles,requests,resources} (no suffix)
+    for (const n of ['handles', 'requests', 'resources']) this.base.removeSingleMetric(`xtrace_nodejs_active_${n}_total`);
+    new Gauge({
+      name: 'xtrace_build_info',
+      help: 'xtrace version, mode, Node.js and kernel release. Value is always 1.',
+      labelNames: ['version', 'mode', 'nodejs', 'kernel'],
+      registers: [this.base],
+    }).set({ version: version(), mode, nodejs: process.versions.node, kernel: release() }, 1);
   }
-  return out.join('\n') + '\n';
+
+  /** The mode's metrics for the next scrape or push (families without samples are left out). */
+  set(metrics: Metric[]): void {
+    this.snapshot = metrics.filter((m) => m.samples.length > 0);
+  }
+
+  private registry(openMetrics: boolean): Registry {
+    // the typings declare no constructor argument; the content type is one
+    const r = new (Registry as unknown as new (contentType: string) => Registry)(openMetrics ? OPENMETRICS : TEXT);
+    for (const m of this.base.getMetricsAsArray() as unknown as PromMetric[]) r.registerMetric(openMetrics ? openMetricsView(m) : m);
+    for (const m of this.snapshot) r.registerMetric(openMetrics ? openMetricsView(asPromMetric(m)) : asPromMetric(m));
+    return r;
+  }
+
+  /** The exposition: Prometheus text format 0.0.4, or OpenMetrics 1.0.0. */
+  async exposition(openMetrics = false): Promise<{ contentType: string; body: string }> {
+    return { contentType: openMetrics ? OPENMETRICS : TEXT, body: await this.registry(openMetrics).metrics() };
+  }
+
+  /** Every sample, as a push sends it. */
+  async samples(): Promise<Sample[]> {
+    const out: Sample[] = [];
+    for (const m of (await this.registry(false).getMetricsAsJSON()) as unknown as PromData[])
+      for (const v of m.values) out.push({ name: v.metricName ?? m.name, labels: Object.fromEntries(Object.entries(v.labels).map(([k, x]) => [k, String(x)])), value: v.value });
+    return out;
+  }
+}
+
+/** Whether a scraper's Accept header prefers OpenMetrics to the text format (Prometheus's does). */
+export function wantsOpenMetrics(accept: string | undefined): boolean {
+  if (!accept) return false;
+  let om = -1;
+  let text = -1;
+  for (const part of accept.split(',')) {
+    const [type, ...params] = part.trim().split(';').map((s) => s.trim());
+    const q = Number(params.find((p) => p.startsWith('q='))?.slice(2) ?? 1);
+    if (type === 'application/openmetrics-text') om = Math.max(om, q);
+    else if (type === 'text/plain') text = Math.max(text, q);
+  }
+  return om > 0 && om >= text;
 }
 
 export class MetricsEndpoint {
-  private snapshot = '';
   private constructor(private readonly server: Server) {}
 
-  static async start(listen: { host: string; port: number }, flag: string): Promise<MetricsEndpoint> {
-    let ep: MetricsEndpoint | null = null;
+  static async start(listen: { host: string; port: number }, flag: string, registry: MetricsRegistry): Promise<MetricsEndpoint> {
     const server = createServer((req, res) => {
       if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
-        res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
-        res.end(ep!.snapshot);
+        registry.exposition(wantsOpenMetrics(req.headers.accept)).then(
+          ({ contentType, body }) => {
+            res.writeHead(200, { 'Content-Type': contentType });
+            res.end(body);
+          },
+          (e: Error) => {
+            res.writeHead(500, { 'Content-Type': 'text/plain' });
+            res.end(`xtrace: ${e.message}\n`);
+          },
+        );
       } else {
         res.writeHead(404, { 'Content-Type': 'text/plain' });
         res.end('xtrace: metrics are at /metrics\n');
@@ -75,8 +202,7 @@ export class MetricsEndpoint {
         err.code === 'EADDRINUSE' ? 'the address is in use' : err.code === 'EADDRNOTAVAIL' ? 'the address is not on this machine' : err.code === 'EACCES' ? 'permission denied (ports below 1024 need root)' : (err.code ?? err.message);
       throw new XtError(`${flag}: cannot listen on ${where}: ${why}; expected [host]:port with a free port on a local address`, err.code === 'EACCES' ? EXIT.PRIVILEGE : err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL' ? EXIT.USAGE : EXIT.FAILURE);
     }
-    ep = new MetricsEndpoint(server);
-    return ep;
+    return new MetricsEndpoint(server);
   }
 
   get url(): string {
@@ -84,11 +210,10 @@ export class MetricsEndpoint {
     return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/metrics`;
   }
 
-  set(metrics: Metric[]): void {
-    this.snapshot = render(metrics);
-  }
-
   close(): Promise<void> {
-    return new Promise((r) => this.server.close(() => r()));
+    return new Promise((r) => {
+      this.server.close(() => r());
+      this.server.closeAllConnections();
+    });
   }
 }

@@ -6,6 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Rec, XtraceProcess, parseRecords, sleep } from '../lib/cli.js';
 import { Engine, docker, removeContainer } from '../lib/docker.js';
@@ -144,6 +147,57 @@ describe('docker appliance (real engine)', { concurrency: false }, () => {
       assert.equal(make('docker-down', { CONTAINER: NAME }).code, 0);
     } finally {
       removeContainer(NAME);
+      f.destroy();
+    }
+  });
+
+  test('make docker-up MODE=rdma EXPORT=vm: VictoriaMetrics beside the appliance holds the exact counters; docker-down removes both', async (t) => {
+    if (!ready(t)) return;
+    if (!existsSync('/usr/bin/victoria-metrics') || spawnSync('sh', ['-c', 'ss -Hltn sport = :8428 | grep -q .']).status === 0) {
+      const reason = existsSync('/usr/bin/victoria-metrics') ? 'port 8428 is in use on this host' : 'needs victoria-metrics (apt-get install victoria-metrics)';
+      if (STRICT) throw new Error(`appliance test cannot run here: ${reason}`);
+      t.skip(reason);
+      return;
+    }
+    // no registry here: the profile's image, made from Debian's VictoriaMetrics on the appliance's base
+    const ctx = mkdtempSync(join(tmpdir(), 'xt-vm-'));
+    const VM_IMAGE = 'xtrace-test-vm:latest';
+    const PROJECT = `xtrace-test-${process.pid}`;
+    const f = new FixtureCopy();
+    try {
+      copyFileSync('/usr/bin/victoria-metrics', join(ctx, 'victoria-metrics'));
+      writeFileSync(join(ctx, 'Dockerfile'), 'FROM debian:trixie-slim\nCOPY victoria-metrics /usr/bin/victoria-metrics\nENTRYPOINT ["/usr/bin/victoria-metrics"]\n');
+      docker('build', '-q', '-t', VM_IMAGE, ctx);
+      f.port('mlx5_0', 1, 'counters/port_xmit_data', 250000000123n);
+      // a project of its own, so its vm-data volume is this test's alone
+      const env = { ...process.env, XTRACE_SYSFS_MOUNT: f.sys, XTRACE_SYSFS_ROOT: '/host/sys', XTRACE_VM_IMAGE: VM_IMAGE, COMPOSE_PROJECT_NAME: PROJECT };
+      const r = spawnSync('make', ['--no-print-directory', 'docker-up', 'MODE=rdma', 'EXPORT=vm', `CONTAINER=${NAME}`, 'XTRACE_ARGS=-o json --interval 500'], { cwd: ROOT, encoding: 'utf8', env });
+      assert.equal(r.status, 0, r.stderr);
+      const query = async (): Promise<string> => {
+        try {
+          await fetch('http://127.0.0.1:8428/internal/force_flush');
+          return await (await fetch('http://127.0.0.1:8428/api/v1/export?match[]=node_infiniband_port_data_transmitted_bytes_total{device="mlx5_0"}')).text();
+        } catch {
+          return '';
+        }
+      };
+      let got = '';
+      for (let i = 0; i < 150 && !got.includes('"node_infiniband_port_data_transmitted_bytes_total"'); i++) {
+        await sleep(200);
+        got = await query();
+      }
+      const line = JSON.parse(got.trim().split('\n')[0]!) as { metric: Record<string, string>; values: number[] };
+      assert.equal(line.values.at(-1), 250000000123 * 4, got);
+      assert.deepEqual([line.metric.job, line.metric.device, line.metric.port], ['xtrace', 'mlx5_0', '1']);
+      const down = spawnSync('make', ['--no-print-directory', 'docker-down', `CONTAINER=${NAME}`], { cwd: ROOT, encoding: 'utf8', env });
+      assert.equal(down.status, 0, down.stderr);
+      assert.equal(spawnSync('docker', ['inspect', `${NAME}-vm`]).status, 1, 'the VictoriaMetrics container is removed too');
+    } finally {
+      removeContainer(NAME);
+      removeContainer(`${NAME}-vm`);
+      for (const v of docker('volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${PROJECT}`).split('\n').filter(Boolean)) spawnSync('docker', ['volume', 'rm', '-f', v]);
+      spawnSync('docker', ['rmi', '-f', VM_IMAGE]);
+      rmSync(ctx, { recursive: true, force: true });
       f.destroy();
     }
   });

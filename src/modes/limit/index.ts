@@ -7,7 +7,8 @@ import { BpfObject } from '../../bpf/object.js';
 import { RingReader } from '../../bpf/ringbuf.js';
 import { EXIT, XtError, usageError } from '../../errors.js';
 import { limitMetrics } from '../../export/limit.js';
-import { MetricsEndpoint } from '../../export/prometheus.js';
+import { Exporter } from '../../export/exporter.js';
+import { hookMetrics } from '../../export/prometheus.js';
 import { log } from '../../log.js';
 import { formatAddr } from '../../options/index.js';
 import type { Resolved } from '../../options/spec.js';
@@ -103,7 +104,7 @@ export async function runLimit(o: LimitOptions): Promise<void> {
   const { obj } = attached;
   const links: Link[] = attached.links;
   let ring: RingReader | null = null;
-  let metrics: MetricsEndpoint | null = null;
+  let metrics: Exporter | null = null;
   const detachAll = (): void => {
     while (links.length) links.pop()!.destroy();
   };
@@ -223,10 +224,8 @@ export async function runLimit(o: LimitOptions): Promise<void> {
     });
     ring.start();
 
-    if (o.metricsListen) {
-      metrics = await MetricsEndpoint.start(o.metricsListen, '--metrics-listen');
-      log.info(`metrics at ${metrics.url}`);
-    }
+    metrics = await Exporter.start('limit', o);
+    const hookSeries = hookMetrics(attached.choices);
     const what = cgroupDir ? `cgroup ${cgroupDir}` : pids.map((p) => `PID ${p} (${commOf(p)})`).join(', ');
     signalReady(o.readyFile, `limiting ${what} to ${rateText(rate)} ${direction} (burst ${o.timescale} s) at ${enforce.serves}`, links.map(linkInfo));
 
@@ -276,7 +275,7 @@ export async function runLimit(o: LimitOptions): Promise<void> {
       const rows = targets.map((t) => read(t));
       sink.records(rows.map((r) => ({ type: 'limit', ts: new Date().toISOString(), event: 'stats', ...r })));
       const ev = evCounts();
-      metrics?.set(limitMetrics(rows, ev));
+      metrics?.set([...limitMetrics(rows, ev), ...hookSeries]);
       const sup = ev.events_suppressed - seen.suppressed;
       const lost = ev.events_lost - seen.lost;
       if ((sup > 0 || lost > 0) && !o.quiet)

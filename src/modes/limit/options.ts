@@ -1,7 +1,7 @@
 /** The limit mode's options, as data (src/options/spec.ts). Short flags as the earlier C tool had them. */
 import { existsSync, readFileSync } from 'node:fs';
 import { usageError } from '../../errors.js';
-import { interval, metricsListen, output, readyFile, verbose } from '../../options/common.js';
+import { interval, exportOptions, output, readyFile, verbose } from '../../options/common.js';
 import { BYTE_RATE_FORM, parseByteRate, parseChoice, parseRate, parseSeconds } from '../../options/index.js';
 import { flag, optional, value } from '../../options/spec.js';
 import { XT_LIMIT_MAX_BUCKETS } from './layout.js';
@@ -55,7 +55,7 @@ export const LIMIT_OPTIONS = {
   eventLimit: value('--event-limit <n>', 'events per second, K/M suffix allowed, 0 = unlimited; the rest are counted as suppressed', (v, from) => parseRate(v, from, 100_000_000), { default: '100' }),
   intervalMs: interval('1000'),
   output: output(['text', 'json'] as const, 'text | json (one object a line)'),
-  metricsListen: metricsListen(':9438'),
+  ...exportOptions(':9438'),
   readyFile: readyFile(),
   verbose: verbose(),
 };

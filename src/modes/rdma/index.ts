@@ -3,8 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { XtError, featureError, usageError } from '../../errors.js';
 import { infinibandMetrics } from '../../export/infiniband.js';
-import { MetricsEndpoint } from '../../export/prometheus.js';
-import { log } from '../../log.js';
+import { Exporter } from '../../export/exporter.js';
 import type { Resolved } from '../../options/spec.js';
 import { makeRdmaSink } from '../../output/rdma.js';
 import type { RdmaOut } from '../../records/index.js';
@@ -35,7 +34,7 @@ export async function runRdma(o: RdmaOptions): Promise<void> {
     else process.stdout.write(infos.flatMap((d) => d.ports.filter((p) => o.port === undefined || p.port === o.port).map(ibdev2netdevLine)).join('\n') + '\n');
     return;
   }
-  const metrics = o.metricsListen ? await MetricsEndpoint.start(o.metricsListen, '--metrics-listen') : null;
+  const metrics = await Exporter.start(o.view, o);
   sink(infos.map((d) => deviceRecord(d, ts())));
   const sampler = new RdmaSampler(roots, { device: o.device, port: o.port });
   const now = (): number => Number(process.hrtime.bigint() / 1_000_000n);
@@ -68,7 +67,6 @@ export async function runRdma(o: RdmaOptions): Promise<void> {
       wake?.();
     }
   }, o.intervalMs);
-  if (metrics) log.info(`metrics at ${metrics.url}`);
   signalReady(o.readyFile, `reading ${infos.map((d) => d.name).join(', ')} every ${o.intervalMs} ms`);
   try {
     const why = await Promise.race([stopped, new Promise<void>((r) => (wake = r))]);

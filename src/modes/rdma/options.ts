@@ -1,6 +1,6 @@
 /** The rdma and nccl modes' options, as data (src/options/spec.ts). */
 import { usageError } from '../../errors.js';
-import { interval, metricsListen, readyFile, recordOutput } from '../../options/common.js';
+import { interval, exportOptions, readyFile, recordOutput } from '../../options/common.js';
 import { parseInteger } from '../../options/index.js';
 import { flag, optional, value } from '../../options/spec.js';
 
@@ -22,7 +22,7 @@ const rdmaCommon = {
   }),
   sysfsRoot: value('--sysfs-root <dir>', 'directory standing for /sys', (v) => v, { env: ['XTRACE_SYSFS_ROOT'], default: '/sys' }),
   procRoot: value('--proc-root <dir>', 'directory standing for /proc', (v) => v, { env: ['XTRACE_PROC_ROOT'], default: '/proc' }),
-  metricsListen: metricsListen(':9435 (node_exporter names)'),
+  ...exportOptions(':9435 (node_exporter names)'),
   readyFile: readyFile(),
 };
 

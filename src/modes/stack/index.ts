@@ -6,7 +6,8 @@ import { MapDumper, lookup, perCpuStride, sumU64 } from '../../bpf/maps.js';
 import { BpfObject } from '../../bpf/object.js';
 import { RingReader } from '../../bpf/ringbuf.js';
 import { EXIT, XtError } from '../../errors.js';
-import { MetricsEndpoint } from '../../export/prometheus.js';
+import { Exporter } from '../../export/exporter.js';
+import { hookMetrics } from '../../export/prometheus.js';
 import { stackMetrics } from '../../export/stack.js';
 import { log } from '../../log.js';
 import type { Resolved } from '../../options/spec.js';
@@ -114,7 +115,7 @@ export async function runStack(opts: StackOptions): Promise<void> {
   const { obj } = attached;
   const links: Link[] = attached.links;
   let ring: RingReader | null = null;
-  let metrics: MetricsEndpoint | null = null;
+  let metrics: Exporter | null = null;
   const detachAll = (): void => {
     while (links.length) links.pop()!.destroy();
   };
@@ -166,10 +167,8 @@ export async function runStack(opts: StackOptions): Promise<void> {
       });
       ring.start();
     }
-    if (opts.metricsListen) {
-      metrics = await MetricsEndpoint.start(opts.metricsListen, '--metrics-listen');
-      log.info(`metrics at ${metrics.url}`);
-    }
+    metrics = await Exporter.start('stack', opts);
+    const hookSeries = hookMetrics(attached.choices);
     signalReady(opts.readyFile, `stack: ${links.length} hooks attached; ${opts.stats ? `stats every ${opts.intervalMs} ms` : 'per-packet events'}`, links.map(linkInfo));
 
     let seen = { suppressed: 0, lost: 0 };
@@ -186,7 +185,7 @@ export async function runStack(opts: StackOptions): Promise<void> {
       ring?.drain();
       const c = counters.read();
       warnSilent(c);
-      metrics?.set(stackMetrics(c));
+      metrics?.set([...stackMetrics(c), ...hookSeries]);
       if (opts.stats) {
         const rec: StackStatsRecord = { type: 'stack_stats', ts: new Date().toISOString(), ...c };
         sink.records([rec]);
@@ -210,6 +209,7 @@ export async function runStack(opts: StackOptions): Promise<void> {
     if (unread) log.warn(`${unread} bytes of events were still unread after ${EXIT_DRAIN_MS} ms at exit (events_unread_bytes in the summary)`);
     const final = counters.read();
     warnSilent(final);
+    metrics?.set([...stackMetrics(final), ...hookSeries]);
     const summary: StackSummaryRecord = {
       type: 'summary',
       mode: 'stack',

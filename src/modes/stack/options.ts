@@ -1,5 +1,5 @@
 /** The stack mode's options, as data (src/options/spec.ts). Short flags as the BCC tool had them. */
-import { interval, metricsListen, readyFile, recordOutput, verbose } from '../../options/common.js';
+import { interval, exportOptions, readyFile, recordOutput, verbose } from '../../options/common.js';
 import { parsePort, parseRate, parseSingleNet } from '../../options/index.js';
 import { flag, optional, value } from '../../options/spec.js';
 
@@ -13,7 +13,7 @@ export const STACK_OPTIONS = {
   }),
   intervalMs: interval(),
   output: recordOutput(),
-  metricsListen: metricsListen(':9437'),
+  ...exportOptions(':9437'),
   readyFile: readyFile(),
   verbose: verbose(),
 };

@@ -6,8 +6,8 @@ import { MapDumper, lookup, perCpuStride, possibleCpus, sumU64, update } from '.
 import { BpfObject } from '../../bpf/object.js';
 import { RingReader } from '../../bpf/ringbuf.js';
 import { EXIT, XtError, usageError } from '../../errors.js';
-import { flowMetrics } from '../../export/flows.js';
-import { MetricsEndpoint } from '../../export/prometheus.js';
+import { Exporter } from '../../export/exporter.js';
+import { FlowSeries, flowMetrics } from '../../export/flows.js';
 import { log } from '../../log.js';
 import { type Iface, type Net, listInterfaces } from '../../options/index.js';
 import type { Resolved } from '../../options/spec.js';
@@ -307,7 +307,7 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
   const obj = BpfObject.open(defaultObject('flow.bpf.o'));
   const links: Link[] = [];
   let ring: RingReader | null = null;
-  let metrics: MetricsEndpoint | null = null;
+  let metrics: Exporter | null = null;
   const detachAll = (): void => {
     while (links.length) links.pop()!.destroy();
   };
@@ -365,10 +365,13 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
       ring.start();
     }
 
-    if (opts.metricsListen) {
-      metrics = await MetricsEndpoint.start(opts.metricsListen, '--metrics-listen');
-      log.info(`metrics at ${metrics.url}`);
-    }
+    metrics = await Exporter.start('xdp', opts);
+    const flowSeries = new FlowSeries(opts.metricsMaxFlows);
+    const exportFlows = (flows: FlowRecord[], ips: IpRecord[], counters: Counters): void => {
+      if (!metrics) return;
+      const chosen = flowSeries.select(flows);
+      metrics.set(flowMetrics(chosen.flows, ips, counters, chosen.notExported));
+    };
     const xdpFd = obj.progFd('xt_xdp_ingress');
     const tcIngressFd = obj.progFd('xt_tc_ingress');
     const egressFd = obj.progFd('xt_tc_egress');
@@ -411,7 +414,7 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
       const shown = pick(opts.changed ? flows.filter((f) => changed.has(f)) : flows);
       const stats: StatsRecord = { type: 'stats', ts: new Date().toISOString(), ...counters };
       sink.interval([stats, ...shown, ...ips]);
-      metrics?.set(flowMetrics(pick(flows), ips, counters));
+      exportFlows(flows, ips, counters);
       warnEvictions(counters);
     };
     const timer = setInterval(emit, opts.intervalMs);
@@ -426,6 +429,7 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
     const unread = ring?.lag() ?? 0;
     if (unread) log.warn(`${unread} bytes of packet-log events were still unread after ${EXIT_DRAIN_MS} ms at exit (events_unread_bytes in the summary)`);
     const { flows, ips, counters } = collect();
+    exportFlows(flows, ips, counters); // the last push has the final counts
     const durationS = Number(process.hrtime.bigint() - startNs) / 1e9;
     const summary: SummaryRecord = {
       type: 'summary',

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { usageError } from '../../errors.js';
-import { interval, metricsListen, readyFile, recordOutput, verbose } from '../../options/common.js';
+import { interval, exportOptions, readyFile, recordOutput, verbose } from '../../options/common.js';
 import {
   PROTOCOLS, defaultRouteInterface, listInterfaces, parseChoice, parseInteger, parseInterfaces, parseNetList, parsePort, parseProtocols, parseRate,
   parseSingleNet,
@@ -86,7 +86,10 @@ export const XDP_OPTIONS = {
     default: '10000',
   }),
   maxFlows: value('--max-flows <n>', 'flow table size (LRU; evictions are counted); bounds depend on CPUs and memory', (v, from) => parseMaxFlows(v, from), { default: '65536' }),
-  metricsListen: metricsListen(':9436'),
+  ...exportOptions(':9436'),
+  metricsMaxFlows: value('--metrics-max-flows <n>', 'flow series exported per interval, the busiest in bytes over the interval; the others are counted in xtrace_flows_not_exported_total', (v, from) => parseInteger(v, from, 0, 1_000_000), {
+    default: '1000',
+  }),
   containers: value('--containers <when>', 'label flows and watched IPs with the Docker container owning the address (auto: when the Docker socket exists)', (v, from) => parseChoice(v, from, ['auto', 'on', 'off'] as const), {
     default: 'auto',
   }),
