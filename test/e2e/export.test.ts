@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:http';
 import { describe, test, type TestContext } from 'node:test';
 import { cgroup2Root } from '../../src/modes/limit/procs.js';
@@ -245,6 +247,51 @@ describe('export: real Prometheus, VictoriaMetrics, node_exporter, promtool', { 
       await prom.destroy();
       f.destroy();
       p.destroy();
+    }
+  });
+
+  test('credentials from files: basic auth to a VictoriaMetrics that requires it, a bearer token to a remote-write receiver', async (t) => {
+    if (!needs(t, 'victoria-metrics')) return;
+    const dir = mkdtempSync(join(tmpdir(), 'xt-creds-'));
+    const vm = new VictoriaMetrics(await freePort(), undefined, { user: 'xt', password: 's3cr:et' });
+    const seen: string[] = [];
+    const receiver = createServer((req, res) => {
+      seen.push(`${req.headers.authorization} ${req.headers['content-encoding']} ${req.headers['x-prometheus-remote-write-version']}`);
+      req.resume().on('end', () => {
+        res.writeHead(req.headers.authorization === 'Bearer tok-123' ? 204 : 401);
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const rwUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/api/v1/write`;
+    const run = (args: string[]): Promise<{ status: number | null; stderr: string }> =>
+      new Promise((resolve) => {
+        const c = spawn(process.execPath, [CLI, 'rdma', '--sysfs-root', `${ROOT}test/fixtures/sysfs`, '-d', 'mlx5_0', '--interval', '300', '-o', 'json', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        c.on('close', (status) => resolve({ status, stderr }));
+        setTimeout(() => c.kill('SIGINT'), 2500 * SLOWDOWN).unref();
+      });
+    try {
+      await vm.start();
+      writeFileSync(join(dir, 'basic'), 'xt:s3cr:et\n');
+      writeFileSync(join(dir, 'bad'), 'xt:wrong\n');
+      writeFileSync(join(dir, 'token'), 'tok-123\n');
+      const ok = await run(['--victoriametrics', vm.base, '--push-basic-auth-file', join(dir, 'basic')]);
+      assert.equal(ok.status, 0, ok.stderr);
+      const got = await vm.export('node_infiniband_port_data_transmitted_bytes_total{device="mlx5_0"}');
+      assert.equal(got[0]?.values.at(-1), 1000000000000, JSON.stringify(got));
+      const bad = await run(['--victoriametrics', vm.base, '--push-basic-auth-file', join(dir, 'bad')]);
+      assert.equal(bad.status, 2);
+      assert.equal(bad.stderr.trim(), `xtrace: --victoriametrics: ${vm.base}/api/v1/import answered 401 Unauthorized: check --push-basic-auth-file or --push-bearer-token-file`);
+      const bearer = await run(['--remote-write', rwUrl, '--push-bearer-token-file', join(dir, 'token')]);
+      assert.equal(bearer.status, 0, bearer.stderr);
+      assert.ok(seen.length >= 2, 'the check and at least one push');
+      assert.ok(seen.every((h) => h === 'Bearer tok-123 snappy 0.1.0'), seen.join('; '));
+    } finally {
+      receiver.close();
+      await vm.destroy();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

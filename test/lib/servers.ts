@@ -76,8 +76,11 @@ abstract class Server {
     throw new Error(`${argv[0]} not ready: ${this.log}`);
   }
 
+  /** sent with every request of the test's own (a server started with credentials) */
+  protected headers: Record<string, string> = {};
+
   get(path: string): Promise<{ status: number; body: string }> {
-    return http(this.base + path, { ns: this.ns });
+    return http(this.base + path, { ns: this.ns, headers: this.headers });
   }
 
   post(path: string, body = ''): Promise<{ status: number; body: string }> {
@@ -142,8 +145,19 @@ export class Prometheus extends Server {
 export class VictoriaMetrics extends Server {
   protected readyPath = '/health';
 
+  /** `basicAuth`: every request needs these credentials */
+  constructor(
+    port: number,
+    ns?: string,
+    private readonly basicAuth?: { user: string; password: string },
+  ) {
+    super(port, ns);
+    if (basicAuth) this.headers = { Authorization: `Basic ${Buffer.from(`${basicAuth.user}:${basicAuth.password}`).toString('base64')}` };
+  }
+
   protected argv(): string[] {
-    return ['victoria-metrics', `-storageDataPath=${join(this.dir, 'data')}`, `-httpListenAddr=127.0.0.1:${this.port}`, '-loggerLevel=ERROR'];
+    const auth = this.basicAuth ? [`-httpAuth.username=${this.basicAuth.user}`, `-httpAuth.password=${this.basicAuth.password}`] : [];
+    return ['victoria-metrics', `-storageDataPath=${join(this.dir, 'data')}`, `-httpListenAddr=127.0.0.1:${this.port}`, '-loggerLevel=ERROR', ...auth];
   }
 
   /** Every stored sample of the series `match` selects (after a flush, so the last push is readable). */
