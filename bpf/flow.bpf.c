@@ -36,6 +36,7 @@ const volatile struct xt_config xt_cfg = {};
  * where test/unit/layout.test.ts checks src/bpf/layout.ts against them. */
 struct xt_btf_anchor {
 	struct xt_event event;
+	struct xt_cap_hdr cap_hdr;
 	enum xt_dir dir;
 	enum xt_kind kind;
 	enum xt_pclass pclass;
@@ -89,6 +90,19 @@ struct pkt {
 };
 
 enum { PARSE_OK = 0, PARSE_NON_IP, PARSE_FRAGMENT, PARSE_TRUNCATED };
+
+/* -w: matching packets, header then bytes (sized by userspace before load) */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} packets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xt_cap);
+} cap_scratch SEC(".maps");
 
 static __always_inline void stat_add(struct xt_stats *s, int idx, __u64 n)
 {
@@ -397,7 +411,7 @@ static __always_inline __u32 stats_slot(__u32 ifindex)
 /* Counts a parsed packet. `segs` > 1 for a GSO packet seen by TC: the wire carries `segs`
  * frames, each repeating the headers. `tag` is 4 when TC sees an 802.1Q tag the kernel moved
  * into metadata (every wire frame carries it), else 0. */
-static __always_inline void account(struct pkt *p, int rc, __u32 len, __u32 segs, __u32 tag)
+static __always_inline void account(struct pkt *p, int rc, __u32 len, __u32 segs, __u32 tag, int kept)
 {
 	__u32 slot = stats_slot(p->key.ifindex);
 	struct xt_stats *s = bpf_map_lookup_elem(&stats, &slot);
@@ -426,8 +440,117 @@ static __always_inline void account(struct pkt *p, int rc, __u32 len, __u32 segs
 		count_watch(p->key.src, 1, pkts, bytes);
 		count_watch(p->key.dst, 0, pkts, bytes);
 	}
-	if (xt_cfg.log_enabled)
+	if (xt_cfg.log_enabled && kept)
 		log_packet(p, s, len + tag, pkts, now);
+}
+
+#define XT_STR_(x) #x
+#define XT_STR(x) XT_STR_(x)
+
+/* min(v, max), on the register the caller then uses: clang may otherwise test one copy of a
+ * value and pass another, whose bounds the verifier does not know. */
+static __always_inline __u32 bound(__u32 v, const __u32 max)
+{
+	asm volatile("if %[v] <= %[max] goto +1\n\t"
+		     "%[v] = %[max]"
+		     : [v] "+r"(v)
+		     : [max] "i"(max));
+	return v;
+}
+
+/* The --filter expression's verdict on buf[0..n) of a packet `len` bytes long: nonzero to keep it.
+ * A marker until userspace splices the translated expression in (then r1..r5 are its registers:
+ * buf, n, len, A, X); without a filter the marker's value, nonzero, keeps every packet. */
+static __always_inline __u64 pcap_filter(__u8 *buf, __u32 n, __u32 len)
+{
+	__u64 ret;
+
+	asm volatile("r1 = %[buf]\n\t"
+		     "r2 = %[n]\n\t"
+		     "r3 = %[len]\n\t"
+		     "r0 = " XT_STR(XT_FILTER_MARK) "\n\t"
+		     "%[ret] = r0"
+		     : [ret] "=r"(ret)
+		     : [buf] "r"(buf), [n] "r"((__u64)n), [len] "r"((__u64)len)
+		     : "r0", "r1", "r2", "r3", "r4", "r5", "memory");
+	return ret;
+}
+
+/* Filter and capture over the copy in `c`: n bytes copied of a `len`-byte packet. Returns whether
+ * the filter kept it (the packet log follows the same verdict). */
+static __always_inline int filter_capture(struct xt_cap *c, __u32 n, __u32 len, __u32 ifindex, __u8 dir)
+{
+	__u32 slot = stats_slot(ifindex);
+	struct xt_stats *s;
+
+	if (xt_cfg.filter && !pcap_filter(c->data, n, len))
+		return 0;
+	s = bpf_map_lookup_elem(&stats, &slot);
+	if (xt_cfg.filter)
+		stat_add(s, XT_STAT_FILTERED, 1);
+	if (!xt_cfg.capture)
+		return 1;
+	__u32 caplen = bound(n < xt_cfg.snaplen ? n : xt_cfg.snaplen, XT_CAP_MAX);
+	c->hdr.ts_ns = bpf_ktime_get_ns();
+	c->hdr.ifindex = ifindex;
+	c->hdr.len = len;
+	c->hdr.caplen = caplen;
+	c->hdr.dir = dir;
+	if (bpf_ringbuf_output(&packets, c, sizeof(c->hdr) + caplen, 0))
+		stat_add(s, XT_STAT_CAP_DROPPED, 1);
+	else
+		stat_add(s, XT_STAT_CAP_SENT, 1);
+	return 1;
+}
+
+static __always_inline struct xt_cap *scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&cap_scratch, &zero);
+}
+
+/* XDP: the frame's first bytes into the scratch copy. */
+static __always_inline int xdp_filter_capture(struct xdp_md *ctx, __u32 len)
+{
+	struct xt_cap *c = scratch();
+	__u32 n = bound(len, XT_CAP_MAX);
+
+	if (!c)
+		return 1;
+	if (n < ETH_HLEN || bpf_xdp_load_bytes(ctx, 0, c->data, n))
+		n = 0;
+	return filter_capture(c, n, len, ctx->ingress_ifindex, XT_DIR_INGRESS);
+}
+
+/* TC: the skb's first bytes (linear or not), with the VLAN tag the kernel keeps as metadata put
+ * back after the MAC addresses, as AF_PACKET capture shows it. */
+static __always_inline __u32 tc_copy(struct __sk_buff *skb, struct xt_cap *c, __u32 len, __u32 tag)
+{
+	__u32 n = bound(len, XT_CAP_MAX - 4), rest;
+
+	if (n < ETH_HLEN)
+		return 0;
+	if (!tag)
+		return bpf_skb_load_bytes(skb, 0, c->data, n) ? 0 : n;
+	if (bpf_skb_load_bytes(skb, 0, c->data, 12))
+		return 0;
+	*(__be16 *)&c->data[12] = (__be16)skb->vlan_proto;
+	*(__be16 *)&c->data[14] = bpf_htons(skb->vlan_tci);
+	rest = bound(n - 12, XT_CAP_MAX - 16);
+	if (rest < 1 || bpf_skb_load_bytes(skb, 12, &c->data[16], rest))
+		return 16;
+	return rest + 16;
+}
+
+static __always_inline int tc_filter_capture(struct __sk_buff *skb, __u8 dir)
+{
+	struct xt_cap *c = scratch();
+	__u32 tag = skb->vlan_present ? 4 : 0;
+
+	if (!c)
+		return 1;
+	return filter_capture(c, tc_copy(skb, c, skb->len, tag), skb->len + tag, skb->ifindex, dir);
 }
 
 SEC("xdp")
@@ -436,8 +559,11 @@ int xt_xdp_ingress(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct pkt p = { .key = { .ifindex = ctx->ingress_ifindex, .dir = XT_DIR_INGRESS } };
+	int kept = 1;
 
-	account(&p, parse(&p, data, data_end), data_end - data, 1, 0);
+	if (xt_cfg.filter || xt_cfg.capture)
+		kept = xdp_filter_capture(ctx, data_end - data);
+	account(&p, parse(&p, data, data_end), data_end - data, 1, 0, kept);
 	return XDP_PASS;
 }
 
@@ -458,6 +584,7 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 {
 	struct pkt p = { .key = { .ifindex = skb->ifindex, .dir = dir } };
 	int rc = parse(&p, (void *)(long)skb->data, (void *)(long)skb->data_end);
+	int kept = 1;
 
 	/* Headers of a non-linear skb may end past its linear part. Pull only then: a pull on a
 	 * cloned skb (every TCP skb is one) copies its head. */
@@ -470,7 +597,9 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 	}
 	if (skb->vlan_present) /* the outer tag, which the kernel moved to metadata */
 		p.key.vlan = skb->vlan_tci & 0x0FFF;
-	account(&p, rc, skb->len, gso_frames(skb, p.hdr_len), skb->vlan_present ? 4 : 0);
+	if (xt_cfg.filter || xt_cfg.capture)
+		kept = tc_filter_capture(skb, dir);
+	account(&p, rc, skb->len, gso_frames(skb, p.hdr_len), skb->vlan_present ? 4 : 0, kept);
 	return TC_NEXT;
 }
 

@@ -4,7 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { EXIT, XtError, usageError } from './errors.js';
 import { fatal, logEnvProblem, setVerbose } from './log.js';
 import { REGISTRY, applianceModes } from './modes/registry.js';
-import { type AnySpec, attributeOf, helpOf, resolve } from './options/spec.js';
+import { type AnySpec, attributeOf, flagName, helpOf, resolve } from './options/spec.js';
 import { version } from './version.js';
 
 
@@ -20,7 +20,7 @@ const ENVIRONMENT = `
 Environment (a flag wins over its variable):
   MODE                  the command to run when none is given (xdp | stack | rdma | nccl | limit; the appliance sets it)
   INTERFACE, TARGET_IP, INTERVAL, DEVICE
-                        -i, -w, --interval, -d of the modes that have them
+                        -i, --watch-ip, --interval, -d of the modes that have them
   XTRACE_LOG_LEVEL      error | warn | info | debug (default: info; -v is debug)
   XTRACE_LOG_FORMAT     text | json (logs on stderr as JSON lines; the container sets json)
   XTRACE_BPF_DIR        directory of the built kernel programs (default: build/bpf beside the app)
@@ -58,7 +58,16 @@ function program(): Command {
     }
     const cmd = parent.command(e.path.at(-1)!).description(e.summary).allowExcessArguments(false);
     for (const s of Object.values(e.options)) addOption(cmd, s);
-    cmd.action(async (given: Record<string, unknown>) => {
+    if (e.positional) cmd.argument(e.positional.name, e.positional.help);
+    cmd.action(async (...args: unknown[]) => {
+      const given = { ...(args.at(-2) as Record<string, unknown>) };
+      const words = e.positional ? (args[0] as string[]) : [];
+      if (e.positional && words.length) {
+        const spec = e.options[e.positional.into]!;
+        const attr = attributeOf(spec);
+        if (given[attr] !== undefined) throw usageError(`${flagName(spec)}: given twice, as the flag and as the words after the options ('${words.join(' ')}'); use one`);
+        given[attr] = words.join(' ');
+      }
       await e.run(resolve(e.options, given));
     });
   }

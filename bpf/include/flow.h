@@ -98,6 +98,9 @@ enum xt_stat {
 	XT_STAT_EV_SENT,
 	XT_STAT_EV_SUPPRESSED, /* over --rate-limit */
 	XT_STAT_EV_DROPPED,    /* ring buffer full */
+	XT_STAT_CAP_SENT,      /* packets captured (-w) */
+	XT_STAT_CAP_DROPPED,   /* captures the packets ring had no room for */
+	XT_STAT_FILTERED,      /* packets the --filter expression passed */
 	XT_STAT_MAX = 16,
 };
 
@@ -120,6 +123,34 @@ struct xt_config {
 	__u32 dst_net[4];
 	__u32 dst_mask[4];
 	__u32 ifindex[XT_MAX_IFACES]; /* the interfaces in `stats` slot order, 0-terminated */
+	__u8 filter;        /* 1: a --filter expression was spliced in (xt_pcap_filter); it gates log and capture */
+	__u8 capture;       /* 1: matching packets go to the `packets` ring (-w) */
+	__u16 cfg_pad;
+	__u32 snaplen;      /* bytes of each captured packet, 1..XT_CAP_MAX */
+};
+
+/* Bytes of a packet the filter sees and a capture keeps at most: a 9018-byte jumbo frame, plus the
+ * VLAN tag TC gets as metadata and puts back, rounded up. */
+#define XT_CAP_MAX 9216
+/* The instruction `r0 = XT_FILTER_MARK` in each program: userspace replaces it with a jump to the
+ * translated --filter expression (classic BPF from libpcap), which jumps back with r0 = its verdict. */
+#define XT_FILTER_MARK 0x7f1173a1
+
+/* A captured packet in the `packets` ring: this header, then `caplen` bytes. */
+struct xt_cap_hdr {
+	__u64 ts_ns;
+	__u32 ifindex;
+	__u32 len;    /* on the wire (what pcap calls the original length) */
+	__u32 caplen; /* bytes that follow */
+	__u8 dir;     /* enum xt_dir */
+	__u8 pad[3];
+};
+
+/* Per-CPU scratch: the header, the packet's first bytes, the filter's scratch memory M[]. */
+struct xt_cap {
+	struct xt_cap_hdr hdr;
+	__u8 data[XT_CAP_MAX];
+	__u32 mem[16];
 };
 
 #endif

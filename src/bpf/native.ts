@@ -88,6 +88,9 @@ export const lib = lazyFuncs(
     mapInitialValue: 'void *bpf_map__initial_value(void *map, _Out_ size_t *psize)',
     mapSetInitialValue: 'int bpf_map__set_initial_value(void *map, const void *data, size_t size)',
     progFd: 'int bpf_program__fd(void *prog)',
+    progInsns: 'const void *bpf_program__insns(const void *prog)',
+    progInsnCnt: 'size_t bpf_program__insn_cnt(const void *prog)',
+    progSetInsns: 'int bpf_program__set_insns(void *prog, const uint8_t *insns, size_t cnt)',
     progSetAutoload: 'int bpf_program__set_autoload(void *prog, bool autoload)',
     progSetType: 'int bpf_program__set_type(void *prog, int type)',
     progSetExpectedAttachType: 'int bpf_program__set_expected_attach_type(void *prog, int type)',
@@ -128,6 +131,19 @@ export const c = lazyFuncs('libc.so.6', libcLoad, {
   getpagesize: 'int getpagesize(void)',
   /* bpf(2) where libbpf has no wrapper for a command's fields (netfilter links on libbpf 1.1) */
   syscall3: 'long syscall(long number, long a1, _Inout_ uint8_t *a2, unsigned int a3)',
+});
+
+const libpcapLoad = loader('libpcap.so.0.8', 'install libpcap (Debian/Ubuntu: apt-get install libpcap0.8, or libpcap0.8t64 on Debian 13)');
+
+/** libpcap, for compiling filter expressions (no capture handle: pcap_open_dead). */
+export const pcap = lazyFuncs('libpcap.so.0.8', libpcapLoad, {
+  openDead: 'void *pcap_open_dead(int linktype, int snaplen)',
+  /* struct bpf_program { u_int bf_len; struct bpf_insn *bf_insns; }: 16 bytes, filled in */
+  compile: 'int pcap_compile(void *p, _Inout_ uint8_t *prog, const char *expr, int optimize, uint32_t netmask)',
+  geterr: 'const char *pcap_geterr(void *p)',
+  freecode: 'void pcap_freecode(_Inout_ uint8_t *prog)',
+  close: 'void pcap_close(void *p)',
+  libVersion: 'const char *pcap_lib_version(void)',
 });
 
 export const MAP_FAILED = (1n << 64n) - 1n;

@@ -126,6 +126,19 @@ export class BpfObject {
     return p;
   }
 
+  /** The program's instructions before load (as the ELF has them, relocations still pending). */
+  instructions(prog: string): Buffer {
+    const p = this.progHandle(prog);
+    const n = Number(lib.progInsnCnt(p));
+    return Buffer.from(view(lib.progInsns(p) as Ptr, n * 8).slice(0));
+  }
+
+  /** Replaces the program's instructions before load (libbpf's relocations index the original ones: keep them in place). */
+  setInstructions(prog: string, insns: Buffer): void {
+    const rc = lib.progSetInsns(this.progHandle(prog), insns, insns.length / 8) as number;
+    if (rc < 0) throw new XtError(`${prog}: cannot replace its instructions: ${strerror(rc)}`, EXIT.FAILURE);
+  }
+
   setAutoload(prog: string, on: boolean): void {
     lib.progSetAutoload(this.progHandle(prog), on);
   }

@@ -16,13 +16,15 @@ export interface Entry {
   path: readonly string[];
   summary: string;
   options: Specs;
+  /** words after the options, joined with spaces into this option (e.g. a tcpdump expression into filter) */
+  positional?: { name: string; into: string; help: string };
   /** a monitoring mode the appliance can run as MODE */
   appliance: boolean;
   /** the body, imported only when the command runs */
   run(opts: Record<string, unknown>): Promise<void>;
 }
 
-function entry<S extends Specs>(e: { path: readonly string[]; summary: string; options: S; appliance?: boolean; run: (o: Resolved<S>) => Promise<void> }): Entry {
+function entry<S extends Specs>(e: { path: readonly string[]; summary: string; options: S; positional?: { name: string; into: keyof S & string; help: string }; appliance?: boolean; run: (o: Resolved<S>) => Promise<void> }): Entry {
   return { appliance: false, ...e, run: e.run as (o: Record<string, unknown>) => Promise<void> };
 }
 
@@ -37,6 +39,7 @@ const MODES: readonly Entry[] = [
     path: ['xdp'],
     summary: 'count every packet per flow and per watched IP (XDP or TC ingress, TC egress); optional live packet log',
     options: XDP_OPTIONS,
+    positional: { name: '[expression...]', into: 'filter', help: 'a tcpdump filter expression (the same as --filter)' },
     appliance: true,
     run: async (o) => (await import('./xdp/index.js')).runXdp(o),
   }),

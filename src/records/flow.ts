@@ -69,6 +69,11 @@ export interface IfaceCounters {
   non_ip_packets: number;
   fragments: number;
   truncated: number;
+  /** packets the --filter expression passed (0 without one) */
+  filter_passed: number;
+  /** packets written to the -w capture, and those its ring had no room for */
+  captured: number;
+  capture_dropped: number;
 }
 
 /** The packet counters of every interface together, and the flow table's and packet log's. */

@@ -248,7 +248,7 @@ describe('docker appliance (real engine)', { concurrency: false }, () => {
       execFileSync('nsenter', ['-t', pid, '-n', 'ip', 'link', 'set', inC, 'up']);
       execFileSync('ip', ['netns', 'exec', ns, 'ip', 'addr', 'add', '10.232.0.2/24', 'dev', inNs]);
       execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', inNs, 'up']);
-      xt = new XtraceProcess(['xdp', '-i', inNs, '-o', 'json', '--top', '0', '--interval', '60000', '-w', '10.232.0.1', '--containers', 'on'], { ns });
+      xt = new XtraceProcess(['xdp', '-i', inNs, '-o', 'json', '--top', '0', '--interval', '60000', '--watch-ip', '10.232.0.1', '--containers', 'on'], { ns });
       await xt.ready();
       execFileSync('ip', ['netns', 'exec', ns, 'ping', '-c', '3', '-i', '0.05', '-q', '10.232.0.1']);
       const r = await xt.stop();

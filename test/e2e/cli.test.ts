@@ -36,8 +36,8 @@ describe('bad input', () => {
     try {
       const cases: Array<[string[], RegExp, Record<string, string>?]> = [
         [['-i', 'nosuch0'], new RegExp(`^xtrace: -i/--iface: no interface 'nosuch0' \\(available: lo, ${p.ifA}\\)$`)],
-        [['-i', p.ifA, '--watch-ip', '10.0.0.300'], /^xtrace: -w\/--watch-ip: expected an IP address or CIDR .*got '10\.0\.0\.300'$/],
-        [['-i', p.ifA, '--watch-ip', '10.0.0.0/33'], /^xtrace: -w\/--watch-ip: expected an IP address or CIDR/],
+        [['-i', p.ifA, '--watch-ip', '10.0.0.300'], /^xtrace: --watch-ip: expected an IP address or CIDR .*got '10\.0\.0\.300'$/],
+        [['-i', p.ifA, '--watch-ip', '10.0.0.0/33'], /^xtrace: --watch-ip: expected an IP address or CIDR/],
         [['-i', p.ifA, '--src-port', '70000'], /^xtrace: --src-port: expected a port from 1 to 65535, got '70000'$/],
         [['-i', p.ifA, '--protocol', 'sctp'], /^xtrace: --protocol: expected tcp\|udp\|icmp\|icmpv6\|roce\|roce_v1\|roce_v2\|all/],
         [['-i', p.ifA, '--interval', '50'], /^xtrace: --interval: expected milliseconds from 100 to 3600000/],

@@ -76,7 +76,7 @@ describe('export: real Prometheus, VictoriaMetrics, node_exporter, promtool', { 
       await Promise.all([prom.start(), vm.start()]);
       x = new XtraceProcess(
         [
-          'xdp', '-i', p.ifA, '-o', 'json', '--interval', '500', '-w', p.ipA,
+          'xdp', '-i', p.ifA, '-o', 'json', '--interval', '500', '--watch-ip', p.ipA,
           '--metrics-listen', `127.0.0.1:${metricsPort}`,
           '--remote-write', `${prom.base}/api/v1/write`,
           '--victoriametrics', vm.base,
@@ -212,7 +212,7 @@ describe('export: real Prometheus, VictoriaMetrics, node_exporter, promtool', { 
     let sleeper: ChildProcess | null = null;
     try {
       await prom.start();
-      const xdp = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '200', '-w', p.ipA, '--metrics-listen', '127.0.0.1:9436'], { ns: p.nsA });
+      const xdp = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '200', '--watch-ip', p.ipA, '--metrics-listen', '127.0.0.1:9436'], { ns: p.nsA });
       const stack = new XtraceProcess(['stack', '-o', 'json', '--stats', '--interval', '200', '--metrics-listen', '127.0.0.1:9437'], { ns: p.nsB });
       sleeper = spawn('sleep', ['120'], { stdio: 'ignore' });
       const limit = new XtraceProcess(['limit', '-p', String(sleeper.pid), '-r', '1M', '-o', 'json', '--interval', '200', '--metrics-listen', '127.0.0.1:0']);

@@ -278,10 +278,10 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
     let x: XtraceProcess | null = null;
     try {
       const hostBits = `${p.ipA.replace(/\.1$/, '.5')}/24`; // stands for the /24 network
-      x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--top', '2', '--changed', '--interval', '200', '--ingress-hook', 'tc', '--xdp-mode', 'generic', '-w', hostBits], { ns: p.nsA });
+      x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--top', '2', '--changed', '--interval', '200', '--ingress-hook', 'tc', '--xdp-mode', 'generic', '--watch-ip', hostBits], { ns: p.nsA });
       await x.ready();
       // what xtrace adjusted or ignored is said, not done silently
-      assert.match(x.stderr, new RegExp(`-w/--watch-ip: ${hostBits.replace(/\./g, '\\.')} has host bits set; it stands for the network ${p.ipA.replace(/\.1$/, '.0').replace(/\./g, '\\.')}/24`));
+      assert.match(x.stderr, new RegExp(`--watch-ip: ${hostBits.replace(/\./g, '\\.')} has host bits set; it stands for the network ${p.ipA.replace(/\.1$/, '.0').replace(/\./g, '\\.')}/24`));
       assert.match(x.stderr, new RegExp(`${p.ifA}: --xdp-mode generic has no effect: ingress is counted at TC, not XDP`));
       const N = 2000;
       await echoing(p.nsA, p.ipA, [9400], () => assert.equal(traffic(p.nsB, 'udp-send', p.ipA, 9400, N, 100, 40400), String(N)));

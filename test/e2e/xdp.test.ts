@@ -149,7 +149,7 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
 
   test('ICMP echo in generic XDP mode; the same counts over --metrics-listen', async (t) => {
     if (!requireKernel(t)) return;
-    await withXtrace({}, (p) => ['--xdp-mode', 'generic', '--metrics-listen', '127.0.0.1:0', '--interval', '200', '-w', p.ipA], async (p, x) => {
+    await withXtrace({}, (p) => ['--xdp-mode', 'generic', '--metrics-listen', '127.0.0.1:0', '--interval', '200', '--watch-ip', p.ipA], async (p, x) => {
       p.exec(p.nsB, 'ping', '-c', '5', '-i', '0.05', '-s', '56', '-q', p.ipA);
       await x.waitFor((r) => r.type === 'ip' && r.in_packets === 5 && r.out_packets === 5);
       await new Promise((r) => setTimeout(r, 300));

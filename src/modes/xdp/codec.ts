@@ -18,6 +18,11 @@ export interface KernelConfig {
   dstPort?: number;
   /** the attached interfaces, in the order of their `stats` slots */
   ifindexes: number[];
+  /** a --filter expression is spliced into the programs */
+  filter?: boolean;
+  /** -w: matching packets go to the packets ring, snaplen bytes each */
+  capture?: boolean;
+  snaplen?: number;
 }
 
 export function protoMask(ps: Protocol[]): number {
@@ -48,6 +53,9 @@ export function encodeConfig(c: KernelConfig): Buffer {
   b.writeUInt16LE(c.dstPort ?? 0, f.dport);
   if (c.ifindexes.length > XT_MAX_IFACES) throw new Error(`at most ${XT_MAX_IFACES} interfaces`);
   c.ifindexes.forEach((ix, i) => b.writeUInt32LE(ix, f.ifindex + 4 * i));
+  b.writeUInt8(c.filter ? 1 : 0, f.filter);
+  b.writeUInt8(c.capture ? 1 : 0, f.capture);
+  b.writeUInt32LE(c.snaplen ?? 0, f.snaplen);
   if (c.srcNet) {
     b.writeUInt8(1, f.src_filter);
     c.srcNet.addr.copy(b, f.src_net);

@@ -6,6 +6,8 @@ import { MapDumper, lookup, perCpuStride, possibleCpus, sumU64, update } from '.
 import { BpfObject } from '../../bpf/object.js';
 import { RingReader } from '../../bpf/ringbuf.js';
 import { EXIT, XtError, usageError } from '../../errors.js';
+import { WriteError } from '../../capture/pcapng.js';
+import { compileFilter, splice, translate } from '../../capture/cbpf.js';
 import { Exporter } from '../../export/exporter.js';
 import { FlowSeries, flowMetrics } from '../../export/flows.js';
 import { log } from '../../log.js';
@@ -16,6 +18,7 @@ import type { Counters, FlowRecord, FlowTuple, IfaceCounters, IpRecord, PacketRe
 import { defaultObject, requireBpfPrivilege, signalReady, untilStopped, wallClock } from '../common.js';
 import { decodeEvent, decodeFlowKey, encodeConfig, encodeLpmKey, sumFlowValues, sumIpValues } from './codec.js';
 import { STAT, XT_MAX_IFACES, XT_MAX_WATCH } from './layout.js';
+import { Capture } from './capture.js';
 import { protoName, tcpFlagNames } from './names.js';
 import type { XDP_OPTIONS } from './options.js';
 
@@ -44,6 +47,9 @@ const IFACE_STATS: ReadonlyArray<[keyof IfaceCounters, number]> = [
   ['non_ip_packets', STAT.XT_STAT_NON_IP],
   ['fragments', STAT.XT_STAT_FRAGMENTS],
   ['truncated', STAT.XT_STAT_TRUNCATED],
+  ['filter_passed', STAT.XT_STAT_FILTERED],
+  ['captured', STAT.XT_STAT_CAP_SENT],
+  ['capture_dropped', STAT.XT_STAT_CAP_DROPPED],
 ];
 
 /** Reads the maps and turns them into records; keeps the previous snapshot for rates. */
@@ -114,6 +120,9 @@ class Collector {
       non_ip_packets: s(STAT.XT_STAT_NON_IP),
       fragments: s(STAT.XT_STAT_FRAGMENTS),
       truncated: s(STAT.XT_STAT_TRUNCATED),
+      filter_passed: s(STAT.XT_STAT_FILTERED),
+      captured: s(STAT.XT_STAT_CAP_SENT),
+      capture_dropped: s(STAT.XT_STAT_CAP_DROPPED),
       flows: flowCount,
       flows_created: created,
       flows_evicted: this.evicted,
@@ -288,12 +297,15 @@ async function ingressHookFor(i: Iface, want: IngressHook, xdpMode: XdpOptions['
 /** Says so when a value given was adjusted rather than taken as written. */
 function noteAdjusted(opts: XdpOptions): void {
   const nets: Array<[string, Net | undefined]> = [
-    ...(opts.watch ?? []).map((n): [string, Net] => ['-w/--watch-ip', n]),
+    ...(opts.watch ?? []).map((n): [string, Net] => ['--watch-ip', n]),
     ['--src-ip', opts.srcNet],
     ['--dst-ip', opts.dstNet],
   ];
   for (const [flag, n] of nets) if (n?.given) log.info(`${flag}: ${n.given} has host bits set; it stands for the network ${n.text}`);
 }
+
+/** The packets ring when -w writes a capture: room for about 30 000 full-size frames between reads. */
+const CAPTURE_RING_BYTES = 64 << 20;
 
 /** How long the final drain may take at exit before what is left in the ring is reported as unread. */
 const EXIT_DRAIN_MS = 300;
@@ -302,8 +314,11 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
   requireBpfPrivilege('xdp');
   const stopped = untilStopped(); // handlers first: a SIGTERM during setup still detaches and summarises
   const watch = opts.watch ?? [];
-  if (watch.length > XT_MAX_WATCH) throw usageError(`-w/--watch-ip: at most ${XT_MAX_WATCH} addresses or CIDRs, got ${watch.length}`);
+  if (watch.length > XT_MAX_WATCH) throw usageError(`--watch-ip: at most ${XT_MAX_WATCH} addresses or CIDRs, got ${watch.length}`);
   noteAdjusted(opts);
+  // the expression and the file before anything is loaded: libpcap's refusal, or a path that cannot be written, is bad input
+  const filterCode = opts.filter ? translate(compileFilter(opts.filter, '--filter')) : null;
+  const capture = opts.write ? Capture.open(opts.write, opts.ifaces, opts.snaplen) : null;
   const obj = BpfObject.open(defaultObject('flow.bpf.o'));
   const links: Link[] = [];
   let ring: RingReader | null = null;
@@ -324,9 +339,14 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
         srcPort: opts.srcPort,
         dstPort: opts.dstPort,
         ifindexes: opts.ifaces.map((i) => i.ifindex),
+        filter: filterCode !== null,
+        capture: capture !== null,
+        snaplen: opts.snaplen,
       }),
     );
     obj.setMaxEntries('flows', opts.maxFlows);
+    obj.setMaxEntries('packets', capture ? CAPTURE_RING_BYTES : 4096);
+    if (filterCode) for (const p of ['xt_xdp_ingress', 'xt_tc_ingress', 'xt_tc_egress']) obj.setInstructions(p, splice(obj.instructions(p), filterCode));
     obj.load();
     watch.forEach((net, slot) => {
       const v = Buffer.alloc(4);
@@ -337,11 +357,17 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
     const clock = wallClock();
     const { startNs } = clock;
     const collector = new Collector(obj, { ...opts, watch }, clock);
-    const sink = makeSink(opts.output);
+    // -w -: stdout carries the capture; records and tables stay off it
+    const sink = opts.write === '-' ? makeSink(opts.output, () => undefined) : makeSink(opts.output);
 
+    if (opts.packets || capture) ring = new RingReader();
+    if (capture) {
+      const packets = obj.map('packets');
+      ring!.add({ fd: packets.fd, size: packets.maxEntries, name: 'packets', onRecord: (dv, off) => capture.onRecord(dv, off) });
+    }
     if (opts.packets) {
       const events = obj.map('events');
-      ring = new RingReader().add({
+      ring!.add({
         fd: events.fd,
         size: events.maxEntries,
         name: 'events',
@@ -362,8 +388,8 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
           sink.packet(p);
         },
       });
-      ring.start();
     }
+    ring?.start();
 
     metrics = await Exporter.start('xdp', opts);
     const flowSeries = new FlowSeries(opts.metricsMaxFlows);
@@ -406,8 +432,22 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
       if (vanished.length === opts.ifaces.length) allGone?.();
     };
     const warnEvictions = evictionWarner(opts.maxFlows);
+    let captureFailed: (() => void) | null = null;
+    const writeFailure = new Promise<'write failed'>((r) => (captureFailed = () => r('write failed')));
+    let writeError: WriteError | null = null;
+    const flushCapture = (): void => {
+      if (!capture || writeError) return;
+      try {
+        capture.flush();
+      } catch (e) {
+        if (!(e instanceof WriteError)) throw e;
+        writeError = e;
+        captureFailed?.();
+      }
+    };
     const emit = (): void => {
       ring?.drain();
+      flushCapture();
       labels?.refresh();
       checkVanished();
       const { flows, changed, ips, counters } = collect();
@@ -418,17 +458,36 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
       warnEvictions(counters);
     };
     const timer = setInterval(emit, opts.intervalMs);
-    const why = await Promise.race([stopped, everyGone]);
+    const why = await Promise.race([stopped, everyGone, writeFailure]);
     clearInterval(timer);
-    if (why === 'vanished') process.exitCode = EXIT.FAILURE;
-    log.info(`${why === 'EPIPE' ? 'stdout closed' : why === 'vanished' ? 'every interface is gone' : why}: detaching`);
+    // -w - into a reader that went away (| head, a closed Wireshark) ends the run as a closed stdout does
+    const readerGone = (writeError as WriteError | null)?.code === 'EPIPE' && opts.write === '-';
+    if (why === 'vanished' || (why === 'write failed' && !readerGone)) process.exitCode = EXIT.FAILURE;
+    if (writeError && !readerGone) log.error((writeError as WriteError).message);
+    log.info(`${why === 'EPIPE' ? 'stdout closed' : why === 'vanished' ? 'every interface is gone' : why === 'write failed' ? 'the capture cannot be written' : why}: detaching`);
     detachAll();
-    if (why === 'EPIPE') return; // nobody is reading: no summary
+    if (why === 'EPIPE' || why === 'write failed') return; // nobody is reading, or nothing more can be written: no summary
     // What the programs sent before they were detached, read for a bounded time.
     ring?.drainUntil(performance.now() + EXIT_DRAIN_MS);
     const unread = ring?.lag() ?? 0;
     if (unread) log.warn(`${unread} bytes of packet-log events were still unread after ${EXIT_DRAIN_MS} ms at exit (events_unread_bytes in the summary)`);
     const { flows, ips, counters } = collect();
+    if (capture) {
+      flushCapture();
+      if (!writeError) {
+        try {
+          capture.finish((name) => ({ accepted: counters.ifaces[name]!.filter_passed, dropped: counters.ifaces[name]!.capture_dropped }));
+        } catch (e) {
+          if (!(e instanceof WriteError)) throw e;
+          writeError = e;
+        }
+      }
+      if (writeError) {
+        log.error((writeError as WriteError).message);
+        process.exitCode = EXIT.FAILURE;
+      } else
+        log.info(`-w: ${capture.packets} packets written to ${opts.write === '-' ? 'stdout' : opts.write}${counters.capture_dropped ? `; ${counters.capture_dropped} the capture ring had no room for (in the file's statistics)` : ''}`);
+    }
     exportFlows(flows, ips, counters); // the last push has the final counts
     const durationS = Number(process.hrtime.bigint() - startNs) / 1e9;
     const summary: SummaryRecord = {
@@ -449,6 +508,7 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
     detachAll();
     ring?.close();
     obj.close();
+    capture?.close();
     await metrics?.close();
   }
 }

@@ -39,16 +39,19 @@ export const EVENT = {
 
 export const CONFIG = {
   name: 'xt_config',
-  size: 144,
+  size: 152,
   fields: {
     watch_count: 0, rate_limit: 4, log_enabled: 8, proto_mask: 9, src_filter: 10, dst_filter: 11, sport: 12,
-    dport: 14, src_net: 16, src_mask: 32, dst_net: 48, dst_mask: 64, ifindex: 80,
+    dport: 14, src_net: 16, src_mask: 32, dst_net: 48, dst_mask: 64, ifindex: 80, filter: 144, capture: 145, cfg_pad: 146, snaplen: 148,
   },
 } as const satisfies StructLayout;
 
 export const STATS = { name: 'xt_stats', size: 128, fields: { v: 0 } } as const satisfies StructLayout;
 
-export const STRUCTS: readonly StructLayout[] = [FLOW_KEY, FLOW_VAL, LPM_KEY, IP_VAL, EVENT, CONFIG, STATS];
+/** a captured packet in the `packets` ring: this header, then caplen bytes */
+export const CAP_HDR = { name: 'xt_cap_hdr', size: 24, fields: { ts_ns: 0, ifindex: 8, len: 12, caplen: 16, dir: 20, pad: 21 } } as const satisfies StructLayout;
+
+export const STRUCTS: readonly StructLayout[] = [FLOW_KEY, FLOW_VAL, LPM_KEY, IP_VAL, EVENT, CONFIG, STATS, CAP_HDR];
 
 export const DIR = { XT_DIR_INGRESS: 0, XT_DIR_EGRESS: 1 } as const;
 export const KIND = { XT_KIND_IP: 0, XT_KIND_ROCE_V1: 1, XT_KIND_ROCE_V2: 2 } as const;
@@ -56,7 +59,7 @@ export const PCLASS = { XT_PC_TCP: 1, XT_PC_UDP: 2, XT_PC_ICMP: 4, XT_PC_ROCE_V1
 export const STAT = {
   XT_STAT_RX_PACKETS: 0, XT_STAT_RX_BYTES: 1, XT_STAT_TX_PACKETS: 2, XT_STAT_TX_BYTES: 3, XT_STAT_NON_IP: 4,
   XT_STAT_FRAGMENTS: 5, XT_STAT_TRUNCATED: 6, XT_STAT_FLOWS_CREATED: 7, XT_STAT_FLOW_FAILED: 8, XT_STAT_EV_SENT: 9,
-  XT_STAT_EV_SUPPRESSED: 10, XT_STAT_EV_DROPPED: 11, XT_STAT_MAX: 16,
+  XT_STAT_EV_SUPPRESSED: 10, XT_STAT_EV_DROPPED: 11, XT_STAT_CAP_SENT: 12, XT_STAT_CAP_DROPPED: 13, XT_STAT_FILTERED: 14, XT_STAT_MAX: 16,
 } as const;
 export const XT_MAX_WATCH = 256;
 export const XT_MAX_IFACES = 16;

@@ -53,6 +53,14 @@ function parseIfaces(v: string, from: string): Iface[] {
   return l;
 }
 
+/** -w's file; an address there is the old -w (now --watch-ip), said so rather than written to a file named like one. */
+export function parseWriteFile(v: string, from: string): string {
+  if (/^[0-9a-fA-F.:]+(\/\d+)?(,[0-9a-fA-F.:]+(\/\d+)?)*$/.test(v) && /[.:]/.test(v) && !/\.pcap(ng)?$/.test(v))
+    throw usageError(`${from}: expected a file to write pcapng to (or - for stdout), got '${v}'; to count an address's traffic use --watch-ip ${v}`);
+  if (!v) throw usageError(`${from}: expected a file to write pcapng to, or - for stdout`);
+  return v;
+}
+
 export const XDP_OPTIONS = {
   ifaces: value('-i, --iface <names>', `interfaces, comma-separated (at most ${XT_MAX_IFACES})`, (v, from) => parseIfaces(v, from), {
     env: ['INTERFACE', 'NETWORK_INTERFACE'],
@@ -75,7 +83,13 @@ export const XDP_OPTIONS = {
   top: value('--top <n>', 'flows shown per interval (busiest first; the summary ranks by total bytes), 0 for all', (v, from) => parseInteger(v, from, 0, 1_000_000), { default: '20' }),
   changed: flag('--changed', 'show only the flows that carried packets since the last report (for long, mostly idle runs)'),
   output: recordOutput(),
-  watch: optional('-w, --watch-ip <ips>', 'IPs or CIDRs to count in/out, comma-separated', (v, from) => parseNetList(v, from), { env: ['TARGET_IP'] }),
+  watch: optional('--watch-ip <ips>', 'IPs or CIDRs to count in/out, comma-separated', (v, from) => parseNetList(v, from), { env: ['TARGET_IP'] }),
+  filter: optional('--filter <expr>', "tcpdump's filter language (pcap-filter(7)), compiled by libpcap and run in the kernel on every hook: it selects what -p logs and -w writes; the expression may also follow the options, as tcpdump takes it", (v, from) => {
+    if (!v.trim()) throw usageError(`${from}: expected a filter expression such as 'tcp port 443', got an empty one`);
+    return v.trim();
+  }),
+  write: optional('-w, --write <file>', 'write the packets that match as pcapng (Wireshark, tshark, tcpdump -r); - for stdout', parseWriteFile),
+  snaplen: value('--snaplen <n>', 'bytes kept of each written packet, 14..9216 (the default keeps whole frames, jumbo and VLAN-tagged included)', (v, from) => parseInteger(v, from, 14, 9216), { default: '9216' }),
   packets: flag('-p, --packets', 'log every matching packet (filters and rate limit run in the kernel)'),
   protocols: value('--protocol <p>', `packet-log protocol filter: ${PROTOCOLS.join('|')} (comma-separated)`, (v, from) => parseProtocols(v, from), { default: 'all' }),
   srcNet: optional('--src-ip <ip>', 'packet-log filter: source IP or CIDR', (v, from) => parseSingleNet(v, from)),

@@ -1,0 +1,251 @@
+/**
+ * tcpdump filter expressions, run in the kernel: libpcap compiles the expression to classic BPF (on a
+ * dead Ethernet handle), this module translates that into eBPF that reads the per-CPU copy of the
+ * packet flow.bpf.c makes, and `splice` puts it into a program before load in place of the marker
+ * instruction (`r0 = XT_FILTER_MARK`): the marker becomes a jump to the translation, appended after
+ * the program's last instruction, which jumps back with its verdict in r0.
+ *
+ * Registers of the translation: r1 the copy (a map value), r2 its length, r3 the packet's length on
+ * the wire, r4 the accumulator A, r5 the index register X, r0 scratch, then the verdict. Classic BPF's
+ * scratch memory M[16] is the 64 bytes after the copy's XT_CAP_MAX bytes. A load past the copy ends
+ * the filter with "no match", as a load past the packet does in classic BPF.
+ */
+import { usageError } from '../errors.js';
+import { pcap } from '../bpf/native.js';
+import koffi from 'koffi';
+
+export interface ClassicInsn {
+  code: number;
+  jt: number;
+  jf: number;
+  k: number;
+}
+
+/** DLT_EN10MB: Ethernet frames, as every hook xtrace uses sees them */
+export const DLT_EN10MB = 1;
+const PCAP_NETMASK_UNKNOWN = 0xffffffff;
+
+/** Compiles a tcpdump expression with libpcap; a refusal is bad input with libpcap's own message. */
+export function compileFilter(expr: string, flag: string, snaplen = 262144): ClassicInsn[] {
+  const handle = pcap.openDead(DLT_EN10MB, snaplen);
+  if (!handle) throw new Error('pcap_open_dead failed');
+  const prog = Buffer.alloc(16);
+  try {
+    if (pcap.compile(handle, prog, expr, 1, PCAP_NETMASK_UNKNOWN) !== 0) throw usageError(`${flag}: ${String(pcap.geterr(handle))} (in '${expr}')`);
+    const n = prog.readUInt32LE(0);
+    const ptr = prog.readBigUInt64LE(8);
+    const raw = Buffer.from(koffi.view(ptr as unknown as object, n * 8) as ArrayBuffer);
+    const out: ClassicInsn[] = [];
+    for (let i = 0; i < n; i++) out.push({ code: raw.readUInt16LE(i * 8), jt: raw[i * 8 + 2]!, jf: raw[i * 8 + 3]!, k: raw.readUInt32LE(i * 8 + 4) });
+    pcap.freecode(prog);
+    return out;
+  } finally {
+    pcap.close(handle);
+  }
+}
+
+/** Bytes of the copy (bpf/include/flow.h XT_CAP_MAX); M[] follows them. */
+export const XT_CAP_MAX = 9216;
+export const XT_FILTER_MARK = 0x7f1173a1;
+
+type Target = { to: 'insn'; idx: number } | { to: 'fail' } | { to: 'back' };
+interface Insn {
+  code: number;
+  dst: number;
+  src: number;
+  off: number;
+  imm: number;
+  target?: Target;
+}
+
+// eBPF opcodes
+const LDX_MEM = 0x61; // | size
+const STX_MEM_W = 0x63;
+const SIZE: Record<number, { bytes: number; bits: number; ebpf: number }> = {
+  0x00: { bytes: 4, bits: 32, ebpf: 0x00 },
+  0x08: { bytes: 2, bits: 16, ebpf: 0x08 },
+  0x10: { bytes: 1, bits: 8, ebpf: 0x10 },
+};
+const ALU = 0x04;
+const ALU64 = 0x07;
+const JMP = 0x05;
+const JMP32 = 0x06;
+const MOV = 0xb0;
+const ADD = 0x00;
+const K = 0x00;
+const X = 0x08;
+const END_TO_BE = 0xd8; // BPF_END | BPF_TO_BE
+const JA = 0x00;
+const JEQ = 0x10;
+const JGT = 0x20;
+const JLT = 0xa0;
+const R0 = 0;
+const BUF = 1;
+const N = 2;
+const LEN = 3;
+const A = 4;
+const XR = 5;
+const MEM_OFF = XT_CAP_MAX;
+
+const ins = (code: number, dst: number, src: number, off: number, imm: number, target?: Target): Insn => ({ code, dst, src, off, imm: imm | 0, target });
+const mov32K = (dst: number, k: number): Insn => ins(ALU | MOV | K, dst, 0, 0, k);
+const mov32X = (dst: number, src: number): Insn => ins(ALU | MOV | X, dst, src, 0, 0);
+const ja = (target: Target): Insn => ins(JMP | JA, 0, 0, 0, 0, target);
+const FAIL: Target = { to: 'fail' };
+const BACK: Target = { to: 'back' };
+
+/** The translation, with symbolic jump targets (placed by `splice`). */
+export function translate(prog: readonly ClassicInsn[]): Insn[] {
+  if (prog.length === 0) throw new Error('empty classic BPF program');
+  const out: Insn[] = [mov32K(A, 0), mov32K(XR, 0)];
+  const starts: number[] = [];
+  const load = (size: number, dst: number, k: number): void => {
+    const s = SIZE[size]!;
+    if (k + s.bytes > XT_CAP_MAX) return void out.push(ja(FAIL));
+    out.push(ins(JMP | JLT | K, N, 0, 0, k + s.bytes, FAIL), ins(LDX_MEM | s.ebpf, dst, BUF, k, 0));
+    if (s.bits > 8) out.push(ins(ALU | END_TO_BE, dst, 0, 0, s.bits));
+  };
+  prog.forEach((c, i) => {
+    starts[i] = out.length;
+    const cls = c.code & 0x07;
+    const size = c.code & 0x18;
+    const mode = c.code & 0xe0;
+    const next = (j: number): Target => ({ to: 'insn', idx: i + 1 + j });
+    switch (cls) {
+      case 0x00: // LD
+      case 0x01: {
+        // LDX
+        const dst = cls === 0x00 ? A : XR;
+        if (mode === 0x00) out.push(mov32K(dst, c.k));
+        else if (mode === 0x80) out.push(mov32X(dst, LEN));
+        else if (mode === 0x60) out.push(ins(LDX_MEM | 0x00, dst, BUF, MEM_OFF + 4 * (c.k & 15), 0));
+        else if (mode === 0x20 && cls === 0x00) load(size, A, c.k);
+        else if (mode === 0x40 && cls === 0x00) {
+          const s = SIZE[size]!;
+          if (c.k > XT_CAP_MAX) {
+            out.push(ja(FAIL));
+            break;
+          }
+          out.push(ins(ALU64 | MOV | X, R0, XR, 0, 0));
+          if (c.k) out.push(ins(ALU64 | ADD | K, R0, 0, 0, c.k));
+          out.push(
+            ins(JMP | JGT | K, R0, 0, 0, XT_CAP_MAX - s.bytes, FAIL),
+            ins(ALU64 | ADD | K, R0, 0, 0, s.bytes),
+            ins(JMP | JGT | X, R0, N, 0, 0, FAIL),
+            ins(ALU64 | ADD | X, R0, BUF, 0, 0),
+            ins(LDX_MEM | s.ebpf, A, R0, -s.bytes, 0),
+          );
+          if (s.bits > 8) out.push(ins(ALU | END_TO_BE, A, 0, 0, s.bits));
+        } else if (mode === 0xa0 && cls === 0x01) {
+          // X = 4 * (P[k] & 0xf)
+          load(0x10, XR, c.k);
+          out.push(ins(ALU | 0x50 | K, XR, 0, 0, 0xf), ins(ALU | 0x60 | K, XR, 0, 0, 2));
+        } else throw new Error(`unsupported classic BPF load 0x${c.code.toString(16)}`);
+        break;
+      }
+      case 0x02: // ST: M[k] = A
+      case 0x03: // STX: M[k] = X
+        out.push(ins(STX_MEM_W, BUF, cls === 0x02 ? A : XR, MEM_OFF + 4 * (c.k & 15), 0));
+        break;
+      case 0x04: {
+        // ALU on A (32 bits)
+        const op = c.code & 0xf0;
+        const src = c.code & 0x08;
+        if (op === 0x80) {
+          out.push(ins(ALU | 0x80, A, 0, 0, 0)); // NEG
+          break;
+        }
+        if ((op === 0x30 || op === 0x90) && src === X) out.push(ins(JMP | JEQ | K, XR, 0, 0, 0, FAIL)); // divide by X = 0: no match
+        if ((op === 0x30 || op === 0x90) && src === K && c.k === 0) {
+          out.push(ja(FAIL));
+          break;
+        }
+        if ((op === 0x60 || op === 0x70) && src === K && c.k >= 32) {
+          out.push(mov32K(A, 0));
+          break;
+        }
+        out.push(src === X ? ins(ALU | op | X, A, XR, 0, 0) : ins(ALU | op | K, A, 0, 0, c.k));
+        break;
+      }
+      case 0x05: {
+        // JMP: 32-bit compares of A with K or X
+        const op = c.code & 0xf0;
+        if (op === 0x00) {
+          out.push(ja({ to: 'insn', idx: i + 1 + c.k }));
+          break;
+        }
+        const src = c.code & 0x08;
+        if (c.jt !== 0) out.push(src === X ? ins(JMP32 | op | X, A, XR, 0, 0, next(c.jt)) : ins(JMP32 | op | K, A, 0, 0, c.k, next(c.jt)));
+        else if (c.jf !== 0) {
+          // taken goes to the next instruction: jump on the opposite to jf where one exists
+          const inverse: Record<number, number> = { 0x10: 0x50, 0x20: 0xb0, 0x30: 0xa0 }; // JEQ->JNE, JGT->JLE, JGE->JLT
+          const inv = inverse[op];
+          if (inv !== undefined) {
+            out.push(src === X ? ins(JMP32 | inv | X, A, XR, 0, 0, next(c.jf)) : ins(JMP32 | inv | K, A, 0, 0, c.k, next(c.jf)));
+            break;
+          }
+          out.push(src === X ? ins(JMP32 | op | X, A, XR, 0, 0, next(0)) : ins(JMP32 | op | K, A, 0, 0, c.k, next(0)));
+        }
+        if (c.jf !== 0) out.push(ja(next(c.jf)));
+        break;
+      }
+      case 0x06: {
+        // RET
+        const src = c.code & 0x18;
+        if (src === 0x00 && c.k === 0) out.push(ja(FAIL));
+        else out.push(src === 0x00 ? mov32K(R0, c.k) : mov32X(R0, src === 0x10 ? A : XR), ja(BACK));
+        break;
+      }
+      case 0x07: // MISC: TAX, TXA
+        out.push((c.code & 0xf8) === 0x00 ? mov32X(XR, A) : mov32X(A, XR));
+        break;
+    }
+  });
+  // fail: no match
+  const fail = out.length;
+  out.push(mov32K(R0, 0), ja(BACK));
+  for (const x of out) {
+    if (x.target?.to === 'insn') {
+      if (x.target.idx >= prog.length) throw new Error('classic BPF jump out of the program');
+      x.target = { to: 'insn', idx: starts[x.target.idx]! } as Target;
+    } else if (x.target?.to === 'fail') x.target = { to: 'insn', idx: fail };
+  }
+  return out;
+}
+
+const encode = (x: Insn, off: number): Buffer => {
+  const b = Buffer.alloc(8);
+  b[0] = x.code;
+  b[1] = (x.dst & 0xf) | ((x.src & 0xf) << 4);
+  b.writeInt16LE(off, 2);
+  b.writeInt32LE(x.imm, 4);
+  return b;
+};
+
+/**
+ * The program's instructions with each marker replaced by a jump to its own copy of the translation,
+ * appended; each copy jumps back to the instruction after its marker. Throws when there is no marker.
+ */
+export function splice(progInsns: Buffer, filter: Insn[]): Buffer {
+  const count = progInsns.length / 8;
+  const markers: number[] = [];
+  for (let i = 0; i < count; i++) if (progInsns[i * 8] === 0xb7 && (progInsns[i * 8 + 1]! & 0x0f) === 0 && progInsns.readInt32LE(i * 8 + 4) === XT_FILTER_MARK) markers.push(i);
+  if (markers.length === 0) throw new Error('the program has no filter marker');
+  const out = [progInsns];
+  let end = count;
+  for (const m of markers) {
+    const base = end;
+    const jump = (from: number, to: number): number => {
+      const off = to - (from + 1);
+      if (off < -32768 || off > 32767) throw usageError('--filter: the expression is too long for one program (jump out of range)');
+      return off;
+    };
+    const marker = Buffer.alloc(8);
+    marker[0] = JMP | JA;
+    marker.writeInt16LE(jump(m, base), 2);
+    marker.copy(progInsns, m * 8);
+    out.push(Buffer.concat(filter.map((x, j) => encode(x, x.target === undefined ? x.off : x.target.to === 'back' ? jump(base + j, m + 1) : jump(base + j, base + (x.target as { idx: number }).idx)))));
+    end += filter.length;
+  }
+  return Buffer.concat(out);
+}

@@ -1,0 +1,71 @@
+/** -w: the packets ring's records into a pcapng file (or stdout), one interface block per -i interface. */
+import type { Iface } from '../../options/index.js';
+import { PcapngWriter, interfaceDescription, interfaceStatistics, sectionHeader } from '../../capture/pcapng.js';
+import { CAP_HDR, DIR } from './layout.js';
+
+export class Capture {
+  private readonly index: Map<number, number>;
+  private readonly offsetNs: bigint;
+  private readonly startNs: bigint;
+  /** packets whose interface is not one of -i (cannot happen: the hooks are on those only) */
+  stray = 0;
+
+  constructor(
+    private readonly writer: PcapngWriter,
+    private readonly ifaces: readonly Iface[],
+  ) {
+    this.index = new Map(ifaces.map((i, n) => [i.ifindex, n]));
+    const mono = process.hrtime.bigint();
+    this.offsetNs = BigInt(Date.now()) * 1_000_000n - mono;
+    this.startNs = mono + this.offsetNs;
+  }
+
+  /** Opens the file and writes the section and interface blocks: a path that cannot be written fails here, before anything is attached. */
+  static open(path: string, ifaces: readonly Iface[], snaplen: number): Capture {
+    const w = new PcapngWriter(path, '-w/--write');
+    w.add(sectionHeader());
+    for (const i of ifaces) w.add(interfaceDescription(i.name, snaplen));
+    w.flush();
+    return new Capture(w, ifaces);
+  }
+
+  get packets(): number {
+    return this.writer.packets;
+  }
+
+  /** A record of the packets ring: struct xt_cap_hdr, then caplen bytes. */
+  onRecord(dv: DataView, off: number): void {
+    const f = CAP_HDR.fields;
+    const ts = dv.getBigUint64(off + f.ts_ns, true);
+    const ifindex = dv.getUint32(off + f.ifindex, true);
+    const len = dv.getUint32(off + f.len, true);
+    const caplen = dv.getUint32(off + f.caplen, true);
+    const dir = dv.getUint8(off + f.dir);
+    const i = this.index.get(ifindex);
+    if (i === undefined) {
+      this.stray++;
+      return;
+    }
+    const data = new Uint8Array(dv.buffer, dv.byteOffset + off + CAP_HDR.size, caplen);
+    this.writer.packet(i, ts + this.offsetNs, len, data, dir === DIR.XT_DIR_INGRESS ? 'in' : 'out');
+  }
+
+  flush(): void {
+    this.writer.flush();
+  }
+
+  /** Statistics blocks (per interface: accepted by the filter, dropped for want of ring room), then close. */
+  finish(perIface: (name: string) => { accepted: number; dropped: number }): void {
+    const now = process.hrtime.bigint() + this.offsetNs;
+    this.ifaces.forEach((iface, n) => this.writer.add(interfaceStatistics(n, now, { startNs: this.startNs, ...perIface(iface.name) })));
+    this.writer.close();
+  }
+
+  close(): void {
+    try {
+      this.writer.close();
+    } catch {
+      // already reported
+    }
+  }
+}
