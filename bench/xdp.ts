@@ -9,7 +9,10 @@
  *   xtrace         xtrace xdp as a user runs it (on veth: TC ingress and egress), counting only
  *   xtrace-log     xtrace xdp -p (packet log, default --rate-limit 10000)
  *   xtrace-log-all xtrace xdp -p --rate-limit 0 (one ring-buffer event per packet)
+ *   xtrace-capture xtrace xdp -w /dev/null (every packet copied into the capture ring and written as pcapng)
+ *   xtrace-filter-none  xtrace xdp --filter 'udp port 1' (a tcpdump expression that matches nothing: its cost)
  *   tcpdump        tcpdump -w /dev/null on the receiving end
+ *   tcpdump-text   tcpdump -n -l (text) to /dev/null
  * Ratios are given against `baseline`, `xdp-pass` and `tc-pass` (the last two isolate xtrace's own work per hook).
  * Workloads: UDP with 64-byte payloads (received packets/s at the server) and TCP bulk (bits/s).
  * Env: BENCH_ROUNDS (3), BENCH_SECONDS (4), BENCH_CONFIGS (comma-separated subset; baselines always run).
@@ -48,6 +51,18 @@ const tcPass = async (p: NetnsPair) => {
   return { stop: async () => void p.exec(p.nsA, 'tc', 'qdisc', 'del', 'dev', p.ifA, 'clsact') };
 };
 
+/** tcpdump on the receiving end, its output to /dev/null. */
+function tcpdump(args: string[]) {
+  return async (p: NetnsPair) => {
+    const t: ChildProcess = spawn('ip', ['netns', 'exec', p.nsA, 'tcpdump', '-i', p.ifA, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    await new Promise<void>((resolve, reject) => {
+      t.stderr!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
+      t.on('close', (c) => reject(new Error(`tcpdump exited ${c}`)));
+    });
+    return { stop: async () => void (t.kill('SIGTERM'), await new Promise((r) => t.on('close', r))) };
+  };
+}
+
 const CONFIGS: Config[] = [
   { name: 'baseline', start: async () => ({ stop: async () => undefined }) },
   { name: 'xdp-pass', start: xdpPass('xdpdrv') },
@@ -56,17 +71,10 @@ const CONFIGS: Config[] = [
   { name: 'xtrace', start: xtrace([]) },
   { name: 'xtrace-log', start: xtrace(['-p']) },
   { name: 'xtrace-log-all', start: xtrace(['-p', '--rate-limit', '0']) },
-  {
-    name: 'tcpdump',
-    start: async (p) => {
-      const t: ChildProcess = spawn('ip', ['netns', 'exec', p.nsA, 'tcpdump', '-i', p.ifA, '-w', '/dev/null', '-s', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-      await new Promise<void>((resolve, reject) => {
-        t.stderr!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
-        t.on('close', (c) => reject(new Error(`tcpdump exited ${c}`)));
-      });
-      return { stop: async () => void (t.kill('SIGTERM'), await new Promise((r) => t.on('close', r))) };
-    },
-  },
+  { name: 'xtrace-capture', start: xtrace(['-w', '/dev/null']) },
+  { name: 'xtrace-filter-none', start: xtrace(['--filter', 'udp port 1']) },
+  { name: 'tcpdump', start: tcpdump(['-w', '/dev/null', '-s', '0']) },
+  { name: 'tcpdump-text', start: tcpdump(['-n', '-l']) },
 ];
 
 function iperf(p: NetnsPair, udp: boolean): number {

@@ -104,6 +104,16 @@ struct {
 	__type(value, struct xt_cap);
 } cap_scratch SEC(".maps");
 
+/* Wake the reader only once this much waits in a ring: a wakeup per packet costs more than the
+ * packet (userspace also reads every 50 ms, so a quiet ring is never left waiting). */
+#define XT_WAKE_EVENTS (64 << 10)
+#define XT_WAKE_PACKETS (512 << 10)
+
+static __always_inline __u64 wake_flags(void *ring, __u64 threshold)
+{
+	return bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= threshold ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void stat_add(struct xt_stats *s, int idx, __u64 n)
 {
 	if (s)
@@ -347,7 +357,7 @@ static __always_inline void log_packet(struct pkt *p, struct xt_stats *s, __u32 
 	e->icmp_type = p->key.icmp_type;
 	e->icmp_code = p->key.icmp_code;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wake_flags(&events, XT_WAKE_EVENTS));
 	stat_add(s, XT_STAT_EV_SENT, 1);
 }
 
@@ -496,7 +506,7 @@ static __always_inline int filter_capture(struct xt_cap *c, __u32 n, __u32 len, 
 	c->hdr.len = len;
 	c->hdr.caplen = caplen;
 	c->hdr.dir = dir;
-	if (bpf_ringbuf_output(&packets, c, sizeof(c->hdr) + caplen, 0))
+	if (bpf_ringbuf_output(&packets, c, sizeof(c->hdr) + caplen, wake_flags(&packets, XT_WAKE_PACKETS)))
 		stat_add(s, XT_STAT_CAP_DROPPED, 1);
 	else
 		stat_add(s, XT_STAT_CAP_SENT, 1);

@@ -143,10 +143,16 @@ export class RingReader {
   private scheduled = false;
   private started = false;
 
-  /** `budget`: records handed over per ring, and `sliceMs` the time, before yielding to the event loop. */
+  private ticker: NodeJS.Timeout | null = null;
+
+  /**
+   * `budget`: records handed over per ring, and `sliceMs` the time, before yielding to the event loop.
+   * `tickMs`: also read this often, for programs that wake the reader only once enough waits (flow.bpf.c).
+   */
   constructor(
     private readonly budget = 8192,
     private readonly sliceMs = 20,
+    private readonly tickMs = 50,
   ) {}
 
   add(src: RingSource): this {
@@ -204,11 +210,16 @@ export class RingReader {
   start(): void {
     this.started = true;
     for (const r of this.rings) this.watch(r);
+    if (this.tickMs > 0) {
+      this.ticker = setInterval(() => this.drain(), this.tickMs);
+      this.ticker.unref();
+    }
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.ticker) clearInterval(this.ticker);
     const pollers = this.rings.map((r) => r.poller);
     for (const p of pollers) p?.stop();
     // Closing a poll handle from inside its own callback crashes; defer.

@@ -66,25 +66,6 @@ export function interfaceDescription(name: string, snaplen: number): Buffer {
 
 export type Direction = 'in' | 'out';
 
-/** `tsNs`: nanoseconds since the epoch. */
-export function enhancedPacket(iface: number, tsNs: bigint, origLen: number, data: Uint8Array, dir: Direction): Buffer {
-  const caplen = data.length;
-  const body = Buffer.alloc(20 + pad4(caplen) + 8 + 4);
-  body.writeUInt32LE(iface, 0);
-  body.writeUInt32LE(Number(tsNs >> 32n), 4);
-  body.writeUInt32LE(Number(tsNs & 0xffffffffn), 8);
-  body.writeUInt32LE(caplen, 12);
-  body.writeUInt32LE(origLen, 16);
-  body.set(data, 20);
-  let o = 20 + pad4(caplen);
-  body.writeUInt16LE(2, o); // epb_flags
-  body.writeUInt16LE(4, o + 2);
-  body.writeUInt32LE(dir === 'in' ? 1 : 2, o + 4); // bits 0-1: 01 inbound, 10 outbound
-  o += 8;
-  // end of options: already zero
-  return block(EPB, body);
-}
-
 export function interfaceStatistics(iface: number, tsNs: bigint, o: { startNs: bigint; accepted: number; dropped: number }): Buffer {
   const fixed = Buffer.alloc(12);
   fixed.writeUInt32LE(iface, 0);
@@ -118,13 +99,16 @@ function writeAll(fd: number, buf: Buffer): void {
   }
 }
 
-const FLUSH_BYTES = 1 << 20;
+const BUFFER_BYTES = 4 << 20;
+/** an enhanced packet block's size without the data: header, fixed fields, epb_flags, end of options, trailer */
+const EPB_OVERHEAD = 8 + 20 + 8 + 4 + 4;
 
 /** A pcapng file (or stdout for "-"), written in whole blocks. */
 export class PcapngWriter {
   private readonly fd: number;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /** blocks not yet written, built in place */
+  private readonly buf = Buffer.allocUnsafe(BUFFER_BYTES);
+  private pos = 0;
   packets = 0;
   bytes = 0;
 
@@ -144,25 +128,56 @@ export class PcapngWriter {
       }
   }
 
-  /** Queues whole blocks; written when 1 MiB waits, and at flush(). */
+  /** Queues a whole block; written when the buffer is full, and at flush(). */
   add(b: Buffer): void {
-    this.pending.push(b);
-    this.pendingBytes += b.length;
-    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
+    if (this.pos + b.length > this.buf.length) this.flush();
+    if (b.length > this.buf.length) return this.write(b);
+    b.copy(this.buf, this.pos);
+    this.pos += b.length;
+  }
+
+  /**
+   * An enhanced packet block, built in place (the per-packet path: no allocation). The timestamp in
+   * nanoseconds since the epoch as two 32-bit halves; `data` may be a view of the ring buffer.
+   */
+  packetAt(iface: number, tsHigh: number, tsLow: number, origLen: number, data: Uint8Array, inbound: boolean): void {
+    const caplen = data.length;
+    const len = EPB_OVERHEAD + pad4(caplen);
+    if (this.pos + len > this.buf.length) this.flush();
+    const b = this.buf;
+    let o = this.pos;
+    b.writeUInt32LE(EPB, o);
+    b.writeUInt32LE(len, o + 4);
+    b.writeUInt32LE(iface, o + 8);
+    b.writeUInt32LE(tsHigh, o + 12);
+    b.writeUInt32LE(tsLow, o + 16);
+    b.writeUInt32LE(caplen, o + 20);
+    b.writeUInt32LE(origLen, o + 24);
+    b.set(data, o + 28);
+    o += 28 + caplen;
+    for (const end = this.pos + 28 + pad4(caplen); o < end; o++) b[o] = 0;
+    b.writeUInt32LE(0x00040002, o); // epb_flags, 4 bytes
+    b.writeUInt32LE(inbound ? 1 : 2, o + 4); // bits 0-1: 01 inbound, 10 outbound
+    b.writeUInt32LE(0, o + 8); // end of options
+    b.writeUInt32LE(len, o + 12);
+    this.pos += len;
+    this.packets++;
+    this.bytes += caplen;
   }
 
   packet(iface: number, tsNs: bigint, origLen: number, data: Uint8Array, dir: Direction): void {
-    this.add(enhancedPacket(iface, tsNs, origLen, data, dir));
-    this.packets++;
-    this.bytes += data.length;
+    this.packetAt(iface, Number(tsNs >> 32n), Number(tsNs & 0xffffffffn), origLen, data, dir === 'in');
   }
 
   /** Throws (ENOSPC, EPIPE, ...) with the file named; what was written stays whole up to the last block. */
   flush(): void {
-    if (!this.pending.length) return;
-    const buf = Buffer.concat(this.pending);
-    this.pending = [];
-    this.pendingBytes = 0;
+    if (this.pos === 0) return;
+    const n = this.pos;
+    this.pos = 0;
+    this.write(this.buf.subarray(0, n));
+  }
+
+  private write(buf: Buffer): void {
     try {
       writeAll(this.fd, buf);
     } catch (e) {

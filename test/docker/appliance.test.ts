@@ -15,6 +15,7 @@ import { Engine, docker, removeContainer } from '../lib/docker.js';
 import { CLI, ROOT, STRICT, requireKernel } from '../lib/env.js';
 import { attachedHooks } from '../lib/hooks.js';
 import { FixtureCopy } from '../lib/fixtures.js';
+import { readCapture } from '../lib/pcap.js';
 import { traffic } from '../lib/peer.js';
 
 const engine = new Engine();
@@ -109,11 +110,15 @@ describe('docker appliance (real engine)', { concurrency: false }, () => {
     assert.doesNotMatch(r.stdout, /privileged: true/);
   });
 
-  test('make docker-up MODE=xdp: exact counts in docker logs; make docker-down leaves nothing attached', async (t) => {
+  test('make docker-up MODE=xdp: exact counts in docker logs, a capture in the captures volume; make docker-down leaves nothing attached', async (t) => {
     if (!ready(t)) return;
     const v = new HostVeth();
+    const captures = mkdtempSync(join(tmpdir(), 'xt-captures-'));
     try {
-      const up = make('docker-up', { MODE: 'xdp', INTERFACE: v.host, CONTAINER: NAME, XTRACE_ARGS: '-o json --interval 300 --top 0' });
+      const r = spawnSync('make', ['--no-print-directory', 'docker-up', 'MODE=xdp', `INTERFACE=${v.host}`, `CONTAINER=${NAME}`, 'XTRACE_ARGS=-o json --interval 300 --top 0 -w /captures/t.pcapng udp port 7100'], {
+        cwd: ROOT, encoding: 'utf8', env: { ...process.env, XTRACE_CAPTURE_DIR: captures },
+      });
+      const up = { code: r.status, out: `${r.stdout}\n${r.stderr}` };
       assert.equal(up.code, 0, up.out);
       const logsErr = (): string => spawnSync('docker', ['logs', NAME], { encoding: 'utf8' }).stderr;
       for (let i = 0; i < 100 && !/ready: attached/.test(logsErr()); i++) await sleep(200);
@@ -126,9 +131,15 @@ describe('docker appliance (real engine)', { concurrency: false }, () => {
       assert.equal(down.code, 0, down.out);
       assert.equal(spawnSync('docker', ['inspect', NAME]).status, 1, 'container removed');
       assert.deepEqual(attachedHooks(v.host), { xdp: 'none', tcx: 0, tc: 0 });
+      // the filter and the capture ran in the container; the file is on the host, finished at SIGTERM
+      const cap = readCapture(join(captures, 't.pcapng'));
+      assert.equal(cap.packets.length, 500);
+      assert.ok(cap.packets.every((q) => q.dir === 'in' && q.origLen === 14 + 20 + 8 + 100));
+      assert.equal(cap.stats[0]?.filterAccept, 500n, 'the statistics block written at SIGTERM');
     } finally {
       removeContainer(NAME);
       v.destroy();
+      rmSync(captures, { recursive: true, force: true });
     }
   });
 

@@ -7,6 +7,9 @@ export class Capture {
   private readonly index: Map<number, number>;
   private readonly offsetNs: bigint;
   private readonly startNs: bigint;
+  /** offsetNs in 32-bit halves (the per-packet sum is done on numbers) */
+  private readonly offHigh: number;
+  private readonly offLow: number;
   /** packets whose interface is not one of -i (cannot happen: the hooks are on those only) */
   stray = 0;
 
@@ -18,6 +21,8 @@ export class Capture {
     const mono = process.hrtime.bigint();
     this.offsetNs = BigInt(Date.now()) * 1_000_000n - mono;
     this.startNs = mono + this.offsetNs;
+    this.offHigh = Number(this.offsetNs >> 32n);
+    this.offLow = Number(this.offsetNs & 0xffffffffn);
   }
 
   /** Opens the file and writes the section and interface blocks: a path that cannot be written fails here, before anything is attached. */
@@ -36,7 +41,6 @@ export class Capture {
   /** A record of the packets ring: struct xt_cap_hdr, then caplen bytes. */
   onRecord(dv: DataView, off: number): void {
     const f = CAP_HDR.fields;
-    const ts = dv.getBigUint64(off + f.ts_ns, true);
     const ifindex = dv.getUint32(off + f.ifindex, true);
     const len = dv.getUint32(off + f.len, true);
     const caplen = dv.getUint32(off + f.caplen, true);
@@ -47,7 +51,10 @@ export class Capture {
       return;
     }
     const data = new Uint8Array(dv.buffer, dv.byteOffset + off + CAP_HDR.size, caplen);
-    this.writer.packet(i, ts + this.offsetNs, len, data, dir === DIR.XT_DIR_INGRESS ? 'in' : 'out');
+    // the kernel's monotonic ns plus the offset to the epoch, carried by hand across the 32-bit halves
+    const low = dv.getUint32(off + f.ts_ns, true) + this.offLow;
+    const high = dv.getUint32(off + f.ts_ns + 4, true) + this.offHigh + (low >= 0x100000000 ? 1 : 0);
+    this.writer.packetAt(i, high >>> 0, low >>> 0, len, data, dir === DIR.XT_DIR_INGRESS);
   }
 
   flush(): void {
