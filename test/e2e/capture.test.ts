@@ -146,13 +146,15 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
     if (!requireKernel(t) || !needs(t, 'tshark')) return;
     const p = new NetnsPair();
     const dir = mkdtempSync(join(tmpdir(), 'xt-cap-'));
+    const procs: XtraceProcess[] = [];
+    const track = (x: XtraceProcess): XtraceProcess => (procs.push(x), x);
     try {
       const N = 50;
       const SIZE = 300;
       const frame = ETH + IP4 + UDP + SIZE;
       for (const hook of ['xdp', 'tc']) {
         const file = join(dir, `${hook}.pcapng`);
-        const x = new XtraceProcess(['xdp', '-i', p.ifA, '--ingress-hook', hook, '--xdp-mode', 'generic', '-o', 'json', '--interval', '200', '-w', file, 'udp', 'port', '9000'], { ns: p.nsA });
+        const x = track(new XtraceProcess(['xdp', '-i', p.ifA, '--ingress-hook', hook, '--xdp-mode', 'generic', '-o', 'json', '--interval', '200', '-w', file, 'udp', 'port', '9000'], { ns: p.nsA }));
         await x.ready();
         await echoing(p.nsA, p.ipA, [9000], () => assert.equal(traffic(p.nsB, 'udp-send', p.ipA, 9000, N, SIZE, 40000), String(N)));
         const r = await x.stop('SIGINT');
@@ -174,7 +176,7 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
         // --snaplen cuts what is kept, not the original length
         if (hook === 'tc') {
           const small = join(dir, 'snap.pcapng');
-          const y = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--snaplen', '64', '-w', small, '--filter', 'udp'], { ns: p.nsA });
+          const y = track(new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--snaplen', '64', '-w', small, '--filter', 'udp'], { ns: p.nsA }));
           await y.ready();
           await echoing(p.nsA, p.ipA, [9000], () => traffic(p.nsB, 'udp-send', p.ipA, 9000, 5, SIZE, 40000));
           assert.equal((await y.stop('SIGINT')).code, 0);
@@ -200,7 +202,7 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
 
       // SIGKILL mid-run: the file holds whole blocks, tshark reads them
       const killed = join(dir, 'killed.pcapng');
-      const k = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '100', '-w', killed], { ns: p.nsA });
+      const k = track(new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '100', '-w', killed], { ns: p.nsA }));
       await k.ready();
       await echoing(p.nsA, p.ipA, [9000], () => traffic(p.nsB, 'udp-send', p.ipA, 9000, 20, 100, 40000));
       await sleep(400);
@@ -211,7 +213,35 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
       const kt = tsharkCount(killed);
       assert.deepEqual([kt.status, kt.stderr, kt.count], [0, '', 40]);
     } finally {
+      for (const x of procs) await x.kill();
+      spawnSync('pkill', ['-KILL', '-f', `^${process.execPath} ${CLI} xdp -i ${p.ifA} -w -`]);
       rmSync(dir, { recursive: true, force: true });
+      p.destroy();
+    }
+  });
+
+  test('-p with a filter expression: the packet log shows exactly what the expression selects', async (t) => {
+    if (!requireKernel(t)) return;
+    const p = new NetnsPair();
+    let x: XtraceProcess | null = null;
+    try {
+      x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '200', '-p', '--rate-limit', '0', 'udp', 'and', 'dst', 'port', '9000'], { ns: p.nsA });
+      await x.ready();
+      await echoing(p.nsA, p.ipA, [9000, 9001], () => {
+        traffic(p.nsB, 'udp-send', p.ipA, 9000, 12, 64, 40000);
+        traffic(p.nsB, 'udp-send', p.ipA, 9001, 5, 64, 40001);
+      });
+      p.exec(p.nsB, 'ping', '-c', '3', '-i', '0.05', '-q', p.ipA);
+      await x.waitFor((r) => r.type === 'stats' && r.filter_passed === 12);
+      const r = await x.stop('SIGINT');
+      assert.equal(r.code, 0, r.stderr);
+      const logged = r.records.filter((q) => q.type === 'packet');
+      assert.equal(logged.length, 12, 'the 12 datagrams to port 9000, not their echoes, the other port or the pings');
+      assert.ok(logged.every((q) => q.proto === 'udp' && q.dport === 9000 && q.dir === 'ingress'));
+      const sum = r.records.find((q) => q.type === 'summary')!;
+      assert.deepEqual([sum.filter_passed, sum.events_sent], [12, 12]);
+    } finally {
+      await x?.kill();
       p.destroy();
     }
   });
@@ -221,6 +251,7 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
     const p = new NetnsPair();
     const dir = mkdtempSync(join(tmpdir(), 'xt-cap-'));
     const full = join(dir, 'full');
+    let x: XtraceProcess | null = null;
     try {
       const run = (...args: string[]): { status: number | null; stderr: string } => {
         const r = spawnSync('ip', ['netns', 'exec', p.nsA, process.execPath, CLI, 'xdp', '-i', p.ifA, ...args], { encoding: 'utf8', env: { ...process.env, XTRACE_LOG_FORMAT: 'text' }, timeout: 30_000 * SLOWDOWN });
@@ -245,7 +276,7 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
       // a full disk mid-run: one error line, exit 1, everything detached
       execFileSync('mkdir', ['-p', full]);
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'xt-cap-full', full]);
-      const x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '100', '-w', join(full, 'x.pcapng')], { ns: p.nsA, env: { XTRACE_LOG_LEVEL: 'warn' } });
+      x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '100', '-w', join(full, 'x.pcapng')], { ns: p.nsA, env: { XTRACE_LOG_LEVEL: 'warn' } });
       await x.ready();
       await echoing(p.nsA, p.ipA, [9000], () => traffic(p.nsB, 'udp-send', p.ipA, 9000, 100, 1000, 40000));
       const r = await Promise.race([x.wait(), sleep(10_000 * SLOWDOWN).then(() => null)]);
@@ -258,6 +289,7 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
       const kept = readCapture(join(full, 'x.pcapng'));
       assert.ok(kept.packets.length > 0, 'what fit is readable');
     } finally {
+      await x?.kill();
       spawnSync('umount', [full]);
       rmSync(dir, { recursive: true, force: true });
       p.destroy();
