@@ -11,37 +11,15 @@
  * the filter with "no match", as a load past the packet does in classic BPF.
  */
 import { usageError } from '../errors.js';
-import { pcap } from '../bpf/native.js';
-import koffi from 'koffi';
+import { type ClassicInsn, compileClassic } from '../bpf/pcap.js';
 
-export interface ClassicInsn {
-  code: number;
-  jt: number;
-  jf: number;
-  k: number;
-}
-
-/** DLT_EN10MB: Ethernet frames, as every hook xtrace uses sees them */
-export const DLT_EN10MB = 1;
-const PCAP_NETMASK_UNKNOWN = 0xffffffff;
+export type { ClassicInsn };
 
 /** Compiles a tcpdump expression with libpcap; a refusal is bad input with libpcap's own message. */
-export function compileFilter(expr: string, flag: string, snaplen = 262144): ClassicInsn[] {
-  const handle = pcap.openDead(DLT_EN10MB, snaplen);
-  if (!handle) throw new Error('pcap_open_dead failed');
-  const prog = Buffer.alloc(16);
-  try {
-    if (pcap.compile(handle, prog, expr, 1, PCAP_NETMASK_UNKNOWN) !== 0) throw usageError(`${flag}: ${String(pcap.geterr(handle))} (in '${expr}')`);
-    const n = prog.readUInt32LE(0);
-    const ptr = prog.readBigUInt64LE(8);
-    const raw = Buffer.from(koffi.view(ptr as unknown as object, n * 8) as ArrayBuffer);
-    const out: ClassicInsn[] = [];
-    for (let i = 0; i < n; i++) out.push({ code: raw.readUInt16LE(i * 8), jt: raw[i * 8 + 2]!, jf: raw[i * 8 + 3]!, k: raw.readUInt32LE(i * 8 + 4) });
-    pcap.freecode(prog);
-    return out;
-  } finally {
-    pcap.close(handle);
-  }
+export function compileFilter(expr: string, flag: string): ClassicInsn[] {
+  const r = compileClassic(expr);
+  if ('error' in r) throw usageError(`${flag}: ${r.error} (in '${expr}')`);
+  return r.insns;
 }
 
 /** Bytes of the copy (bpf/include/flow.h XT_CAP_MAX); M[] follows them. */

@@ -11,8 +11,8 @@ import { usageError } from '../errors.js';
 import { log } from '../log.js';
 import type { Sample } from './prometheus.js';
 
-/** remote.proto's WriteRequest, the part remote-write 1.0 uses */
-const WRITE_REQUEST = protobuf.Root.fromJSON({
+/** remote.proto's WriteRequest, the part remote-write 1.0 uses (tests decode with it) */
+export const WRITE_REQUEST = protobuf.Root.fromJSON({
   nested: {
     WriteRequest: { fields: { timeseries: { rule: 'repeated', type: 'TimeSeries', id: 1 } } },
     TimeSeries: { fields: { labels: { rule: 'repeated', type: 'Label', id: 1 }, samples: { rule: 'repeated', type: 'Sample', id: 2 } } },

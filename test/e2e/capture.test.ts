@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { XtraceProcess, sleep } from '../lib/cli.js';
-import { CLI, SLOWDOWN, STRICT, hasCommand, requireKernel } from '../lib/env.js';
+import { CLI, SLOWDOWN, requireCommands, requireKernel } from '../lib/env.js';
 import { attachedHooks } from '../lib/hooks.js';
 import { NetnsPair } from '../lib/netns.js';
 import { type Packet, readCapture } from '../lib/pcap.js';
@@ -20,14 +20,7 @@ const ETH = 14;
 const IP4 = 20;
 const UDP = 8;
 
-function needs(t: TestContext, ...cmds: string[]): boolean {
-  const missing = cmds.filter((c) => !hasCommand(c));
-  if (missing.length === 0) return true;
-  const why = `needs ${missing.join(', ')} (apt-get install tcpdump tshark)`;
-  if (STRICT) throw new Error(`capture test cannot run here: ${why} (XTRACE_REQUIRE_KERNEL_TESTS=1)`);
-  t.skip(why);
-  return false;
-}
+const needs = (t: TestContext, ...cmds: string[]): boolean => requireCommands(t, 'tcpdump tshark', ...cmds);
 
 /** tshark's stderr without its note about running as root (the tests do): any other line is a warning about the file. */
 const warnings = (stderr: string): string =>

@@ -11,7 +11,7 @@ import { createServer } from 'node:http';
 import { describe, test, type TestContext } from 'node:test';
 import { cgroup2Root } from '../../src/modes/limit/procs.js';
 import { XtraceProcess, sleep } from '../lib/cli.js';
-import { CLI, ROOT, SLOWDOWN, STRICT, hasCommand, requireKernel } from '../lib/env.js';
+import { CLI, ROOT, SLOWDOWN, requireCommands, requireKernel } from '../lib/env.js';
 import { FixtureCopy } from '../lib/fixtures.js';
 import { attachedHooks } from '../lib/hooks.js';
 import { NetnsPair } from '../lib/netns.js';
@@ -23,14 +23,7 @@ const IP4 = 20;
 const UDP = 8;
 
 /** Skips (fails in CI) when a server the test needs is not installed. */
-function needs(t: TestContext, ...cmds: string[]): boolean {
-  const missing = cmds.filter((c) => !hasCommand(c));
-  if (missing.length === 0) return true;
-  const why = `needs ${missing.join(', ')} (apt-get install prometheus victoria-metrics prometheus-node-exporter)`;
-  if (STRICT) throw new Error(`export test cannot run here: ${why} (XTRACE_REQUIRE_KERNEL_TESTS=1)`);
-  t.skip(why);
-  return false;
-}
+const needs = (t: TestContext, ...cmds: string[]): boolean => requireCommands(t, 'prometheus victoria-metrics prometheus-node-exporter', ...cmds);
 
 /** Polls `get` until `ok` holds; returns the last value either way (the assertion names it). */
 async function until<T>(get: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {

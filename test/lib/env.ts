@@ -37,3 +37,13 @@ export function hasCommand(cmd: string): boolean {
     return false;
   }
 }
+
+/** Call first in a test that runs other programs: false (and skips, or fails in CI) when one is not installed. */
+export function requireCommands(t: TestContext, install: string, ...cmds: string[]): boolean {
+  const missing = cmds.filter((c) => !hasCommand(c));
+  if (missing.length === 0) return true;
+  const why = `needs ${missing.join(', ')} (apt-get install ${install})`;
+  if (STRICT) throw new Error(`test cannot run here: ${why} (XTRACE_REQUIRE_KERNEL_TESTS=1)`);
+  t.skip(why);
+  return false;
+}

@@ -2,11 +2,10 @@ import assert from 'node:assert/strict';
 import { networkInterfaces } from 'node:os';
 import { test } from 'node:test';
 import snappy from 'snappyjs';
-import protobuf from 'protobufjs';
 import { XtError } from '../../src/errors.js';
 import { FlowSeries } from '../../src/export/flows.js';
 import { type Metric, MetricsEndpoint, MetricsRegistry, wantsOpenMetrics } from '../../src/export/prometheus.js';
-import { encodeRemoteWrite, encodeVmImport, parseRemoteWriteUrl, parseVictoriaMetricsUrl } from '../../src/export/push.js';
+import { WRITE_REQUEST, encodeRemoteWrite, encodeVmImport, parseRemoteWriteUrl, parseVictoriaMetricsUrl } from '../../src/export/push.js';
 import { parseBasicAuthFile, parseLabels } from '../../src/options/common.js';
 import { parseListen } from '../../src/options/index.js';
 import type { FlowRecord } from '../../src/records/index.js';
@@ -77,14 +76,7 @@ test('remote-write body: snappy block of a WriteRequest, one series per label se
     ],
     { job: 'xtrace' },
   );
-  const WriteRequest = protobuf.Root.fromJSON({
-    nested: {
-      WriteRequest: { fields: { timeseries: { rule: 'repeated', type: 'TimeSeries', id: 1 } } },
-      TimeSeries: { fields: { labels: { rule: 'repeated', type: 'Label', id: 1 }, samples: { rule: 'repeated', type: 'Sample', id: 2 } } },
-      Label: { fields: { name: { type: 'string', id: 1 }, value: { type: 'string', id: 2 } } },
-      Sample: { fields: { value: { type: 'double', id: 1 }, timestamp: { type: 'int64', id: 2 } } },
-    },
-  }).lookupType('WriteRequest');
+  const WriteRequest = WRITE_REQUEST;
   const req = WriteRequest.toObject(WriteRequest.decode(snappy.uncompress(body)), { longs: Number }) as {
     timeseries: Array<{ labels: Array<{ name: string; value: string }>; samples: Array<{ value: number; timestamp: number }> }>;
   };
