@@ -24,10 +24,11 @@ export function compileClassic(expr: string, linktype = DLT_EN10MB, snaplen = 26
   try {
     if (pcap.compile(handle, prog, expr, 1, PCAP_NETMASK_UNKNOWN) !== 0) return { error: String(pcap.geterr(handle)) };
     const n = prog.readUInt32LE(0);
+    // a view of libpcap's memory: read out before pcap_freecode releases it
     const raw = Buffer.from(view(prog.readBigUInt64LE(8) as Ptr, n * 8));
-    pcap.freecode(prog);
     const insns: ClassicInsn[] = [];
     for (let i = 0; i < n; i++) insns.push({ code: raw.readUInt16LE(i * 8), jt: raw[i * 8 + 2]!, jf: raw[i * 8 + 3]!, k: raw.readUInt32LE(i * 8 + 4) });
+    pcap.freecode(prog);
     return { insns };
   } finally {
     pcap.close(handle);
