@@ -13,6 +13,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { XtraceProcess } from '../test/lib/cli.js';
 import { NetnsPair } from '../test/lib/netns.js';
+import { median } from './lib.js';
 import { server, traffic } from '../test/lib/peer.js';
 import { decodeStackEvent } from '../src/modes/stack/codec.js';
 import { STACK_EVENT } from '../src/modes/stack/layout.js';
@@ -51,10 +52,6 @@ function bulk(p: NetnsPair): number {
 
 const rr = (p: NetnsPair): number => Number(traffic(p.nsB, 'tcp-rr', p.ipA, RR_PORT, SECONDS * 1000, 64)) / SECONDS;
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 /** The consumer alone: decode N events laid out as the kernel writes them, to records and to JSON lines. */
 function decodeRate(n = 1_000_000): { decode_per_s: number; json_per_s: number } {

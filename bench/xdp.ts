@@ -21,19 +21,21 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { XtraceProcess } from '../test/lib/cli.js';
 import { NetnsPair } from '../test/lib/netns.js';
+import { cpuNs, median } from './lib.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 
 interface Config {
   name: string;
-  start: (p: NetnsPair) => Promise<{ stop: () => Promise<void> }>;
+  /** `pid`: the monitoring process, whose CPU time per received UDP packet is reported */
+  start: (p: NetnsPair) => Promise<{ stop: () => Promise<void>; pid?: number }>;
 }
 
 const xtrace = (extra: string[]) => async (p: NetnsPair) => {
   const x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '1000', ...extra], { ns: p.nsA, discard: true });
-  await x.ready();
-  return { stop: async () => void (await x.stop()) };
+  const { pid } = await x.ready();
+  return { stop: async () => void (await x.stop()), pid };
 };
 
 const PASS_OBJ = fileURLToPath(new URL('../../build/bench/pass.bpf.o', import.meta.url));
@@ -59,7 +61,7 @@ function tcpdump(args: string[]) {
       t.stderr!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
       t.on('close', (c) => reject(new Error(`tcpdump exited ${c}`)));
     });
-    return { stop: async () => void (t.kill('SIGTERM'), await new Promise((r) => t.on('close', r))) };
+    return { stop: async () => void (t.kill('SIGTERM'), await new Promise((r) => t.on('close', r))), pid: t.pid };
   };
 }
 
@@ -95,10 +97,6 @@ function iperf(p: NetnsPair, udp: boolean): number {
   }
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 async function main(): Promise<void> {
   for (const tool of ['iperf3', 'tcpdump'])
@@ -110,17 +108,21 @@ async function main(): Promise<void> {
   const only = process.env.BENCH_CONFIGS?.split(',');
   const configs = only ? CONFIGS.filter((c) => ['baseline', 'xdp-pass', 'tc-pass'].includes(c.name) || only.includes(c.name)) : CONFIGS;
   const p = new NetnsPair();
-  const results = new Map<string, { udp_pps: number[]; tcp_bps: number[] }>(CONFIGS.map((c) => [c.name, { udp_pps: [], tcp_bps: [] }]));
+  const results = new Map<string, { udp_pps: number[]; tcp_bps: number[]; cpu_ns: number[] }>(CONFIGS.map((c) => [c.name, { udp_pps: [], tcp_bps: [], cpu_ns: [] }]));
   try {
     for (let round = 1; round <= ROUNDS; round++) {
       for (const c of configs) {
         const h = await c.start(p);
         try {
+          const cpu0 = h.pid ? cpuNs(h.pid) : 0;
           const udp = iperf(p, true);
+          // the monitor's CPU time per packet received (ip netns exec execs it: the pid is the monitor's)
+          const cpuPerPkt = h.pid ? (cpuNs(h.pid) - cpu0) / (udp * SECONDS) : undefined;
           const tcp = iperf(p, false);
           results.get(c.name)!.udp_pps.push(udp);
           results.get(c.name)!.tcp_bps.push(tcp);
-          console.log(JSON.stringify({ type: 'bench', round, config: c.name, udp_pps: Math.round(udp), tcp_bps: Math.round(tcp) }));
+          if (cpuPerPkt !== undefined) results.get(c.name)!.cpu_ns.push(cpuPerPkt);
+          console.log(JSON.stringify({ type: 'bench', round, config: c.name, udp_pps: Math.round(udp), tcp_bps: Math.round(tcp), ...(cpuPerPkt !== undefined ? { udp_cpu_ns_per_packet: Math.round(cpuPerPkt) } : {}) }));
         } finally {
           await h.stop();
         }
@@ -147,6 +149,7 @@ async function main(): Promise<void> {
         tcp_bps_ratio_vs_xdp_pass: ratio(r.tcp_bps, pass.tcp_bps),
         udp_pps_ratio_vs_tc_pass: ratio(r.udp_pps, tcp.udp_pps),
         tcp_bps_ratio_vs_tc_pass: ratio(r.tcp_bps, tcp.tcp_bps),
+        ...(r.cpu_ns.length ? { udp_cpu_ns_per_packet: Math.round(median(r.cpu_ns)) } : {}),
       }),
     );
   }

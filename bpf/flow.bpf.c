@@ -104,14 +104,18 @@ struct {
 	__type(value, struct xt_cap);
 } cap_scratch SEC(".maps");
 
-/* Wake the reader only once this much waits in a ring: a wakeup per packet costs more than the
- * packet (userspace also reads every 50 ms, so a quiet ring is never left waiting). */
+/* Wake the reader when the record about to be written takes the ring's backlog across this much: a
+ * wakeup per packet costs more than the packet, and so would one per packet while the backlog stays
+ * above (a reader that is behind is awake anyway). Userspace also reads every 50 ms, so a ring is never
+ * left waiting for long, even when two CPUs race past the threshold and neither wakes it. */
 #define XT_WAKE_EVENTS (64 << 10)
 #define XT_WAKE_PACKETS (512 << 10)
 
-static __always_inline __u64 wake_flags(void *ring, __u64 threshold)
+static __always_inline __u64 wake_flags(void *ring, __u64 threshold, __u64 size)
 {
-	return bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= threshold ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	__u64 avail = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+
+	return avail < threshold && avail + size >= threshold ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline void stat_add(struct xt_stats *s, int idx, __u64 n)
@@ -357,7 +361,7 @@ static __always_inline void log_packet(struct pkt *p, struct xt_stats *s, __u32 
 	e->icmp_type = p->key.icmp_type;
 	e->icmp_code = p->key.icmp_code;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, wake_flags(&events, XT_WAKE_EVENTS));
+	bpf_ringbuf_submit(e, wake_flags(&events, XT_WAKE_EVENTS, sizeof(*e) + 8));
 	stat_add(s, XT_STAT_EV_SENT, 1);
 }
 
@@ -506,7 +510,7 @@ static __always_inline int filter_capture(struct xt_cap *c, __u32 n, __u32 len, 
 	c->hdr.len = len;
 	c->hdr.caplen = caplen;
 	c->hdr.dir = dir;
-	if (bpf_ringbuf_output(&packets, c, sizeof(c->hdr) + caplen, wake_flags(&packets, XT_WAKE_PACKETS)))
+	if (bpf_ringbuf_output(&packets, c, sizeof(c->hdr) + caplen, wake_flags(&packets, XT_WAKE_PACKETS, sizeof(c->hdr) + caplen + 8)))
 		stat_add(s, XT_STAT_CAP_DROPPED, 1);
 	else
 		stat_add(s, XT_STAT_CAP_SENT, 1);

@@ -98,6 +98,8 @@ export const lib = lazyFuncs(
     bpfLinkFd: 'int bpf_link__fd(const void *link)',
     bpfLinkDestroy: 'int bpf_link__destroy(void *link)',
     linkCreate: 'int bpf_link_create(int prog_fd, int target_fd, int attach_type, const void *opts)',
+    progGetFdById: 'int bpf_prog_get_fd_by_id(uint32_t id)',
+    progTestRun: 'int bpf_prog_test_run_opts(int prog_fd, _Inout_ uint8_t *opts)',
     objGetInfoByFd: 'int bpf_obj_get_info_by_fd(int fd, _Inout_ uint8_t *info, _Inout_ uint32_t *len)',
     lookupBatch: 'int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, _Inout_ uint32_t *count, const void *opts)',
     getNextKey: 'int bpf_map_get_next_key(int fd, const void *key, void *next_key)',
@@ -129,6 +131,8 @@ export const c = lazyFuncs('libc.so.6', libcLoad, {
   strerror: 'const char *strerror(int errnum)',
   vsnprintf: 'int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *args)',
   getpagesize: 'int getpagesize(void)',
+  malloc: 'void *malloc(size_t n)',
+  free: 'void free(void *p)',
   /* bpf(2) where libbpf has no wrapper for a command's fields (netfilter links on libbpf 1.1) */
   syscall3: 'long syscall(long number, long a1, _Inout_ uint8_t *a2, unsigned int a3)',
 });

@@ -53,17 +53,25 @@ export const defaultObject = (name: string): string =>
 
 /**
  * Turns bpf_ktime_get_ns() (CLOCK_MONOTONIC, as process.hrtime) into an ISO time of day, with
- * milliseconds or microseconds. `startNs`: the monotonic time it was set up.
+ * milliseconds or microseconds. `startNs`: the monotonic time it was set up. The offset to the epoch
+ * is taken in whole milliseconds (Date.now()'s own resolution), so the ms and us digits come from the
+ * monotonic time alone, and the date string is built once per millisecond (per-packet records).
  */
 export function wallClock(): { startNs: bigint; iso(monoNs: bigint, micro?: boolean): string } {
   const startNs = process.hrtime.bigint();
-  const offsetNs = BigInt(Date.now()) * 1_000_000n - startNs;
+  const offsetMs = Date.now() - Math.floor(Number(startNs) / 1e6);
+  let lastMs = -1;
+  let lastIso = '';
   return {
     startNs,
     iso: (monoNs, micro = false) => {
-      const ns = monoNs + offsetNs;
-      const ms = new Date(Number(ns / 1_000_000n)).toISOString();
-      return micro ? `${ms.slice(0, 23)}${String((ns / 1000n) % 1000n).padStart(3, '0')}Z` : ms;
+      const mono = Number(monoNs);
+      const ms = Math.floor(mono / 1e6);
+      if (ms !== lastMs) {
+        lastMs = ms;
+        lastIso = new Date(ms + offsetMs).toISOString();
+      }
+      return micro ? `${lastIso.slice(0, 23)}${String(Math.floor(mono / 1000) % 1000).padStart(3, '0')}Z` : lastIso;
     },
   };
 }

@@ -1,7 +1,7 @@
 /** Renderers for the stack mode's records: table (default), json (one object a line), text. */
 import type { StackCounters, StackHooksRecord, StackRecord, StackStatsRecord, StackSummaryRecord, StageStats } from '../records/index.js';
 import { columns } from './human.js';
-import { out } from './stdout.js';
+import { lineBatcher, out } from './stdout.js';
 
 export type StackOutput = 'table' | 'json' | 'text';
 type StackInterval = StackStatsRecord | StackSummaryRecord | StackHooksRecord;
@@ -83,22 +83,8 @@ export function hooksText(r: StackHooksRecord): string {
 }
 
 export function makeStackSink(format: StackOutput, write: (s: string) => void = out): StackSink {
-  let buf: string[] = [];
-  let scheduled = false;
+  const { push, flush } = lineBatcher(write);
   let header = format !== 'table';
-  const flush = (): void => {
-    scheduled = false;
-    if (buf.length) write(buf.join(''));
-    buf = [];
-  };
-  const push = (s: string): void => {
-    buf.push(s);
-    if (buf.length >= 512) flush();
-    else if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
-  };
   const line = format === 'json' ? (r: StackRecord) => JSON.stringify(r) : format === 'text' ? stackLine : stackRow;
   return {
     event: (r) => {

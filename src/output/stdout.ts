@@ -21,3 +21,28 @@ export function onStdoutClosed(cb: () => void): void {
   if (closed) cb();
   else waiters.push(cb);
 }
+
+/**
+ * Per-packet lines gathered and written together: one write(2) per ring drain (setImmediate runs after
+ * it) or per 512 lines, not one a line. `flush()` before any other write keeps the order.
+ */
+export function lineBatcher(write: (s: string) => void): { push(s: string): void; flush(): void } {
+  let buf: string[] = [];
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    if (buf.length) write(buf.join(''));
+    buf = [];
+  };
+  return {
+    push: (s) => {
+      buf.push(s);
+      if (buf.length >= 512) flush();
+      else if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    },
+    flush,
+  };
+}

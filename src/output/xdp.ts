@@ -1,7 +1,7 @@
 /** Renderers for the xdp mode's records: table (default), json (one object a line), text. */
 import type { Counters, FlowRecord, IpRecord, PacketRecord, XdpRecord } from '../records/index.js';
 import { columns, humanBits, humanBytes, humanCount } from './human.js';
-import { out } from './stdout.js';
+import { lineBatcher, out } from './stdout.js';
 
 export const OUTPUTS = ['table', 'json', 'text'] as const;
 export type OutputFormat = (typeof OUTPUTS)[number];
@@ -96,10 +96,11 @@ export interface Sink {
 }
 
 export function makeSink(format: OutputFormat, write: (s: string) => void = out): Sink {
+  const packets = lineBatcher(write);
   if (format === 'json')
     return {
-      interval: (rs) => write(rs.map((r) => JSON.stringify(r)).join('\n') + (rs.length ? '\n' : '')),
-      packet: (p) => write(JSON.stringify(p) + '\n'),
+      interval: (rs) => (packets.flush(), write(rs.map((r) => JSON.stringify(r)).join('\n') + (rs.length ? '\n' : ''))),
+      packet: (p) => packets.push(JSON.stringify(p) + '\n'),
     };
   const render = (rs: XdpRecord[]): string => {
     const out: string[] = [];
@@ -117,5 +118,5 @@ export function makeSink(format: OutputFormat, write: (s: string) => void = out)
     for (const r of rs) if (r.type === 'ip') out.push(ipBlock(r));
     return out.join('\n') + '\n';
   };
-  return { interval: (rs) => write(render(rs)), packet: (p) => write(packetLine(p) + '\n') };
+  return { interval: (rs) => (packets.flush(), write(render(rs))), packet: (p) => packets.push(packetLine(p) + '\n') };
 }
