@@ -15,7 +15,9 @@
  * (the kernel reports data while producer_pos is ahead), so the fd's watch is paused, and the ring
  * looked at again a millisecond later, until a drain gets past it: no busy loop. A head that stays busy for a second is
  * reported once: the kernel cannot reserve past an unfinished record for long, so what follows is
- * counted by the programs as dropped (seen on 6.18 under BPF_PROG_TEST_RUN at millions of records/s).
+ * counted by the programs as dropped. Seen on 6.18 under BPF_PROG_TEST_RUN at millions of records/s
+ * while the reader re-read a busy head without pause (through the fd's readiness, or a spin): a
+ * header left busy for good and every later reservation refused; with the pause, not seen.
  */
 import koffi from 'koffi';
 import { log } from '../log.js';

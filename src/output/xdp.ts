@@ -95,12 +95,33 @@ export interface Sink {
   packet(p: PacketRecord): void;
 }
 
+/** Strings that JSON writes as they are, between quotes */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+const jstr = (s: string): string => (PLAIN.test(s) ? `"${s}"` : JSON.stringify(s));
+
+/**
+ * A packet record as the line JSON.stringify writes for it (same fields, same order: the order the
+ * mode builds them in), about three times faster: the per-packet path of `-p -o json`.
+ */
+export function packetJson(p: PacketRecord): string {
+  // ts (ISO time), dir and the addresses (as formatAddr writes them) never need escaping
+  let s = `{"type":"packet","ts":"${p.ts}","iface":${jstr(p.iface)},"dir":"${p.dir}","proto":${typeof p.proto === 'number' ? p.proto : jstr(p.proto)},"src":"${p.src}","sport":${p.sport},"dst":"${p.dst}","dport":${p.dport}`;
+  if (p.vlan !== undefined) s += `,"vlan":${p.vlan}`;
+  if (p.icmp_type !== undefined) s += `,"icmp_type":${p.icmp_type}`;
+  if (p.icmp_code !== undefined) s += `,"icmp_code":${p.icmp_code}`;
+  s += `,"len":${p.len},"segs":${p.segs}`;
+  if (p.tcp_flags !== undefined) s += `,"tcp_flags":${jstr(p.tcp_flags)}`;
+  if (p.roce_opcode !== undefined) s += `,"roce_opcode":${jstr(p.roce_opcode)}`;
+  if (p.roce_qp !== undefined) s += `,"roce_qp":${p.roce_qp}`;
+  return `${s}}`;
+}
+
 export function makeSink(format: OutputFormat, write: (s: string) => void = out): Sink {
   const packets = lineBatcher(write);
   if (format === 'json')
     return {
       interval: (rs) => (packets.flush(), write(rs.map((r) => JSON.stringify(r)).join('\n') + (rs.length ? '\n' : ''))),
-      packet: (p) => packets.push(JSON.stringify(p) + '\n'),
+      packet: (p) => packets.push(packetJson(p) + '\n'),
     };
   const render = (rs: XdpRecord[]): string => {
     const out: string[] = [];

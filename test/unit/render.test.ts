@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import type { FlowRecord, IpRecord, PacketRecord, SummaryRecord } from '../../src/records/index.js';
 import { roceOpcodeName, tcpFlagNames } from '../../src/modes/xdp/names.js';
 import { humanBits, humanBytes } from '../../src/output/human.js';
-import { flowTable, ipBlock, makeSink, packetLine } from '../../src/output/xdp.js';
+import { flowTable, ipBlock, makeSink, packetJson, packetLine } from '../../src/output/xdp.js';
 
 const pkt = (o: Partial<PacketRecord>): PacketRecord => ({
   type: 'packet', ts: '2026-01-01T12:34:56.789Z', iface: 'eth0', dir: 'ingress', proto: 'tcp', src: '192.168.1.100', sport: 54321,
@@ -15,6 +15,33 @@ const flowRec: FlowRecord = {
 };
 
 describe('renderers', () => {
+  test('packetJson writes what JSON.stringify writes, for every optional field and awkward strings', () => {
+    // fields in the order the xdp mode builds a packet record
+    const rec = (o: { vlan?: number; icmp?: [number, number]; tcp?: string; roce?: [string, number]; iface?: string; proto?: PacketRecord['proto'] }): PacketRecord => {
+      const p: PacketRecord = {
+        type: 'packet', ts: '2026-01-01T12:34:56.789Z', iface: o.iface ?? 'eth0', dir: 'egress', proto: o.proto ?? 'tcp', src: 'fd00:78::1', sport: 0,
+        dst: '10.0.0.2', dport: 65535, ...(o.vlan ? { vlan: o.vlan } : {}), ...(o.icmp ? { icmp_type: o.icmp[0], icmp_code: o.icmp[1] } : {}), len: 9018, segs: 45,
+      };
+      if (o.tcp !== undefined) p.tcp_flags = o.tcp;
+      if (o.roce) [p.roce_opcode, p.roce_qp] = o.roce;
+      return p;
+    };
+    const cases = [
+      rec({}),
+      rec({ tcp: '' }),
+      rec({ tcp: 'SYN|ACK', vlan: 4094 }),
+      rec({ proto: 'icmp', icmp: [8, 0] }),
+      rec({ proto: 'roce_v2', roce: ['RC_SEND_ONLY', 0xabcdef], vlan: 7 }),
+      rec({ iface: 'we"ird\\if\u0001' }),
+      rec({ iface: 'eth0.100€' }),
+      rec({ proto: 47 }),
+    ];
+    for (const p of cases) {
+      assert.equal(packetJson(p), JSON.stringify(p));
+      assert.deepEqual(JSON.parse(packetJson(p)), p);
+    }
+  });
+
   test('the watched-IP block users already read', () => {
     const r: IpRecord = { type: 'ip', ts: '', ip: '192.168.1.100', in_packets: 1247, in_bytes: 89432, out_packets: 1156, out_bytes: 156789 };
     assert.equal(
@@ -76,14 +103,18 @@ describe('renderers', () => {
     assert.equal(flowTable([]), '(no flows)');
   });
 
-  test('json sink: one object a line, records unchanged', () => {
+  test('json sink: one object a line, records unchanged; packet lines written together after the current turn', async () => {
     const out: string[] = [];
     const sink = makeSink('json', (s) => out.push(s));
     const summary = { type: 'summary', ts: 't', duration_s: 1, interfaces: ['eth0'], attached: [], vanished: [] } as unknown as SummaryRecord;
     sink.interval([flowRec, summary]);
     sink.packet(pkt({}));
+    sink.packet(pkt({ sport: 1 }));
+    assert.equal(out.length, 1); // not yet
+    await new Promise((r) => setImmediate(r));
+    assert.equal(out.length, 2); // both packets in one write
     const lines = out.join('').trimEnd().split('\n');
-    assert.equal(lines.length, 3);
+    assert.equal(lines.length, 4);
     assert.deepEqual(JSON.parse(lines[0]!), flowRec);
     assert.equal((JSON.parse(lines[2]!) as PacketRecord).type, 'packet');
   });

@@ -373,13 +373,15 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
         name: 'events',
         onRecord: (dv, off) => {
           const e = decodeEvent(dv, off);
-          const p: PacketRecord = {
-            type: 'packet',
-            ts: collector.wallTime(e.tsNs),
-            ...tupleOf(collector.ifname(e.ifindex), e.proto, e),
-            len: e.len,
-            segs: e.segs,
-          };
+          // built field by field in the record's order (no spreads: this runs per packet)
+          const p = { type: 'packet', ts: collector.wallTime(e.tsNs), iface: collector.ifname(e.ifindex), dir: e.dir, proto: e.proto, src: e.src, sport: e.sport, dst: e.dst, dport: e.dport } as PacketRecord;
+          if (e.vlan) p.vlan = e.vlan;
+          if (e.icmp) {
+            p.icmp_type = e.icmp.type;
+            p.icmp_code = e.icmp.code;
+          }
+          p.len = e.len;
+          p.segs = e.segs;
           if (e.tcpFlags !== undefined) p.tcp_flags = e.tcpFlags;
           if (e.roceOpcode !== undefined) {
             p.roce_opcode = e.roceOpcode;
