@@ -15,7 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TestRun } from '../src/bpf/testrun.js';
+import { sleep } from '../test/lib/cli.js';
 import { CLI } from '../test/lib/env.js';
+import { ethHeader, ipv4Header, udpHeader } from '../test/lib/peer.js';
 import { cpuNs, median } from './lib.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -23,18 +25,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const SELF = fileURLToPath(import.meta.url);
 
 /** Ethernet + IPv4 + UDP (10.0.0.1:40000 -> 10.0.0.2:5201) + 64 bytes of payload. */
-function datagram(): Uint8Array {
-  const b = Buffer.alloc(14 + 20 + 8 + 64);
-  Buffer.from('02000000000202000000000108004500', 'hex').copy(b, 0);
-  b.writeUInt16BE(20 + 8 + 64, 16);
-  b[22] = 64; // ttl
-  b[23] = 17; // udp
-  Buffer.from([10, 0, 0, 1, 10, 0, 0, 2]).copy(b, 26);
-  b.writeUInt16BE(40000, 34);
-  b.writeUInt16BE(5201, 36);
-  b.writeUInt16BE(8 + 64, 38);
-  return b;
-}
+const datagram = (): Buffer =>
+  Buffer.concat([ethHeader('02:00:00:00:00:02', '02:00:00:00:00:01', 0x0800), ipv4Header('10.0.0.1', '10.0.0.2', 17, 8 + 64), udpHeader(40000, 5201, 64), Buffer.alloc(64)]);
 
 /** The producer (a child inside the namespace): runs the program for `seconds`, prints how many runs. */
 function produce(progId: number, seconds: number): void {
@@ -55,7 +47,6 @@ function produce(progId: number, seconds: number): void {
 }
 
 const sh = (cmd: string, ...args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Config {
   name: string;
