@@ -13,11 +13,9 @@
  *
  * A record still being written (busy) at the head stops the drain. The fd stays readable meanwhile
  * (the kernel reports data while producer_pos is ahead), so the fd's watch is paused, and the ring
- * looked at again a millisecond later, until a drain gets past it: no busy loop. A head that stays busy for a second is
- * reported once: the kernel cannot reserve past an unfinished record for long, so what follows is
- * counted by the programs as dropped. Seen on 6.18 under BPF_PROG_TEST_RUN at millions of records/s
- * while the reader re-read a busy head without pause (through the fd's readiness, or a spin): a
- * header left busy for good and every later reservation refused; with the pause, not seen.
+ * looked at again a millisecond later, until a drain gets past it: no busy loop. A head that stays
+ * busy for a second is reported once (the kernel cannot reserve past an unfinished record for long,
+ * so what follows is counted by the programs as dropped).
  */
 import koffi from 'koffi';
 import { log } from '../log.js';
@@ -32,24 +30,12 @@ const HDR = 8;
 
 export type RecordHandler = (dv: DataView, offset: number, len: number) => void;
 
-/* x86-64 is TSO: plain loads are acquire and plain stores release, which is all the protocol needs.
- * Elsewhere the position and header reads go through libatomic with explicit ordering. */
-const TSO = process.arch === 'x64' || process.arch === 'ia32';
-type Fn = (...a: unknown[]) => unknown;
-let atomics: { load8: Fn; load4: Fn; store8: Fn } | null = null;
-function atomicLib(): { load8: Fn; load4: Fn; store8: Fn } {
-  if (!atomics) {
-    const l = koffi.load('libatomic.so.1');
-    atomics = {
-      load8: l.func('uint64_t __atomic_load_8(const void *p, int order)') as Fn,
-      load4: l.func('uint32_t __atomic_load_4(const void *p, int order)') as Fn,
-      store8: l.func('void __atomic_store_8(void *p, uint64_t v, int order)') as Fn,
-    };
-  }
-  return atomics;
-}
-const ACQUIRE = 2;
-const RELEASE = 3;
+/* The positions and record headers are read and written with Atomics (on the mapped memory, host byte
+ * order): sequentially consistent, so neither the CPU nor V8's optimiser moves a header read before the
+ * producer position it depends on. Plain DataView reads may be reordered or reused by the JIT, which
+ * assumes an ArrayBuffer nobody else writes: under millions of records/s that read a stale header from
+ * the previous lap, the consumer position ran past the producer's, and the kernel, seeing the ring
+ * full, refused every record after (and the fd, readable, spun the reader). */
 
 export interface RingSource {
   /** the ring buffer map's fd */
@@ -66,7 +52,13 @@ class Ring {
   private readonly mask: number;
   private readonly consPtr: Ptr;
   private readonly prodPtr: Ptr;
-  private readonly cons: DataView;
+  /** consumer_pos (page 0) */
+  private readonly cons: BigUint64Array;
+  /** producer_pos at index 0 of the producer page */
+  private readonly prodPos: BigUint64Array;
+  /** the producer page and the data area (twice) as 32-bit words: the record headers */
+  private readonly words: Uint32Array;
+  /** the same, for the record handlers */
   private readonly prod: DataView;
   poller: ReturnType<typeof koffi.node.poll> | null = null;
   /** the position where a busy head was first met, and when (performance.now()) */
@@ -88,20 +80,24 @@ class Ring {
       c.munmap(this.consPtr, this.page);
       throw new Error(`mmap of ring buffer ${src.name}: ${strerror(err)}`);
     }
-    this.cons = new DataView(view(this.consPtr, this.page));
-    this.prod = new DataView(view(this.prodPtr, this.page + 2 * src.size));
+    this.cons = new BigUint64Array(view(this.consPtr, this.page), 0, 1);
+    const data = view(this.prodPtr, this.page + 2 * src.size);
+    this.prodPos = new BigUint64Array(data, 0, 1);
+    this.words = new Uint32Array(data);
+    this.prod = new DataView(data);
   }
 
   private producerPos(): number {
-    return TSO ? Number(this.prod.getBigUint64(0, true)) : Number(atomicLib().load8(this.prodPtr, ACQUIRE));
+    return Number(Atomics.load(this.prodPos, 0));
   }
 
   private consumerPos(): number {
-    return Number(this.cons.getBigUint64(0, true));
+    return Number(Atomics.load(this.cons, 0));
   }
 
+  /** the header at byte offset `off` (a multiple of 8) */
   private header(off: number): number {
-    return TSO ? this.prod.getUint32(off, true) : Number(atomicLib().load4(this.prodPtr + BigInt(off), ACQUIRE));
+    return Atomics.load(this.words, off >>> 2);
   }
 
   /** Bytes written by the kernel and not yet consumed. */
@@ -150,8 +146,7 @@ class Ring {
   }
 
   private commit(pos: number): void {
-    if (TSO) this.cons.setBigUint64(0, BigInt(pos), true);
-    else atomicLib().store8(this.consPtr, BigInt(pos), RELEASE);
+    Atomics.store(this.cons, 0, BigInt(pos));
   }
 
   unmap(): void {
