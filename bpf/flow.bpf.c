@@ -39,7 +39,6 @@ struct xt_btf_anchor {
 	struct xt_cap_hdr cap_hdr;
 	enum xt_dir dir;
 	enum xt_kind kind;
-	enum xt_pclass pclass;
 	enum xt_stat stat;
 };
 const struct xt_btf_anchor *xt_btf_anchor __attribute__((unused));
@@ -85,7 +84,6 @@ struct pkt {
 	__u8 tcp_flags;
 	__u8 roce_opcode;
 	__u8 is_ip;
-	__u8 pclass;
 	__u32 roce_qp;
 };
 
@@ -130,12 +128,10 @@ static __always_inline void parse_bth(struct pkt *p, __u8 *bth)
 	p->roce_qp = ((__u32)bth[5] << 16) | ((__u32)bth[6] << 8) | bth[7];
 }
 
-/* A non-first fragment: no L4 header, so no ports and no ICMP type; the protocol class still
- * applies to the packet-log filter. */
+/* A non-first fragment: no L4 header, so no ports and no ICMP type. */
 static __always_inline int fragment(struct pkt *p)
 {
 	if (p->key.proto == IPPROTO_ICMP || p->key.proto == IPPROTO_ICMPV6) {
-		p->pclass = p->key.proto == IPPROTO_ICMP ? XT_PC_ICMP : XT_PC_ICMPV6;
 		p->key.icmp_type = XT_ICMP_NONE;
 		p->key.icmp_code = XT_ICMP_NONE;
 	}
@@ -155,7 +151,6 @@ static __always_inline int parse_l4(struct pkt *p, void *pos, void *data, void *
 		p->key.dport = bpf_ntohs(th->dest);
 		p->tcp_flags = ((__u8 *)th)[13];
 		p->hdr_len = (pos - data) + th->doff * 4;
-		p->pclass = XT_PC_TCP;
 	} else if (p->key.proto == IPPROTO_UDP) {
 		struct udphdr *uh = pos;
 		if ((void *)(uh + 1) > data_end)
@@ -163,18 +158,15 @@ static __always_inline int parse_l4(struct pkt *p, void *pos, void *data, void *
 		p->key.sport = bpf_ntohs(uh->source);
 		p->key.dport = bpf_ntohs(uh->dest);
 		p->hdr_len = (pos - data) + sizeof(*uh);
-		p->pclass = XT_PC_UDP;
 		if (p->key.dport == ROCE_V2_PORT) {
 			__u8 *bth = (void *)(uh + 1);
 			if ((void *)(bth + BTH_LEN) > data_end)
 				return PARSE_TRUNCATED;
 			p->key.kind = XT_KIND_ROCE_V2;
-			p->pclass = XT_PC_ROCE_V2;
 			parse_bth(p, bth);
 		}
 	} else if (p->key.proto == IPPROTO_ICMP || p->key.proto == IPPROTO_ICMPV6) {
 		__u8 *ih = pos;
-		p->pclass = p->key.proto == IPPROTO_ICMP ? XT_PC_ICMP : XT_PC_ICMPV6;
 		p->hdr_len = pos - data;
 		if ((void *)(ih + 2) > data_end) {
 			p->key.icmp_type = XT_ICMP_NONE;
@@ -184,7 +176,6 @@ static __always_inline int parse_l4(struct pkt *p, void *pos, void *data, void *
 		p->key.icmp_type = ih[0];
 		p->key.icmp_code = ih[1];
 	} else {
-		p->pclass = XT_PC_OTHER;
 		p->hdr_len = pos - data;
 	}
 	return PARSE_OK;
@@ -227,7 +218,6 @@ static __always_inline int parse(struct pkt *p, void *data, void *data_end)
 		map_v4(p->key.src, iph->saddr);
 		map_v4(p->key.dst, iph->daddr);
 		p->hdr_len = (pos - data) + ihl;
-		p->pclass = XT_PC_OTHER;
 		if (bpf_ntohs(iph->frag_off) & IP_OFFSET)
 			return fragment(p);
 		pos += ihl;
@@ -246,7 +236,6 @@ static __always_inline int parse(struct pkt *p, void *data, void *data_end)
 		__builtin_memcpy(p->key.dst, &ip6->daddr, 16);
 		nh = ip6->nexthdr;
 		pos = ip6 + 1;
-		p->pclass = XT_PC_OTHER;
 #pragma unroll
 		for (int i = 0; i < MAX_V6_EXT; i++) {
 			__u8 *ext = pos;
@@ -293,7 +282,6 @@ static __always_inline int parse(struct pkt *p, void *data, void *data_end)
 		p->is_ip = 1;
 		p->key.family = 6;
 		p->key.kind = XT_KIND_ROCE_V1;
-		p->pclass = XT_PC_ROCE_V1;
 		__builtin_memcpy(p->key.src, grh + 8, 16);
 		__builtin_memcpy(p->key.dst, grh + 24, 16);
 		p->hdr_len = (pos - data) + GRH_LEN + BTH_LEN;
@@ -303,36 +291,11 @@ static __always_inline int parse(struct pkt *p, void *data, void *data_end)
 	return PARSE_NON_IP;
 }
 
-static __always_inline int net_match(const __u8 *addr, const volatile __u32 *net,
-				     const volatile __u32 *mask)
-{
-	const __u32 *a = (const __u32 *)addr;
-	return (a[0] & mask[0]) == net[0] && (a[1] & mask[1]) == net[1] &&
-	       (a[2] & mask[2]) == net[2] && (a[3] & mask[3]) == net[3];
-}
-
-static __always_inline int log_wanted(struct pkt *p)
-{
-	if (!(xt_cfg.proto_mask & p->pclass))
-		return 0;
-	if (xt_cfg.sport && p->key.sport != xt_cfg.sport)
-		return 0;
-	if (xt_cfg.dport && p->key.dport != xt_cfg.dport)
-		return 0;
-	if (xt_cfg.src_filter && !net_match(p->key.src, xt_cfg.src_net, xt_cfg.src_mask))
-		return 0;
-	if (xt_cfg.dst_filter && !net_match(p->key.dst, xt_cfg.dst_net, xt_cfg.dst_mask))
-		return 0;
-	return 1;
-}
-
 static __always_inline void log_packet(struct pkt *p, struct xt_stats *s, __u32 len, __u64 segs,
 				       __u64 now)
 {
 	struct xt_event *e;
 
-	if (!log_wanted(p))
-		return;
 	if (!rate_ok(xt_cfg.rate_limit, now)) {
 		stat_add(s, XT_STAT_EV_SUPPRESSED, 1);
 		return;

@@ -13,17 +13,6 @@ enum xt_dir { XT_DIR_INGRESS = 0, XT_DIR_EGRESS = 1 };
 /* What carried the packet. IP protocol numbers stay in `proto`. */
 enum xt_kind { XT_KIND_IP = 0, XT_KIND_ROCE_V1 = 1, XT_KIND_ROCE_V2 = 2 };
 
-/* Protocol classes for the packet-log filter (bit mask). */
-enum xt_pclass {
-	XT_PC_TCP = 1 << 0,
-	XT_PC_UDP = 1 << 1,
-	XT_PC_ICMP = 1 << 2,
-	XT_PC_ROCE_V1 = 1 << 3,
-	XT_PC_ROCE_V2 = 1 << 4,
-	XT_PC_OTHER = 1 << 5,
-	XT_PC_ICMPV6 = 1 << 6,
-};
-
 /* Addresses are 16 bytes: IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d), RoCE v1 as GIDs. */
 struct xt_flow_key {
 	__u8 src[16];
@@ -113,15 +102,7 @@ struct xt_config {
 	__u32 watch_count;  /* entries in the watch LPM trie; 0 skips the lookups */
 	__u32 rate_limit;   /* packet-log events per second, 0 = unlimited */
 	__u8 log_enabled;
-	__u8 proto_mask;    /* enum xt_pclass bits */
-	__u8 src_filter;    /* 1 when src_net/src_mask apply */
-	__u8 dst_filter;
-	__u16 sport;        /* 0 = any */
-	__u16 dport;
-	__u32 src_net[4];   /* network byte order words of the 16-byte address, pre-masked */
-	__u32 src_mask[4];
-	__u32 dst_net[4];
-	__u32 dst_mask[4];
+	__u8 cfg_pad0[3];
 	__u32 ifindex[XT_MAX_IFACES]; /* the interfaces in `stats` slot order, 0-terminated */
 	__u8 filter;        /* 1: a --filter expression was spliced in (xt_pcap_filter); it gates log and capture */
 	__u8 capture;       /* 1: matching packets go to the `packets` ring (-w) */

@@ -76,6 +76,20 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
       await full.ready(60_000);
       const filtered = exprs.map((e, i) => new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '60000', '-w', join(dir, `f${i}.pcapng`), '--filter', e], { ns: p.nsA }));
       procs.push(...filtered);
+      // --protocol/--src-ip/--dst-ip/--src-port/--dst-port are shorthand for an expression that also looks
+      // behind VLAN tags; the oracle is each one's documented meaning, written out here by hand
+      const udpNotRoce = 'udp and not udp dst port 4791';
+      const flagRuns: Array<{ args: string[]; oracle: string }> = [
+        { args: ['--protocol', 'udp', '--dst-port', '9000'], oracle: `(${udpNotRoce} and dst port 9000) or (vlan and ${udpNotRoce} and dst port 9000)` },
+        { args: ['--protocol', 'icmp', '--src-ip', p.ipB], oracle: `(icmp and ip src host ${p.ipB}) or (vlan and icmp and ip src host ${p.ipB})` },
+        { args: ['--protocol', 'roce'], oracle: 'udp dst port 4791 or ether proto 0x8915 or (vlan and (udp dst port 4791 or ether proto 0x8915))' },
+        { args: ['--dst-ip', p.ip6A], oracle: `ip6 dst host ${p.ip6A} or (vlan and ip6 dst host ${p.ip6A})` },
+        { args: ['--dst-ip', `10.${o}.0.0/24`, '--src-port', '40002'], oracle: `(ip dst net 10.${o}.0.0/24 and src port 40002) or (vlan and ip dst net 10.${o}.0.0/24 and src port 40002)` },
+        { args: ['--protocol', 'tcp', '--dst-port', '5201', 'greater', '100'], oracle: 'greater 100 and tcp and dst port 5201' },
+      ];
+      const flagged = flagRuns.map((f, i) => new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '60000', '-w', join(dir, `g${i}.pcapng`), ...f.args], { ns: p.nsA }));
+      procs.push(...flagged);
+      filtered.push(...flagged);
       for (const x of filtered) await x.ready(120_000);
       await sleep(300);
 
@@ -125,6 +139,17 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
         assert.equal(mine.stats[0]!.filterAccept, BigInt(mine.packets.length), `'${e}': the statistics block counts what the filter passed`);
         checked.push(`${e}: ${mine.packets.length}`);
       });
+      flagRuns.forEach((f, i) => {
+        const sel = join(dir, `gsel${i}.pcap`);
+        execFileSync('tcpdump', ['-r', join(dir, 'full.pcapng'), '-w', sel, f.oracle], { stdio: 'ignore' });
+        const want = readCapture(sel).packets;
+        const mine = readCapture(join(dir, `g${i}.pcapng`)).packets;
+        assert.deepEqual(multiset(mine.map((x) => ({ ...x, dir: undefined }))), multiset(want.map((x) => ({ ...x, dir: undefined }))), `${f.args.join(' ')}: not what '${f.oracle}' selects`);
+        assert.ok(mine.length > 0 && mine.length < all.packets.length, `${f.args.join(' ')}: ${mine.length} packets`);
+      });
+      // the VLAN-tagged datagrams to 9000 pass --protocol udp --dst-port 9000, as xtrace's parser sees them
+      assert.equal(readCapture(join(dir, 'g0.pcapng')).packets.filter((x) => x.data.readUInt16BE(12) === 0x8100).length, 10);
+      assert.equal(readCapture(join(dir, 'g4.pcapng')).packets.length, 10, 'only the tagged datagrams come from port 40002');
       // the expressions select something, and not everything: the comparison means something
       const sizes = checked.map((c) => Number(c.split(': ').at(-1)));
       assert.ok(sizes.filter((n) => n > 0).length >= 25 && sizes.filter((n) => n < all.packets.length).length >= 25, checked.join('; '));
@@ -258,6 +283,9 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
         [['-w', dir], /^xtrace: -w\/--write: cannot write '.*': is a directory/],
         [['-w', '10.0.0.5'], /^xtrace: -w\/--write: expected a file to write pcapng to \(or - for stdout\), got '10\.0\.0\.5'; to count an address's traffic use --watch-ip 10\.0\.0\.5$/],
         [['--snaplen', '5'], /^xtrace: --snaplen: expected a whole number from 14 to 9216, got '5'$/],
+        [['--protocol', 'tcp', '--filter', 'vlan 100'], /^xtrace: --protocol: cannot be combined with a filter expression that uses vlan, mpls, pppoes or geneve \(they move the offsets of what follows\); write the whole filter as an expression$/],
+        [['--src-ip', '10.0.0.1', '--dst-ip', 'fd00::1'], /^xtrace: --src-ip, --dst-ip: 10\.0\.0\.1 and fd00::1 are of different IP versions, so no packet has both; give two of one version$/],
+        [['--protocol', 'icmp', '--filter', 'ip6'], /^xtrace: --filter, --protocol: expression rejects all packets \(in '\(ip6\) and .*'\)$/],
       ];
       for (const [args, re] of cases) {
         const r = run(...args);

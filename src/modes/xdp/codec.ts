@@ -1,9 +1,7 @@
 /** Encoders and decoders for the structs of bpf/include/flow.h (offsets from src/bpf/layout.ts). */
-import { CONFIG, EVENT, FLOW_KEY, FLOW_VAL, IP_VAL, LPM_KEY, PCLASS, XT_ICMP_NONE, XT_MAX_IFACES } from './layout.js';
+import { CONFIG, EVENT, FLOW_KEY, FLOW_VAL, IP_VAL, LPM_KEY, XT_ICMP_NONE, XT_MAX_IFACES } from './layout.js';
 import { sumU64 } from '../../bpf/maps.js';
 import { type Net, formatAddr } from '../../options/index.js';
-import { maskAddr } from '../../options/ip.js';
-import type { Protocol } from '../../options/index.js';
 import type { Dir } from '../../records/index.js';
 import { protoName, roceOpcodeName, tcpFlagNames } from './names.js';
 
@@ -11,11 +9,6 @@ export interface KernelConfig {
   watchCount: number;
   rateLimit: number;
   log: boolean;
-  protocols: Protocol[];
-  srcNet?: Net;
-  dstNet?: Net;
-  srcPort?: number;
-  dstPort?: number;
   /** the attached interfaces, in the order of their `stats` slots */
   ifindexes: number[];
   /** a --filter expression is spliced into the programs */
@@ -25,47 +18,17 @@ export interface KernelConfig {
   snaplen?: number;
 }
 
-export function protoMask(ps: Protocol[]): number {
-  let m = 0;
-  for (const p of ps) {
-    if (p === 'all') m |= Object.values(PCLASS).reduce((a, b) => a | b, 0);
-    if (p === 'tcp') m |= PCLASS.XT_PC_TCP;
-    if (p === 'udp') m |= PCLASS.XT_PC_UDP;
-    if (p === 'icmp') m |= PCLASS.XT_PC_ICMP;
-    if (p === 'icmpv6') m |= PCLASS.XT_PC_ICMPV6;
-    if (p === 'roce' || p === 'roce_v1') m |= PCLASS.XT_PC_ROCE_V1;
-    if (p === 'roce' || p === 'roce_v2') m |= PCLASS.XT_PC_ROCE_V2;
-  }
-  return m;
-}
-
-/** The 16-byte mask of a prefix: all-ones masked to it. */
-const maskOf = (prefix: number): Buffer => maskAddr(Buffer.alloc(16, 0xff), prefix);
-
 export function encodeConfig(c: KernelConfig): Buffer {
   const f = CONFIG.fields;
   const b = Buffer.alloc(CONFIG.size);
   b.writeUInt32LE(c.watchCount, f.watch_count);
   b.writeUInt32LE(c.rateLimit, f.rate_limit);
   b.writeUInt8(c.log ? 1 : 0, f.log_enabled);
-  b.writeUInt8(protoMask(c.protocols), f.proto_mask);
-  b.writeUInt16LE(c.srcPort ?? 0, f.sport);
-  b.writeUInt16LE(c.dstPort ?? 0, f.dport);
   if (c.ifindexes.length > XT_MAX_IFACES) throw new Error(`at most ${XT_MAX_IFACES} interfaces`);
   c.ifindexes.forEach((ix, i) => b.writeUInt32LE(ix, f.ifindex + 4 * i));
   b.writeUInt8(c.filter ? 1 : 0, f.filter);
   b.writeUInt8(c.capture ? 1 : 0, f.capture);
   b.writeUInt32LE(c.snaplen ?? 0, f.snaplen);
-  if (c.srcNet) {
-    b.writeUInt8(1, f.src_filter);
-    c.srcNet.addr.copy(b, f.src_net);
-    maskOf(c.srcNet.prefix).copy(b, f.src_mask);
-  }
-  if (c.dstNet) {
-    b.writeUInt8(1, f.dst_filter);
-    c.dstNet.addr.copy(b, f.dst_net);
-    maskOf(c.dstNet.prefix).copy(b, f.dst_mask);
-  }
   return b;
 }
 

@@ -8,6 +8,7 @@ import { RingReader } from '../../bpf/ringbuf.js';
 import { EXIT, XtError, usageError } from '../../errors.js';
 import { WriteError } from '../../capture/pcapng.js';
 import { compileFilter, splice, translate } from '../../capture/cbpf.js';
+import { combinedFilter, flagNames } from './sugar.js';
 import { Exporter } from '../../export/exporter.js';
 import { FlowSeries, flowMetrics } from '../../export/flows.js';
 import { log } from '../../log.js';
@@ -317,7 +318,9 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
   if (watch.length > XT_MAX_WATCH) throw usageError(`--watch-ip: at most ${XT_MAX_WATCH} addresses or CIDRs, got ${watch.length}`);
   noteAdjusted(opts);
   // the expression and the file before anything is loaded: libpcap's refusal, or a path that cannot be written, is bad input
-  const filterCode = opts.filter ? translate(compileFilter(opts.filter, '--filter')) : null;
+  const expr = combinedFilter(opts);
+  const filterCode = expr ? translate(compileFilter(expr, [...(opts.filter ? ['--filter'] : []), ...flagNames(opts)].join(', '))) : null;
+  if (expr && expr !== opts.filter) log.info(`filter: ${expr}`);
   const capture = opts.write ? Capture.open(opts.write, opts.ifaces, opts.snaplen) : null;
   const obj = BpfObject.open(defaultObject('flow.bpf.o'));
   const links: Link[] = [];
@@ -333,11 +336,6 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
         watchCount: watch.length,
         rateLimit: opts.rateLimit,
         log: opts.packets,
-        protocols: opts.protocols,
-        srcNet: opts.srcNet,
-        dstNet: opts.dstNet,
-        srcPort: opts.srcPort,
-        dstPort: opts.dstPort,
         ifindexes: opts.ifaces.map((i) => i.ifindex),
         filter: filterCode !== null,
         capture: capture !== null,

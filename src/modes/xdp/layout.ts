@@ -39,11 +39,8 @@ export const EVENT = {
 
 export const CONFIG = {
   name: 'xt_config',
-  size: 152,
-  fields: {
-    watch_count: 0, rate_limit: 4, log_enabled: 8, proto_mask: 9, src_filter: 10, dst_filter: 11, sport: 12,
-    dport: 14, src_net: 16, src_mask: 32, dst_net: 48, dst_mask: 64, ifindex: 80, filter: 144, capture: 145, cfg_pad: 146, snaplen: 148,
-  },
+  size: 84,
+  fields: { watch_count: 0, rate_limit: 4, log_enabled: 8, cfg_pad0: 9, ifindex: 12, filter: 76, capture: 77, cfg_pad: 78, snaplen: 80 },
 } as const satisfies StructLayout;
 
 export const STATS = { name: 'xt_stats', size: 128, fields: { v: 0 } } as const satisfies StructLayout;
@@ -55,7 +52,6 @@ export const STRUCTS: readonly StructLayout[] = [FLOW_KEY, FLOW_VAL, LPM_KEY, IP
 
 export const DIR = { XT_DIR_INGRESS: 0, XT_DIR_EGRESS: 1 } as const;
 export const KIND = { XT_KIND_IP: 0, XT_KIND_ROCE_V1: 1, XT_KIND_ROCE_V2: 2 } as const;
-export const PCLASS = { XT_PC_TCP: 1, XT_PC_UDP: 2, XT_PC_ICMP: 4, XT_PC_ROCE_V1: 8, XT_PC_ROCE_V2: 16, XT_PC_OTHER: 32, XT_PC_ICMPV6: 64 } as const;
 export const STAT = {
   XT_STAT_RX_PACKETS: 0, XT_STAT_RX_BYTES: 1, XT_STAT_TX_PACKETS: 2, XT_STAT_TX_BYTES: 3, XT_STAT_NON_IP: 4,
   XT_STAT_FRAGMENTS: 5, XT_STAT_TRUNCATED: 6, XT_STAT_FLOWS_CREATED: 7, XT_STAT_FLOW_FAILED: 8, XT_STAT_EV_SENT: 9,
@@ -70,6 +66,5 @@ export const XT_ICMP_NONE = 255;
 export const ENUMS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
   xt_dir: DIR,
   xt_kind: KIND,
-  xt_pclass: PCLASS,
   xt_stat: STAT,
 };
