@@ -44,6 +44,12 @@ export interface RingSource {
   size: number;
   name: string;
   onRecord: RecordHandler;
+  /**
+   * True while the records' destination cannot take more (stdout's reader is behind): the ring is not
+   * read, so the kernel counts what does not fit; `whenUnblocked` calls back once it can.
+   */
+  blocked?: () => boolean;
+  whenUnblocked?: (cb: () => void) => void;
 }
 
 /** One mapped ring. */
@@ -64,6 +70,8 @@ class Ring {
   /** the position where a busy head was first met, and when (performance.now()) */
   busyAt = -1;
   busySince = 0;
+  /** its destination is blocked (RingSource.blocked): not read, its fd not watched, until it calls back */
+  blocked = false;
   /** the head has been busy for over STUCK_MS (reported once) */
   stuck = false;
   /** its fd's watch is stopped while the head is busy */
@@ -118,7 +126,7 @@ class Ring {
       const prod = this.producerPos();
       if (cons >= prod) break;
       while (cons < prod) {
-        if (n >= budget || ((n & 63) === 63 && performance.now() >= deadline)) {
+        if (n >= budget || ((n & 63) === 63 && (performance.now() >= deadline || this.src.blocked?.()))) {
           more = true;
           break outer;
         }
@@ -195,8 +203,10 @@ export class RingReader {
     let more = false;
     const deadline = performance.now() + this.sliceMs;
     for (const r of this.rings) {
+      if (r.blocked || this.holdWhileBlocked(r)) continue;
       const d = r.drain(this.budget, deadline);
       total += d.n;
+      if (this.holdWhileBlocked(r)) continue;
       more ||= d.more;
       this.pauseWhileBusy(r, d.busy);
     }
@@ -222,6 +232,26 @@ export class RingReader {
       }
       if (!more || performance.now() >= deadlineMs) return total;
     }
+  }
+
+  /** A ring whose destination is blocked: its fd's watch stops until the destination calls back. Returns whether it is held. */
+  private holdWhileBlocked(r: Ring): boolean {
+    if (!this.started || this.closed || !r.src.blocked?.()) return false;
+    r.blocked = true;
+    if (r.poller && !r.paused) {
+      r.poller.stop();
+      r.paused = true;
+    }
+    r.src.whenUnblocked!(() => {
+      r.blocked = false;
+      if (this.closed) return;
+      if (r.paused) {
+        r.paused = false;
+        r.poller!.start({ readable: true }, () => this.drain());
+      }
+      this.drain();
+    });
+    return true;
   }
 
   /** Called with a ring's head still busy after a drain: stop watching its fd (it would fire at once, again and again) until the head moves on. */

@@ -57,7 +57,7 @@ export const defaultObject = (name: string): string =>
  * is taken in whole milliseconds (Date.now()'s own resolution), so the ms and us digits come from the
  * monotonic time alone, and the date string is built once per millisecond (per-packet records).
  */
-export function wallClock(): { startNs: bigint; iso(monoNs: bigint, micro?: boolean): string } {
+export function wallClock(): { startNs: bigint; iso(monoNs: bigint | number, micro?: boolean): string } {
   const startNs = process.hrtime.bigint();
   const offsetMs = Date.now() - Math.floor(Number(startNs) / 1e6);
   let lastMs = -1;

@@ -16,6 +16,31 @@ export function out(s: string): void {
   if (!closed) process.stdout.write(s);
 }
 
+/**
+ * Bytes queued for stdout (its reader is slower than the packets come) past which per-packet output
+ * stops taking records from the kernel until the queue drains: the ring then fills and the kernel counts
+ * what it cannot take as lost, rather than xtrace holding ever more in memory.
+ */
+const CONGESTED_BYTES = 4 << 20;
+
+export function stdoutCongested(): boolean {
+  return !closed && process.stdout.writableLength > CONGESTED_BYTES;
+}
+
+/** Calls `cb` once stdout's queue has been written out (or its reader has gone). */
+export function onStdoutDrained(cb: () => void): void {
+  if (!stdoutCongested()) return cb();
+  let done = false;
+  const once = (): void => {
+    if (done) return;
+    done = true;
+    process.stdout.off('drain', once);
+    cb();
+  };
+  process.stdout.once('drain', once);
+  onStdoutClosed(once);
+}
+
 /** Calls `cb` once stdout's reader has gone (at once when it already has). */
 export function onStdoutClosed(cb: () => void): void {
   if (closed) cb();

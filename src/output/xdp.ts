@@ -93,11 +93,13 @@ export interface Sink {
   /** one interval (or the final one): flows, watched IPs, counters */
   interval(records: XdpRecord[]): void;
   packet(p: PacketRecord): void;
+  /** -o json only: a packet's line already written (src/output/packet.ts), newline included */
+  packetLine?: (line: string) => void;
 }
 
 /** Strings that JSON writes as they are, between quotes */
 const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-const jstr = (s: string): string => (PLAIN.test(s) ? `"${s}"` : JSON.stringify(s));
+export const jstr = (s: string): string => (PLAIN.test(s) ? `"${s}"` : JSON.stringify(s));
 
 /**
  * A packet record as the line JSON.stringify writes for it (same fields, same order: the order the
@@ -122,6 +124,7 @@ export function makeSink(format: OutputFormat, write: (s: string) => void = out)
     return {
       interval: (rs) => (packets.flush(), write(rs.map((r) => JSON.stringify(r)).join('\n') + (rs.length ? '\n' : ''))),
       packet: (p) => packets.push(packetJson(p) + '\n'),
+      packetLine: (line) => packets.push(line),
     };
   const render = (rs: XdpRecord[]): string => {
     const out: string[] = [];

@@ -12,6 +12,7 @@ import { stackMetrics } from '../../export/stack.js';
 import { log } from '../../log.js';
 import type { Resolved } from '../../options/spec.js';
 import { makeStackSink } from '../../output/stack.js';
+import { onStdoutDrained, stdoutCongested } from '../../output/stdout.js';
 import type { StackCounters, StackHooksRecord, StackRecord, StackStatsRecord, StackSummaryRecord } from '../../records/index.js';
 import { defaultObject, requireBpfPrivilege, signalReady, untilStopped, wallClock } from '../common.js';
 import { encodeStackConfig, decodeStackEvent, sumStageValues } from './codec.js';
@@ -137,6 +138,8 @@ export async function runStack(opts: StackOptions): Promise<void> {
         fd: events.fd,
         size: events.maxEntries,
         name: 'stack_events',
+        blocked: stdoutCongested,
+        whenUnblocked: onStdoutDrained,
         onRecord: (dv, off) => {
           const e = decodeStackEvent(dv, off);
           const r: StackRecord = {

@@ -9,13 +9,15 @@ import { EXIT, XtError, usageError } from '../../errors.js';
 import { WriteError } from '../../capture/pcapng.js';
 import { compileFilter, splice, translate } from '../../capture/cbpf.js';
 import { combinedFilter, flagNames } from './sugar.js';
+import { makeEventJson, packetRecord } from '../../output/packet.js';
 import { Exporter } from '../../export/exporter.js';
 import { FlowSeries, flowMetrics } from '../../export/flows.js';
 import { log } from '../../log.js';
 import { type Iface, type Net, listInterfaces } from '../../options/index.js';
 import type { Resolved } from '../../options/spec.js';
 import { makeSink } from '../../output/xdp.js';
-import type { Counters, FlowRecord, FlowTuple, IfaceCounters, IpRecord, PacketRecord, StatsRecord, SummaryRecord } from '../../records/index.js';
+import { onStdoutDrained, stdoutCongested } from '../../output/stdout.js';
+import type { Counters, FlowRecord, FlowTuple, IfaceCounters, IpRecord, StatsRecord, SummaryRecord } from '../../records/index.js';
 import { defaultObject, requireBpfPrivilege, signalReady, untilStopped, wallClock } from '../common.js';
 import { decodeEvent, decodeFlowKey, encodeConfig, encodeLpmKey, sumFlowValues, sumIpValues } from './codec.js';
 import { STAT, XT_MAX_IFACES, XT_MAX_WATCH } from './layout.js';
@@ -365,27 +367,18 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
     }
     if (opts.packets) {
       const events = obj.map('events');
+      const packetLine = sink.packetLine;
+      const eventJson = packetLine ? makeEventJson((ns) => clock.iso(ns), (ix) => collector.ifname(ix)) : null;
       ring!.add({
         fd: events.fd,
         size: events.maxEntries,
         name: 'events',
+        // the lines go to stdout (with -w -, nowhere): a reader behind holds the ring, the kernel counts the rest lost
+        ...(opts.write === '-' ? {} : { blocked: stdoutCongested, whenUnblocked: onStdoutDrained }),
         onRecord: (dv, off) => {
+          if (eventJson) return packetLine!(eventJson(dv, off));
           const e = decodeEvent(dv, off);
-          // built field by field in the record's order (no spreads: this runs per packet)
-          const p = { type: 'packet', ts: collector.wallTime(e.tsNs), iface: collector.ifname(e.ifindex), dir: e.dir, proto: e.proto, src: e.src, sport: e.sport, dst: e.dst, dport: e.dport } as PacketRecord;
-          if (e.vlan) p.vlan = e.vlan;
-          if (e.icmp) {
-            p.icmp_type = e.icmp.type;
-            p.icmp_code = e.icmp.code;
-          }
-          p.len = e.len;
-          p.segs = e.segs;
-          if (e.tcpFlags !== undefined) p.tcp_flags = e.tcpFlags;
-          if (e.roceOpcode !== undefined) {
-            p.roce_opcode = e.roceOpcode;
-            p.roce_qp = e.roceQp;
-          }
-          sink.packet(p);
+          sink.packet(packetRecord(e, collector.wallTime(e.tsNs), collector.ifname(e.ifindex)));
         },
       });
     }

@@ -1,0 +1,92 @@
+/**
+ * `xtrace xdp -p -o json`'s per-packet path: an event in the ring straight to its JSON line, the same
+ * text as packetJson(record) (test/unit/packet.test.ts holds them equal), without the decoded event or
+ * the record in between. What repeats from packet to packet (addresses, interface, protocol, TCP flags)
+ * is turned into text once and looked up after.
+ */
+import { formatAddr } from '../options/index.js';
+import { EVENT, XT_ICMP_NONE } from '../modes/xdp/layout.js';
+import { protoName, roceOpcodeName, tcpFlagNames } from '../modes/xdp/names.js';
+import { jstr } from './xdp.js';
+import type { DecodedEvent } from '../modes/xdp/codec.js';
+import type { PacketRecord } from '../records/index.js';
+
+const F = EVENT.fields;
+/** addresses kept as text at most; past it the cache starts again (a scan of many hosts) */
+const MAX_ADDRS = 65_536;
+
+export type EventJson = (dv: DataView, off: number) => string;
+
+/** `iso(monoNs)` turns bpf_ktime_get_ns() into the time of day; `ifname` names an ifindex. */
+export function makeEventJson(iso: (monoNs: number) => string, ifname: (ifindex: number) => string): EventJson {
+  const v4 = new Map<number, string>();
+  const ifaces = new Map<number, string>();
+  const protos = new Map<number, string>();
+  const flags: string[] = [];
+  const opcodes: string[] = [];
+
+  const addr = (dv: DataView, off: number, family: number): string => {
+    if (family !== 4) return formatAddr(new Uint8Array(dv.buffer, dv.byteOffset + off, 16), family);
+    const k = dv.getUint32(off + 12);
+    let s = v4.get(k);
+    if (s === undefined) {
+      if (v4.size >= MAX_ADDRS) v4.clear();
+      s = `${k >>> 24}.${(k >>> 16) & 255}.${(k >>> 8) & 255}.${k & 255}`;
+      v4.set(k, s);
+    }
+    return s;
+  };
+
+  return (dv, off) => {
+    const kind = dv.getUint8(off + F.kind);
+    const proto = dv.getUint8(off + F.proto);
+    const family = dv.getUint8(off + F.family);
+    const ifindex = dv.getUint32(off + F.ifindex, true);
+    let iface = ifaces.get(ifindex);
+    if (iface === undefined) ifaces.set(ifindex, (iface = jstr(ifname(ifindex))));
+    const pk = (kind << 8) | proto;
+    let p = protos.get(pk);
+    if (p === undefined) {
+      const n = protoName(kind, proto);
+      protos.set(pk, (p = typeof n === 'number' ? String(n) : jstr(n)));
+    }
+    // nanoseconds as a double: exact to the microsecond for 285 years of uptime
+    const ns = dv.getUint32(off + F.ts_ns + 4, true) * 4294967296 + dv.getUint32(off + F.ts_ns, true);
+    let s = `{"type":"packet","ts":"${iso(ns)}","iface":${iface},"dir":"${dv.getUint8(off + F.dir) === 0 ? 'ingress' : 'egress'}","proto":${p},"src":"${addr(dv, off + F.src, family)}","sport":${dv.getUint16(off + F.sport, true)},"dst":"${addr(dv, off + F.dst, family)}","dport":${dv.getUint16(off + F.dport, true)}`;
+    const vlan = dv.getUint16(off + F.vlan, true);
+    if (vlan) s += `,"vlan":${vlan}`;
+    if (kind === 0 && (proto === 1 || proto === 58)) {
+      const type = dv.getUint8(off + F.icmp_type);
+      if (type !== XT_ICMP_NONE) s += `,"icmp_type":${type},"icmp_code":${dv.getUint8(off + F.icmp_code)}`;
+    }
+    s += `,"len":${dv.getUint32(off + F.len, true)},"segs":${dv.getUint16(off + F.segs, true) || 1}`;
+    if (kind === 0 && proto === 6) {
+      const b = dv.getUint8(off + F.tcp_flags);
+      s += flags[b] ?? (flags[b] = `,"tcp_flags":${jstr(tcpFlagNames(b))}`);
+    }
+    if (kind !== 0) {
+      const op = dv.getUint8(off + F.roce_opcode);
+      s += `${opcodes[op] ?? (opcodes[op] = `,"roce_opcode":${jstr(roceOpcodeName(op))}`)},"roce_qp":${dv.getUint32(off + F.roce_qp, true)}`;
+    }
+    return `${s}}\n`;
+  };
+}
+
+/** The packet record of a decoded event (-o table/text, and the reference the JSON path is tested against). */
+export function packetRecord(e: DecodedEvent, ts: string, iface: string): PacketRecord {
+  // built field by field in the record's order (no spreads: this runs per packet)
+  const p = { type: 'packet', ts, iface, dir: e.dir, proto: e.proto, src: e.src, sport: e.sport, dst: e.dst, dport: e.dport } as PacketRecord;
+  if (e.vlan) p.vlan = e.vlan;
+  if (e.icmp) {
+    p.icmp_type = e.icmp.type;
+    p.icmp_code = e.icmp.code;
+  }
+  p.len = e.len;
+  p.segs = e.segs;
+  if (e.tcpFlags !== undefined) p.tcp_flags = e.tcpFlags;
+  if (e.roceOpcode !== undefined) {
+    p.roce_opcode = e.roceOpcode;
+    p.roce_qp = e.roceQp;
+  }
+  return p;
+}
