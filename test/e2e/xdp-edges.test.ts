@@ -106,6 +106,43 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
     }
   });
 
+  test('a stdout reader that stops: the ring is held and the kernel counts what does not fit; every line is counted sent', async (t) => {
+    if (!requireKernel(t)) return;
+    const p = new NetnsPair();
+    const ready = join(tmpdir(), `xt-ready-held-${process.pid}`);
+    const child = spawn('ip', ['netns', 'exec', p.nsA, process.execPath, CLI, 'xdp', '-i', p.ifA, '-o', 'json', '-p', '--rate-limit', '0', '--interval', '60000', '--ready-file', ready, 'udp', 'dst', 'port', '7012'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, XTRACE_LOG_FORMAT: 'text' },
+    });
+    try {
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+      for (let i = 0; i < 200 && !/ready:/.test(err); i++) await sleep(50);
+      assert.match(err, /ready:/, err);
+      // nobody reads stdout: the pipe fills, then xtrace's queue (4 MiB), then the ring
+      const SENT = 100_000;
+      assert.equal(traffic(p.nsB, 'udp-blast', p.ipA, 7012, SENT, 16, 6112), String(SENT));
+      await sleep(500);
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      await sleep(500);
+      child.kill('SIGINT');
+      assert.equal(await exited, 0, err);
+      const rs = parseRecords(out);
+      const sum = summaryOf(rs) as Rec & { filter_passed: number; events_sent: number; events_lost: number };
+      const lines = rs.filter((r) => r.type === 'packet').length;
+      assert.equal(sum.filter_passed, SENT, 'the filter passed every datagram');
+      assert.equal(lines, sum.events_sent, 'every event sent is a line');
+      assert.equal(sum.events_sent + sum.events_lost, SENT, 'sent and lost add up to what passed');
+      assert.ok(sum.events_lost > 0, `a held ring loses in the kernel, counted (${sum.events_lost} lost, ${lines} lines)`);
+    } finally {
+      child.kill('SIGKILL');
+      p.destroy();
+      rmSync(ready, { force: true });
+    }
+  });
+
   test('a reader that goes away (| head -1) ends xtrace quietly: exit 0, no stack trace, nothing attached', async (t) => {
     if (!requireKernel(t)) return;
     const p = new NetnsPair();
