@@ -487,11 +487,19 @@ static __always_inline struct xt_cap *scratch(void)
 	return bpf_map_lookup_elem(&cap_scratch, &zero);
 }
 
+/* Bytes to copy of a `len`-byte packet: no more than the filter reads and the capture keeps. */
+static __always_inline __u32 copy_len(__u32 len)
+{
+	__u32 want = xt_cfg.copy_bytes;
+
+	return len < want ? len : want;
+}
+
 /* XDP: the frame's first bytes into the scratch copy. */
 static __always_inline int xdp_filter_capture(struct xdp_md *ctx, __u32 len)
 {
 	struct xt_cap *c = scratch();
-	__u32 n = bound(len, XT_CAP_MAX);
+	__u32 n = bound(copy_len(len), XT_CAP_MAX);
 
 	if (!c)
 		return 1;
@@ -504,7 +512,7 @@ static __always_inline int xdp_filter_capture(struct xdp_md *ctx, __u32 len)
  * back after the MAC addresses, as AF_PACKET capture shows it. */
 static __always_inline __u32 tc_copy(struct __sk_buff *skb, struct xt_cap *c, __u32 len, __u32 tag)
 {
-	__u32 n = bound(len, XT_CAP_MAX - 4), rest;
+	__u32 n = bound(copy_len(len), XT_CAP_MAX - 4), rest;
 
 	if (n < ETH_HLEN)
 		return 0;

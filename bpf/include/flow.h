@@ -108,6 +108,7 @@ struct xt_config {
 	__u8 capture;       /* 1: matching packets go to the `packets` ring (-w) */
 	__u16 cfg_pad;
 	__u32 snaplen;      /* bytes of each captured packet, 1..XT_CAP_MAX */
+	__u32 copy_bytes;   /* bytes copied of each packet: what the filter can read, and snaplen with -w; 1..XT_CAP_MAX */
 };
 
 /* Bytes of a packet the filter sees and a capture keeps at most: a 9018-byte jumbo frame, plus the

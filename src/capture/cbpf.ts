@@ -22,6 +22,45 @@ export function compileFilter(expr: string, flag: string): ClassicInsn[] {
   return r.insns;
 }
 
+// classic BPF: instruction classes, load modes, the misc TAX (X = A)
+const BPF_LD = 0x00;
+const BPF_LDX = 0x01;
+const BPF_MISC = 0x07;
+const BPF_IMM = 0x00;
+const BPF_ABS = 0x20;
+const BPF_IND = 0x40;
+const BPF_MSH = 0xa0;
+const BPF_TAX = 0x00;
+
+/**
+ * The most bytes of a packet the program can read: each absolute load's end, each indexed load's end
+ * with X at its largest. X's largest is known while X is only ever set to a constant or by `ldxb
+ * 4*([k]&0xf)` (an IP header's length: at most 60); from anything else (A, M[], the length) it is not,
+ * and then XT_CAP_MAX. The kernel copies no more than this of a packet it only filters.
+ */
+export function bytesRead(prog: readonly ClassicInsn[]): number {
+  let xMax = 0;
+  for (const i of prog) {
+    const cls = i.code & 0x07;
+    const mode = i.code & 0xe0;
+    if (cls === BPF_LDX) {
+      if (mode === BPF_IMM) xMax = Math.max(xMax, i.k);
+      else if (mode === BPF_MSH) xMax = Math.max(xMax, 60);
+      else return XT_CAP_MAX;
+    } else if (cls === BPF_MISC && (i.code & 0xf8) === BPF_TAX) return XT_CAP_MAX;
+  }
+  let most = 0;
+  for (const i of prog) {
+    const cls = i.code & 0x07;
+    const mode = i.code & 0xe0;
+    const size = { 0x00: 4, 0x08: 2, 0x10: 1 }[i.code & 0x18] ?? 4;
+    if (cls === BPF_LD && mode === BPF_ABS) most = Math.max(most, i.k + size);
+    else if (cls === BPF_LD && mode === BPF_IND) most = Math.max(most, xMax + i.k + size);
+    else if (cls === BPF_LDX && mode === BPF_MSH) most = Math.max(most, i.k + 1);
+  }
+  return Math.min(most, XT_CAP_MAX);
+}
+
 /** Bytes of the copy (bpf/include/flow.h XT_CAP_MAX); M[] follows them. */
 export const XT_CAP_MAX = 9216;
 export const XT_FILTER_MARK = 0x7f1173a1;

@@ -242,9 +242,14 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
     if (!requireKernel(t)) return;
     const p = new NetnsPair();
     let x: XtraceProcess | null = null;
+    let y: XtraceProcess | null = null;
     try {
       x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '200', '-p', '--rate-limit', '0', 'udp', 'and', 'dst', 'port', '9000'], { ns: p.nsA });
+      // without -w the kernel copies only as far as the filter can read: here the payload's first 4
+      // bytes behind an IP header of up to 60 (86 bytes of these 106-byte frames)
+      y = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '200', '-p', '--rate-limit', '0', '--filter', 'udp[8:4] = 0x61616161 and dst port 9000'], { ns: p.nsA });
       await x.ready();
+      await y.ready();
       await echoing(p.nsA, p.ipA, [9000, 9001], () => {
         traffic(p.nsB, 'udp-send', p.ipA, 9000, 12, 64, 40000);
         traffic(p.nsB, 'udp-send', p.ipA, 9001, 5, 64, 40001);
@@ -258,7 +263,12 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
       assert.ok(logged.every((q) => q.proto === 'udp' && q.dport === 9000 && q.dir === 'ingress'));
       const sum = r.records.find((q) => q.type === 'summary')!;
       assert.deepEqual([sum.filter_passed, sum.events_sent], [12, 12]);
+      const ry = await y.stop('SIGINT');
+      assert.equal(ry.code, 0, ry.stderr);
+      assert.equal(ry.records.filter((q) => q.type === 'packet' && q.dport === 9000 && q.len === 106).length, 12, 'a filter reading the payload');
+      assert.equal(ry.records.find((q) => q.type === 'summary')!.filter_passed, 12);
     } finally {
+      await y?.kill();
       await x?.kill();
       p.destroy();
     }

@@ -1,7 +1,7 @@
 /**
  * The host's half of `make test-kernels` (test/kernels/run.sh): reads what the guest wrote and asserts
  * it. Every test file run in the guest passed (twice for stack and limit: with every hook kind, and
- * with fentry turned off); the guest kernel served fentry, then kprobe, where this host serves
+ * with fentry turned off; three capture tests besides); the guest kernel served fentry, then kprobe, where this host serves
  * tracepoints; and it had no tcx, so the xdp tests ran the classic TC path.
  * Usage: node dist/test/kernels/check.js RESULTS_DIR GUEST_KERNEL
  */
@@ -35,7 +35,11 @@ const serving = (rs: ProbeRow[], mode: string, feature: string): string => {
 };
 
 // 1. the test files
-for (const [name, what] of [['tests', 'xdp, stack and limit tests'], ['tests-nofentry', 'stack and limit tests with XTRACE_DISABLE_HOOKS=fentry']] as const) {
+for (const [name, what] of [
+  ['tests', 'xdp, stack and limit tests'],
+  ['tests-nofentry', 'stack and limit tests with XTRACE_DISABLE_HOOKS=fentry'],
+  ['tests-capture', 'capture tests (the filter spliced into XDP and classic TC programs, pcapng)'],
+] as const) {
   const tap = read(`${name}.tap`);
   const n = (k: string): number => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(tap)?.[1] ?? NaN);
   const skipped = [...tap.matchAll(/^\s*ok \d+ - (.*) # SKIP (.*)$/gm)].filter((m) => !m[2]!.includes('does not match pattern')).map((m) => `${m[1]}: ${m[2]}`);

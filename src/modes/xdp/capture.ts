@@ -10,6 +10,9 @@ export class Capture {
   /** offsetNs in 32-bit halves (the per-packet sum is done on numbers) */
   private readonly offHigh: number;
   private readonly offLow: number;
+  /** the ring's whole mapping as a Buffer, for copies without a view per packet */
+  private ringView: DataView | null = null;
+  private ring: Buffer = Buffer.alloc(0);
   /** packets whose interface is not one of -i (cannot happen: the hooks are on those only) */
   stray = 0;
 
@@ -50,11 +53,14 @@ export class Capture {
       this.stray++;
       return;
     }
-    const data = new Uint8Array(dv.buffer, dv.byteOffset + off + CAP_HDR.size, caplen);
+    if (this.ringView !== dv) {
+      this.ringView = dv;
+      this.ring = Buffer.from(dv.buffer, dv.byteOffset, dv.byteLength);
+    }
     // the kernel's monotonic ns plus the offset to the epoch, carried by hand across the 32-bit halves
     const low = dv.getUint32(off + f.ts_ns, true) + this.offLow;
     const high = dv.getUint32(off + f.ts_ns + 4, true) + this.offHigh + (low >= 0x100000000 ? 1 : 0);
-    this.writer.packetAt(i, high >>> 0, low >>> 0, len, data, dir === DIR.XT_DIR_INGRESS);
+    this.writer.packetFrom(i, high >>> 0, low >>> 0, len, this.ring, off + CAP_HDR.size, caplen, dir === DIR.XT_DIR_INGRESS);
   }
 
   flush(): void {

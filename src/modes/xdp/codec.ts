@@ -1,6 +1,7 @@
 /** Encoders and decoders for the structs of bpf/include/flow.h (offsets from src/bpf/layout.ts). */
 import { CONFIG, EVENT, FLOW_KEY, FLOW_VAL, IP_VAL, LPM_KEY, XT_ICMP_NONE, XT_MAX_IFACES } from './layout.js';
 import { sumU64 } from '../../bpf/maps.js';
+import { XT_CAP_MAX } from '../../capture/cbpf.js';
 import { type Net, formatAddr } from '../../options/index.js';
 import type { Dir } from '../../records/index.js';
 import { protoName, roceOpcodeName, tcpFlagNames } from './names.js';
@@ -16,6 +17,8 @@ export interface KernelConfig {
   /** -w: matching packets go to the packets ring, snaplen bytes each */
   capture?: boolean;
   snaplen?: number;
+  /** bytes copied of each packet for the filter and the capture (XT_CAP_MAX when not given) */
+  copyBytes?: number;
 }
 
 export function encodeConfig(c: KernelConfig): Buffer {
@@ -29,6 +32,7 @@ export function encodeConfig(c: KernelConfig): Buffer {
   b.writeUInt8(c.filter ? 1 : 0, f.filter);
   b.writeUInt8(c.capture ? 1 : 0, f.capture);
   b.writeUInt32LE(c.snaplen ?? 0, f.snaplen);
+  b.writeUInt32LE(c.copyBytes ?? XT_CAP_MAX, f.copy_bytes);
   return b;
 }
 

@@ -7,7 +7,7 @@ import { BpfObject } from '../../bpf/object.js';
 import { RingReader } from '../../bpf/ringbuf.js';
 import { EXIT, XtError, usageError } from '../../errors.js';
 import { WriteError } from '../../capture/pcapng.js';
-import { compileFilter, splice, translate } from '../../capture/cbpf.js';
+import { bytesRead, compileFilter, splice, translate } from '../../capture/cbpf.js';
 import { combinedFilter, flagNames } from './sugar.js';
 import { makeEventJson, packetRecord } from '../../output/packet.js';
 import { Exporter } from '../../export/exporter.js';
@@ -310,6 +310,8 @@ function noteAdjusted(opts: XdpOptions): void {
 /** The packets ring when -w writes a capture: room for about 30 000 full-size frames between reads. */
 const CAPTURE_RING_BYTES = 64 << 20;
 
+const ETH_HLEN = 14;
+
 /** How long the final drain may take at exit before what is left in the ring is reported as unread. */
 const EXIT_DRAIN_MS = 300;
 
@@ -321,7 +323,8 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
   noteAdjusted(opts);
   // the expression and the file before anything is loaded: libpcap's refusal, or a path that cannot be written, is bad input
   const expr = combinedFilter(opts);
-  const filterCode = expr ? translate(compileFilter(expr, [...(opts.filter ? ['--filter'] : []), ...flagNames(opts)].join(', '))) : null;
+  const classic = expr ? compileFilter(expr, [...(opts.filter ? ['--filter'] : []), ...flagNames(opts)].join(', ')) : null;
+  const filterCode = classic ? translate(classic) : null;
   if (expr && expr !== opts.filter) log.info(`filter: ${expr}`);
   const capture = opts.write ? Capture.open(opts.write, opts.ifaces, opts.snaplen) : null;
   const obj = BpfObject.open(defaultObject('flow.bpf.o'));
@@ -342,6 +345,8 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
         filter: filterCode !== null,
         capture: capture !== null,
         snaplen: opts.snaplen,
+        // a packet is copied only as far as the filter reads (tcp port 443: 78 bytes) and -w keeps
+        copyBytes: Math.max(ETH_HLEN, classic ? bytesRead(classic) : 0, capture ? opts.snaplen : 0),
       }),
     );
     obj.setMaxEntries('flows', opts.maxFlows);

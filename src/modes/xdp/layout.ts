@@ -39,8 +39,8 @@ export const EVENT = {
 
 export const CONFIG = {
   name: 'xt_config',
-  size: 84,
-  fields: { watch_count: 0, rate_limit: 4, log_enabled: 8, cfg_pad0: 9, ifindex: 12, filter: 76, capture: 77, cfg_pad: 78, snaplen: 80 },
+  size: 88,
+  fields: { watch_count: 0, rate_limit: 4, log_enabled: 8, cfg_pad0: 9, ifindex: 12, filter: 76, capture: 77, cfg_pad: 78, snaplen: 80, copy_bytes: 84 },
 } as const satisfies StructLayout;
 
 export const STATS = { name: 'xt_stats', size: 128, fields: { v: 0 } } as const satisfies StructLayout;
