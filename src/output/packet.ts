@@ -14,6 +14,9 @@ import type { PacketRecord } from '../records/index.js';
 const F = EVENT.fields;
 /** addresses kept as text at most; past it the cache starts again (a scan of many hosts) */
 const MAX_ADDRS = 65_536;
+/** IPv4 flows whose text is kept: 2^FLOW_BITS slots, a newer flow takes an older one's */
+const FLOW_BITS = 12;
+const FLOW_SLOTS = 1 << FLOW_BITS;
 
 export type EventJson = (dv: DataView, off: number) => string;
 
@@ -37,11 +40,8 @@ export function makeEventJson(iso: (monoNs: number) => string, ifname: (ifindex:
     return s;
   };
 
-  return (dv, off) => {
-    const kind = dv.getUint8(off + F.kind);
-    const proto = dv.getUint8(off + F.proto);
-    const family = dv.getUint8(off + F.family);
-    const ifindex = dv.getUint32(off + F.ifindex, true);
+  /** `"iface":...,"dport":N`, the part of a line a flow repeats */
+  const tuple = (dv: DataView, off: number, kind: number, proto: number, family: number, ifindex: number): string => {
     let iface = ifaces.get(ifindex);
     if (iface === undefined) ifaces.set(ifindex, (iface = jstr(ifname(ifindex))));
     const pk = (kind << 8) | proto;
@@ -50,9 +50,39 @@ export function makeEventJson(iso: (monoNs: number) => string, ifname: (ifindex:
       const n = protoName(kind, proto);
       protos.set(pk, (p = typeof n === 'number' ? String(n) : jstr(n)));
     }
+    return `"iface":${iface},"dir":"${dv.getUint8(off + F.dir) === 0 ? 'ingress' : 'egress'}","proto":${p},"src":"${addr(dv, off + F.src, family)}","sport":${dv.getUint16(off + F.sport, true)},"dst":"${addr(dv, off + F.dst, family)}","dport":${dv.getUint16(off + F.dport, true)}`;
+  };
+  // IPv4 flows' tuple text, direct-mapped by a hash of the five words that make it
+  const keys = new Uint32Array(FLOW_SLOTS * 5);
+  const texts: string[] = new Array<string>(FLOW_SLOTS).fill('');
+
+  return (dv, off) => {
+    const kind = dv.getUint8(off + F.kind);
+    const proto = dv.getUint8(off + F.proto);
+    const family = dv.getUint8(off + F.family);
+    const ifindex = dv.getUint32(off + F.ifindex, true);
+    let t: string;
+    if (family === 4 && kind === 0) {
+      const a = dv.getUint32(off + F.src + 12, true);
+      const b = dv.getUint32(off + F.dst + 12, true);
+      const ports = dv.getUint32(off + F.sport, true); // sport and dport
+      const meta = dv.getUint8(off + F.dir) | (proto << 8);
+      const h = Math.imul(a ^ Math.imul(b, 0x9e3779b1) ^ Math.imul(ports, 0x85ebca6b) ^ Math.imul(ifindex, 0xc2b2ae35) ^ meta, 0x27d4eb2f) >>> (32 - FLOW_BITS);
+      const k = h * 5;
+      if (keys[k] === a && keys[k + 1] === b && keys[k + 2] === ports && keys[k + 3] === ifindex && keys[k + 4] === meta && texts[h] !== '') t = texts[h]!;
+      else {
+        t = tuple(dv, off, kind, proto, family, ifindex);
+        keys[k] = a;
+        keys[k + 1] = b;
+        keys[k + 2] = ports;
+        keys[k + 3] = ifindex;
+        keys[k + 4] = meta;
+        texts[h] = t;
+      }
+    } else t = tuple(dv, off, kind, proto, family, ifindex);
     // nanoseconds as a double: exact to the microsecond for 285 years of uptime
     const ns = dv.getUint32(off + F.ts_ns + 4, true) * 4294967296 + dv.getUint32(off + F.ts_ns, true);
-    let s = `{"type":"packet","ts":"${iso(ns)}","iface":${iface},"dir":"${dv.getUint8(off + F.dir) === 0 ? 'ingress' : 'egress'}","proto":${p},"src":"${addr(dv, off + F.src, family)}","sport":${dv.getUint16(off + F.sport, true)},"dst":"${addr(dv, off + F.dst, family)}","dport":${dv.getUint16(off + F.dport, true)}`;
+    let s = `{"type":"packet","ts":"${iso(ns)}",${t}`;
     const vlan = dv.getUint16(off + F.vlan, true);
     if (vlan) s += `,"vlan":${vlan}`;
     if (kind === 0 && (proto === 1 || proto === 58)) {

@@ -86,4 +86,35 @@ describe('-p -o json: the ring event straight to its line', () => {
       }
     }
   });
+
+  test('many IPv4 flows, more than the tuple cache holds, interleaved: every line as the reference writes it', () => {
+    const iso = (ns: number | bigint): string => `T${Number(ns)}`;
+    const line = makeEventJson(iso, (ix) => `if${ix}`);
+    let seed = 7;
+    const rnd = (n: number): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    const evs: Ev[] = Array.from({ length: 10_000 }, (_, i) => ({
+      ts: BigInt(i),
+      ifindex: 1 + rnd(3),
+      dir: rnd(2),
+      family: 4,
+      kind: 0,
+      proto: [6, 17, 1][rnd(3)]!,
+      src: `10.${rnd(4)}.${rnd(256)}.${rnd(256)}`,
+      dst: `10.9.${rnd(2)}.${rnd(256)}`,
+      sport: rnd(65536),
+      dport: rnd(3) + 80,
+      len: 60 + rnd(1400),
+      segs: 1,
+      flags: rnd(256),
+      icmp: [rnd(20), rnd(4)],
+    }));
+    const bufs = evs.map(encode);
+    for (let pass = 0; pass < 3; pass++)
+      for (let i = 0; i < bufs.length; i += 1 + pass) {
+        const j = pass === 2 ? bufs.length - 1 - i : i;
+        const dv = new DataView(bufs[j]!.buffer, bufs[j]!.byteOffset, bufs[j]!.length);
+        const d = decodeEvent(dv, 0);
+        assert.equal(line(dv, 0), packetJson(packetRecord(d, iso(d.tsNs), `if${d.ifindex}`)) + '\n');
+      }
+  });
 });
