@@ -23,6 +23,7 @@ const BPF_TC_EGRESS = 2;
 const EEXIST = 17;
 const EBUSY = 16;
 const EPERM = 1;
+const ERANGE = 34;
 const ENODEV = 19;
 
 export interface Link {
@@ -162,7 +163,10 @@ export function attachXdp(progFd: number, iface: string, ifindex: number, mode: 
     name: `xdp/${name}`,
     attach: () => {
       const fd = lib.linkCreate(progFd, ifindex, BPF_XDP, linkCreateOpts(flags)) as number;
-      return fd >= 0 ? new FdLink(iface, `xdp/${name}`, fd) : kernelSaid(fd, fd === -EPERM || fd === -EBUSY || fd === -EEXIST);
+      if (fd >= 0) return new FdLink(iface, `xdp/${name}`, fd);
+      const r = kernelSaid(fd, fd === -EPERM || fd === -EBUSY || fd === -EEXIST);
+      // the driver's answer for an MTU past what its single-buffer XDP takes (jumbo frames)
+      return fd === -ERANGE && name === 'native' ? { ...r, refused: `${r.refused}: the MTU is too large for this driver's native XDP` } : r;
     },
   });
   const chain = [...(mode !== 'generic' ? [cand('native', XDP_FLAGS_DRV_MODE)] : []), ...(mode !== 'native' ? [cand('generic', XDP_FLAGS_SKB_MODE)] : [])];

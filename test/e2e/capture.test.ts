@@ -274,6 +274,35 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
     }
   });
 
+  test('jumbo frames (MTU 9000): native XDP refused with the reason; generic XDP captures 8042-byte frames whole', async (t) => {
+    if (!requireKernel(t) || !needs(t, 'tshark')) return;
+    const p = new NetnsPair();
+    const dir = mkdtempSync(join(tmpdir(), 'xt-cap-'));
+    let x: XtraceProcess | null = null;
+    try {
+      p.exec(p.nsA, 'ip', 'link', 'set', p.ifA, 'mtu', '9000');
+      p.exec(p.nsB, 'ip', 'link', 'set', p.ifB, 'mtu', '9000');
+      const r = spawnSync('ip', ['netns', 'exec', p.nsA, process.execPath, CLI, 'xdp', '-i', p.ifA, '--ingress-hook', 'xdp', '--xdp-mode', 'native'], { encoding: 'utf8', env: { ...process.env, XTRACE_LOG_FORMAT: 'text' }, timeout: 30_000 * SLOWDOWN });
+      assert.equal(r.status, 4, r.stderr);
+      assert.match(r.stderr.trim(), /^xtrace: cannot attach XDP \(--xdp-mode native\) to \S+: xdp\/native: Numerical result out of range: the MTU is too large for this driver's native XDP$/m);
+      assert.deepEqual(attachedHooks(p.ifA, p.nsA), { xdp: 'none', tcx: 0, tc: 0 });
+      x = new XtraceProcess(['xdp', '-i', p.ifA, '--ingress-hook', 'xdp', '-o', 'json', '--interval', '60000', '-w', join(dir, 'j.pcapng'), 'icmp'], { ns: p.nsA });
+      await x.ready();
+      assert.match(x.stderr, /native XDP not available \(Numerical result out of range: the MTU is too large for this driver's native XDP\), falling back to generic XDP/);
+      p.exec(p.nsB, 'ping', '-c', '3', '-i', '0.05', '-s', '8000', '-q', p.ipA);
+      await sleep(300);
+      const done = await x.stop('SIGINT');
+      assert.equal(done.code, 0, done.stderr);
+      const got = readCapture(join(dir, 'j.pcapng')).packets;
+      // 3 requests in (XDP), 3 replies out (TC): 14 + 20 + 8 + 8000 bytes each, whole
+      assert.deepEqual(got.map((q) => [q.dir, q.origLen, q.data.length]).sort(), [...Array(3).fill(['in', 8042, 8042]), ...Array(3).fill(['out', 8042, 8042])].sort());
+    } finally {
+      await x?.kill();
+      rmSync(dir, { recursive: true, force: true });
+      p.destroy();
+    }
+  });
+
   test('bad expressions, an unwritable path, a full disk: one clear line, nothing attached', async (t) => {
     if (!requireKernel(t)) return;
     const p = new NetnsPair();
