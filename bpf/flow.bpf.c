@@ -388,11 +388,9 @@ static __always_inline __u32 stats_slot(__u32 ifindex)
 /* Counts a parsed packet. `segs` > 1 for a GSO packet seen by TC: the wire carries `segs`
  * frames, each repeating the headers. `tag` is 4 when TC sees an 802.1Q tag the kernel moved
  * into metadata (every wire frame carries it), else 0. */
-static __always_inline void account(struct pkt *p, int rc, __u32 len, __u32 segs, __u32 tag, int kept)
+static __always_inline void account(struct pkt *p, int rc, __u32 len, __u32 segs, __u32 tag, int kept,
+				    struct xt_stats *s, __u64 now)
 {
-	__u32 slot = stats_slot(p->key.ifindex);
-	struct xt_stats *s = bpf_map_lookup_elem(&stats, &slot);
-	__u64 now = bpf_ktime_get_ns();
 	__u64 pkts = 1, bytes = len + tag;
 
 	if (segs > 1 && rc == PARSE_OK && p->hdr_len < len) {
@@ -455,20 +453,17 @@ static __always_inline __u64 pcap_filter(__u8 *buf, __u32 n, __u32 len)
 
 /* Filter and capture over the copy in `c`: n bytes copied of a `len`-byte packet. Returns whether
  * the filter kept it (the packet log follows the same verdict). */
-static __always_inline int filter_capture(struct xt_cap *c, __u32 n, __u32 len, __u32 ifindex, __u8 dir)
+static __always_inline int filter_capture(struct xt_cap *c, __u32 n, __u32 len, __u32 ifindex, __u8 dir,
+					  struct xt_stats *s, __u64 now)
 {
-	__u32 slot = stats_slot(ifindex);
-	struct xt_stats *s;
-
 	if (xt_cfg.filter && !pcap_filter(c->data, n, len))
 		return 0;
-	s = bpf_map_lookup_elem(&stats, &slot);
 	if (xt_cfg.filter)
 		stat_add(s, XT_STAT_FILTERED, 1);
 	if (!xt_cfg.capture)
 		return 1;
 	__u32 caplen = bound(n < xt_cfg.snaplen ? n : xt_cfg.snaplen, XT_CAP_MAX);
-	c->hdr.ts_ns = bpf_ktime_get_ns();
+	c->hdr.ts_ns = now;
 	c->hdr.ifindex = ifindex;
 	c->hdr.len = len;
 	c->hdr.caplen = caplen;
@@ -496,7 +491,7 @@ static __always_inline __u32 copy_len(__u32 len)
 }
 
 /* XDP: the frame's first bytes into the scratch copy. */
-static __always_inline int xdp_filter_capture(struct xdp_md *ctx, __u32 len)
+static __always_inline int xdp_filter_capture(struct xdp_md *ctx, __u32 len, struct xt_stats *s, __u64 now)
 {
 	struct xt_cap *c = scratch();
 	__u32 n = bound(copy_len(len), XT_CAP_MAX);
@@ -505,7 +500,7 @@ static __always_inline int xdp_filter_capture(struct xdp_md *ctx, __u32 len)
 		return 1;
 	if (n < ETH_HLEN || bpf_xdp_load_bytes(ctx, 0, c->data, n))
 		n = 0;
-	return filter_capture(c, n, len, ctx->ingress_ifindex, XT_DIR_INGRESS);
+	return filter_capture(c, n, len, ctx->ingress_ifindex, XT_DIR_INGRESS, s, now);
 }
 
 /* TC: the skb's first bytes (linear or not), with the VLAN tag the kernel keeps as metadata put
@@ -528,14 +523,14 @@ static __always_inline __u32 tc_copy(struct __sk_buff *skb, struct xt_cap *c, __
 	return rest + 16;
 }
 
-static __always_inline int tc_filter_capture(struct __sk_buff *skb, __u8 dir)
+static __always_inline int tc_filter_capture(struct __sk_buff *skb, __u8 dir, struct xt_stats *s, __u64 now)
 {
 	struct xt_cap *c = scratch();
 	__u32 tag = skb->vlan_present ? 4 : 0;
 
 	if (!c)
 		return 1;
-	return filter_capture(c, tc_copy(skb, c, skb->len, tag), skb->len + tag, skb->ifindex, dir);
+	return filter_capture(c, tc_copy(skb, c, skb->len, tag), skb->len + tag, skb->ifindex, dir, s, now);
 }
 
 SEC("xdp")
@@ -544,11 +539,14 @@ int xt_xdp_ingress(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct pkt p = { .key = { .ifindex = ctx->ingress_ifindex, .dir = XT_DIR_INGRESS } };
+	__u32 slot = stats_slot(ctx->ingress_ifindex);
+	struct xt_stats *s = bpf_map_lookup_elem(&stats, &slot);
+	__u64 now = bpf_ktime_get_ns(); /* one clock read a packet: the capture's time and the flow's */
 	int kept = 1;
 
 	if (xt_cfg.filter || xt_cfg.capture)
-		kept = xdp_filter_capture(ctx, data_end - data);
-	account(&p, parse(&p, data, data_end), data_end - data, 1, 0, kept);
+		kept = xdp_filter_capture(ctx, data_end - data, s, now);
+	account(&p, parse(&p, data, data_end), data_end - data, 1, 0, kept, s, now);
 	return XDP_PASS;
 }
 
@@ -569,6 +567,9 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 {
 	struct pkt p = { .key = { .ifindex = skb->ifindex, .dir = dir } };
 	int rc = parse(&p, (void *)(long)skb->data, (void *)(long)skb->data_end);
+	__u32 slot = stats_slot(skb->ifindex);
+	struct xt_stats *s = bpf_map_lookup_elem(&stats, &slot);
+	__u64 now = bpf_ktime_get_ns(); /* one clock read a packet: the capture's time and the flow's */
 	int kept = 1;
 
 	/* Headers of a non-linear skb may end past its linear part. Pull only then: a pull on a
@@ -583,8 +584,8 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 	if (skb->vlan_present) /* the outer tag, which the kernel moved to metadata */
 		p.key.vlan = skb->vlan_tci & 0x0FFF;
 	if (xt_cfg.filter || xt_cfg.capture)
-		kept = tc_filter_capture(skb, dir);
-	account(&p, rc, skb->len, gso_frames(skb, p.hdr_len), skb->vlan_present ? 4 : 0, kept);
+		kept = tc_filter_capture(skb, dir, s, now);
+	account(&p, rc, skb->len, gso_frames(skb, p.hdr_len), skb->vlan_present ? 4 : 0, kept, s, now);
 	return TC_NEXT;
 }
 
