@@ -16,6 +16,10 @@
  * looked at again a millisecond later, until a drain gets past it: no busy loop. A head that stays
  * busy for a second is reported once (the kernel cannot reserve past an unfinished record for long,
  * so what follows is counted by the programs as dropped).
+ *
+ * A ring whose records' destination is blocked (RingSource.blocked: stdout's reader behind) is not read
+ * and its fd not watched until the destination calls back: the kernel then counts what does not fit,
+ * rather than the reader queueing it in memory.
  */
 import koffi from 'koffi';
 import { log } from '../log.js';
