@@ -342,7 +342,8 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
       const r = await Promise.race([x.wait(), sleep(10_000 * SLOWDOWN).then(() => null)]);
       assert.ok(r, 'xtrace stops when the disk is full');
       assert.equal(r.code, 1, r.stderr);
-      const lines = r.stderr.trim().split('\n');
+      // (a kernel without tcx links adds its warning about the classic TC filters, once per hook)
+      const lines = r.stderr.trim().split('\n').filter((l) => !/ this kernel has no tcx links; /.test(l));
       assert.equal(lines.length, 1, r.stderr);
       assert.match(lines[0]!, /error: -w\/--write: writing '.*x\.pcapng' failed: no space left on device \(\d+ packets written before\)$/);
       assert.deepEqual(attachedHooks(p.ifA, p.nsA), { xdp: 'none', tcx: 0, tc: 0 });

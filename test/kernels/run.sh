@@ -9,13 +9,13 @@
 # host, test/kernels/check.ts asserts the results: every test passed, and the hooks chosen in the guest
 # (fentry, then kprobe with fentry turned off) differ from the host's.
 #
-# Env: KERNEL_SERIES (6.1), GUEST_TIMEOUT (seconds, 2400), GUEST_MEM (MiB, 3072), KERNEL_TESTS (the
+# Env: KERNEL_SERIES (6.1), GUEST_TIMEOUT (seconds, 3600), GUEST_MEM (MiB, 3072), KERNEL_TESTS (the
 # test files run in the guest; three capture tests run besides), KERNEL_TESTS_NOFENTRY (those run again with fentry off), KEEP_RESULTS=1 (keep the guest's output under build/kernels), GUEST_CMD (run this in the guest
 # instead, and print its output: for debugging).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SERIES=${KERNEL_SERIES:-6.1}
-TIMEOUT=${GUEST_TIMEOUT:-2400}
+TIMEOUT=${GUEST_TIMEOUT:-3600}
 MEM=${GUEST_MEM:-3072}
 CACHE=$ROOT/build/kernels
 TESTS=${KERNEL_TESTS:-dist/test/e2e/xdp.test.js dist/test/e2e/stack.test.js dist/test/e2e/limit.test.js}
