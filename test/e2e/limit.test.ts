@@ -358,20 +358,26 @@ describe('limit', () => {
     };
     if (!requireKernel(t, () => needCgroup2() ?? writable())) return;
     const p = new NetnsPair();
+    const dir = tmp();
     const cg = join(cgroup2Root()!, `xtrace-test-${process.pid}`);
     mkdirSync(cg);
     const peers: Peer[] = [];
     const meters: ChildProcess[] = [];
     let x: XtraceProcess | null = null;
     try {
-      const ms = [await meter(p, 5306, 2500, 5000), await meter(p, 5307, 2500, 5000)];
+      // both senders start at one signal (the go file) and both meters count over the same interval:
+      // windows of their own would add a stretch where one sender had the whole rate to itself
+      const go = join(dir, 'go');
+      const ms = [await meter(p, 5306, 2500, 5000, go), await meter(p, 5307, 2500, 5000, go)];
       meters.push(...ms.map((m) => m.proc));
       x = new XtraceProcess(['limit', '--cgroup', cg, '-r', '2M', '-q', '-o', 'json']);
       const ready = await x.ready();
       assert.ok(ready.links.some((l) => l.kind === 'cgroup/inet_egress' && l.target === cg));
       // each sender moves itself into the cgroup before it execs
       const inCg = (argv: string[]): string[] => ['sh', '-c', `echo $$ > ${cg}/cgroup.procs && exec "$@"`, 'sh', ...argv];
-      peers.push(new Peer(p.nsA, ['tcp-blast', p.ipB, 5306, 9000], inCg), new Peer(p.nsA, ['tcp-blast', p.ipB, 5307, 9000], inCg));
+      peers.push(new Peer(p.nsA, ['tcp-blast', p.ipB, 5306, 9000, go], inCg), new Peer(p.nsA, ['tcp-blast', p.ipB, 5307, 9000, go], inCg));
+      for (const q of peers) await q.printed('connected');
+      writeFileSync(go, '');
       const rates = await Promise.all(ms.map((m) => m.rate()));
       assertNear(rates[0]! + rates[1]!, TARGET, 0.1, `two senders of the cgroup together (${rates.map(mib).join(' + ')})`);
       const r = await x.stop('SIGINT');
@@ -382,6 +388,7 @@ describe('limit', () => {
       for (const q of peers) q.kill();
       for (const m of meters) m.kill();
       p.destroy();
+      rmSync(dir, { recursive: true, force: true });
       for (let i = 0; i < 50 && existsSync(cg); i++) {
         try {
           rmdirSync(cg);
