@@ -210,7 +210,8 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
       let err = '';
       pipe.stdout.on('data', (d: Buffer) => (out += d.toString()));
       pipe.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      for (let i = 0; i < 100 && !/ready: attached/.test(err); i++) await sleep(100);
+      for (let i = 0; i < 200 * SLOWDOWN && !/ready: attached/.test(err); i++) await sleep(100);
+      assert.match(err, /ready: attached/, 'xtrace -w - attached before the traffic');
       await echoing(p.nsA, p.ipA, [9000], () => traffic(p.nsB, 'udp-send', p.ipA, 9000, 7, 100, 40000));
       await sleep(500);
       execFileSync('pkill', ['-INT', '-f', `^${process.execPath} ${CLI} xdp -i ${p.ifA} -w -`]); // xtrace, not the shell around it
