@@ -385,6 +385,14 @@ static __always_inline __u32 stats_slot(__u32 ifindex)
 	return XT_MAX_IFACES;
 }
 
+/* The interface's counters, this CPU's copy. */
+static __always_inline struct xt_stats *stats_of(__u32 ifindex)
+{
+	__u32 slot = stats_slot(ifindex);
+
+	return bpf_map_lookup_elem(&stats, &slot);
+}
+
 /* Counts a parsed packet. `segs` > 1 for a GSO packet seen by TC: the wire carries `segs`
  * frames, each repeating the headers. `tag` is 4 when TC sees an 802.1Q tag the kernel moved
  * into metadata (every wire frame carries it), else 0. */
@@ -539,8 +547,7 @@ int xt_xdp_ingress(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct pkt p = { .key = { .ifindex = ctx->ingress_ifindex, .dir = XT_DIR_INGRESS } };
-	__u32 slot = stats_slot(ctx->ingress_ifindex);
-	struct xt_stats *s = bpf_map_lookup_elem(&stats, &slot);
+	struct xt_stats *s = stats_of(ctx->ingress_ifindex);
 	__u64 now = bpf_ktime_get_ns(); /* one clock read a packet: the capture's time and the flow's */
 	int kept = 1;
 
@@ -567,8 +574,7 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 {
 	struct pkt p = { .key = { .ifindex = skb->ifindex, .dir = dir } };
 	int rc = parse(&p, (void *)(long)skb->data, (void *)(long)skb->data_end);
-	__u32 slot = stats_slot(skb->ifindex);
-	struct xt_stats *s = bpf_map_lookup_elem(&stats, &slot);
+	struct xt_stats *s = stats_of(skb->ifindex);
 	__u64 now = bpf_ktime_get_ns(); /* one clock read a packet: the capture's time and the flow's */
 	int kept = 1;
 

@@ -1,8 +1,8 @@
 /**
  * `xtrace xdp -p -o json`'s per-packet path: an event in the ring straight to its JSON line, the same
  * text as packetJson(record) (test/unit/packet.test.ts holds them equal), without the decoded event or
- * the record in between. What repeats from packet to packet (addresses, interface, protocol, TCP flags)
- * is turned into text once and looked up after.
+ * the record in between. What repeats from packet to packet (an IPv4 flow's interface-to-ports part,
+ * interface names, protocols, TCP flags) is turned into text once and looked up after.
  */
 import { formatAddr } from '../options/index.js';
 import { EVENT, XT_ICMP_NONE } from '../modes/xdp/layout.js';
@@ -12,8 +12,6 @@ import type { DecodedEvent } from '../modes/xdp/codec.js';
 import type { PacketRecord } from '../records/index.js';
 
 const F = EVENT.fields;
-/** addresses kept as text at most; past it the cache starts again (a scan of many hosts) */
-const MAX_ADDRS = 65_536;
 /** IPv4 flows whose text is kept: 2^FLOW_BITS slots, a newer flow takes an older one's */
 const FLOW_BITS = 12;
 const FLOW_SLOTS = 1 << FLOW_BITS;
@@ -22,23 +20,12 @@ export type EventJson = (dv: DataView, off: number) => string;
 
 /** `iso(monoNs)` turns bpf_ktime_get_ns() into the time of day; `ifname` names an ifindex. */
 export function makeEventJson(iso: (monoNs: number) => string, ifname: (ifindex: number) => string): EventJson {
-  const v4 = new Map<number, string>();
   const ifaces = new Map<number, string>();
   const protos = new Map<number, string>();
   const flags: string[] = [];
   const opcodes: string[] = [];
 
-  const addr = (dv: DataView, off: number, family: number): string => {
-    if (family !== 4) return formatAddr(new Uint8Array(dv.buffer, dv.byteOffset + off, 16), family);
-    const k = dv.getUint32(off + 12);
-    let s = v4.get(k);
-    if (s === undefined) {
-      if (v4.size >= MAX_ADDRS) v4.clear();
-      s = `${k >>> 24}.${(k >>> 16) & 255}.${(k >>> 8) & 255}.${k & 255}`;
-      v4.set(k, s);
-    }
-    return s;
-  };
+  const addr = (dv: DataView, off: number, family: number): string => formatAddr(new Uint8Array(dv.buffer, dv.byteOffset + off, 16), family);
 
   /** `"iface":...,"dport":N`, the part of a line a flow repeats */
   const tuple = (dv: DataView, off: number, kind: number, proto: number, family: number, ifindex: number): string => {

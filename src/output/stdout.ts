@@ -27,18 +27,18 @@ export function stdoutCongested(): boolean {
   return !closed && process.stdout.writableLength > CONGESTED_BYTES;
 }
 
+/** Waiting for stdout's queue to empty: called once, at the next 'drain' or when the reader goes. */
+const drainWaiters: Array<() => void> = [];
+const wakeDrained = (): void => {
+  for (const w of drainWaiters.splice(0)) w();
+};
+process.stdout.on('drain', wakeDrained);
+onStdoutClosed(wakeDrained);
+
 /** Calls `cb` once stdout's queue has been written out (or its reader has gone). */
 export function onStdoutDrained(cb: () => void): void {
   if (!stdoutCongested()) return cb();
-  let done = false;
-  const once = (): void => {
-    if (done) return;
-    done = true;
-    process.stdout.off('drain', once);
-    cb();
-  };
-  process.stdout.once('drain', once);
-  onStdoutClosed(once);
+  drainWaiters.push(cb);
 }
 
 /** Calls `cb` once stdout's reader has gone (at once when it already has). */

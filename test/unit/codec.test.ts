@@ -6,14 +6,15 @@ import { parseNet } from '../../src/options/index.js';
 
 describe('codec', () => {
   test('config: settings and interfaces at the header offsets', () => {
-    const b = encodeConfig({ watchCount: 2, rateLimit: 500, log: true, ifindexes: [7, 3], filter: true, capture: true, snaplen: 128 });
+    const b = encodeConfig({ watchCount: 2, rateLimit: 500, log: true, ifindexes: [7, 3], filter: true, capture: true, snaplen: 128, copyBytes: 200 });
     const f = CONFIG.fields;
     assert.equal(b.length, CONFIG.size);
     assert.equal(b.readUInt32LE(f.watch_count), 2);
     assert.equal(b.readUInt32LE(f.rate_limit), 500);
     assert.equal(b[f.log_enabled], 1);
     assert.deepEqual([b.readUInt32LE(f.ifindex), b.readUInt32LE(f.ifindex + 4), b.readUInt32LE(f.ifindex + 8)], [7, 3, 0]);
-    assert.deepEqual([b[f.filter], b[f.capture], b.readUInt32LE(f.snaplen)], [1, 1, 128]);
+    assert.deepEqual([b[f.filter], b[f.capture], b.readUInt32LE(f.snaplen), b.readUInt32LE(f.copy_bytes)], [1, 1, 128, 200]);
+    assert.equal(encodeConfig({ watchCount: 0, rateLimit: 0, log: false, ifindexes: [] }).readUInt32LE(f.copy_bytes), 9216, 'the whole copy when not given');
   });
 
   test('flow key and per-CPU values', () => {

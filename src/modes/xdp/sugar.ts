@@ -4,7 +4,7 @@
  * 802.1ad), as xtrace's own parser does; plain tcpdump expressions see only what `vlan` reaches.
  */
 import { usageError } from '../../errors.js';
-import type { Net, Protocol } from '../../options/index.js';
+import { type Net, type Protocol, formatAddr } from '../../options/index.js';
 
 export interface FilterFlags {
   filter?: string;
@@ -38,11 +38,9 @@ function protocolExpr(ps: Protocol[]): string | null {
 
 /** `ip src net 10.0.0.0/8`, `ip6 dst host fd00::1`: only the IP header's own address, never ARP's. */
 function netExpr(dir: 'src' | 'dst', n: Net): string {
-  const [addr, len] = n.text.split('/');
-  const full = n.family === 4 ? 32 : 128;
-  const bits = len === undefined ? full : Number(len);
+  const bits = n.family === 4 ? n.prefix - 96 : n.prefix;
   const proto = n.family === 4 ? 'ip' : 'ip6';
-  return bits === full ? `${proto} ${dir} host ${addr}` : `${proto} ${dir} net ${addr}/${bits}`;
+  return bits === (n.family === 4 ? 32 : 128) ? `${proto} ${dir} host ${formatAddr(n.addr, n.family)}` : `${proto} ${dir} net ${formatAddr(n.addr, n.family)}/${bits}`;
 }
 
 /** The flags' expression for an untagged frame, or null when none narrows anything. */
