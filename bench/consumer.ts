@@ -30,7 +30,7 @@ const datagram = (): Buffer =>
 
 /** The producer (a child inside the namespace): runs the program for `seconds`, prints how many runs. */
 function produce(progId: number, seconds: number): void {
-  const t = new TestRun(progId, datagram());
+  const t = TestRun.byId(progId, datagram());
   const end = performance.now() + seconds * 1000;
   const start = performance.now();
   let runs = 0;

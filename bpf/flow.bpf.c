@@ -84,6 +84,7 @@ struct pkt {
 	__u8 tcp_flags;
 	__u8 roce_opcode;
 	__u8 is_ip;
+	__u16 ethertype;
 	__u32 roce_qp;
 };
 
@@ -181,7 +182,7 @@ static __always_inline int parse_l4(struct pkt *p, void *pos, void *data, void *
 	return PARSE_OK;
 }
 
-static __always_inline int parse(struct pkt *p, void *data, void *data_end)
+static __always_inline int parse_frame(struct pkt *p, void *data, void *data_end)
 {
 	struct ethhdr *eth = data;
 	void *pos = eth + 1;
@@ -202,6 +203,7 @@ static __always_inline int parse(struct pkt *p, void *data, void *data_end)
 		proto = bpf_ntohs(*(__be16 *)(pos + 2));
 		pos += 4;
 	}
+	p->ethertype = proto;
 
 	if (proto == ETH_P_IP) {
 		struct iphdr *iph = pos;
@@ -291,6 +293,24 @@ static __always_inline int parse(struct pkt *p, void *data, void *data_end)
 	return PARSE_NON_IP;
 }
 
+static __always_inline int parse(struct pkt *p, void *data, void *data_end)
+{
+	struct ethhdr *eth = data;
+	int rc = parse_frame(p, data, data_end);
+
+	/* Not IP (or its IP header malformed): the packet log shows its MAC addresses and EtherType. */
+	if ((rc == PARSE_NON_IP || (rc == PARSE_TRUNCATED && !p->is_ip)) && (void *)(eth + 1) <= data_end) {
+		p->key.kind = XT_KIND_ETHER;
+		p->key.family = 0;
+		p->key.proto = 0;
+		__builtin_memset(p->key.src, 0, 16);
+		__builtin_memset(p->key.dst, 0, 16);
+		__builtin_memcpy(p->key.src, eth->h_source, ETH_ALEN);
+		__builtin_memcpy(p->key.dst, eth->h_dest, ETH_ALEN);
+	}
+	return rc;
+}
+
 static __always_inline void log_packet(struct pkt *p, struct xt_stats *s, __u32 len, __u64 segs,
 				       __u64 now)
 {
@@ -323,6 +343,7 @@ static __always_inline void log_packet(struct pkt *p, struct xt_stats *s, __u32 
 	e->vlan = p->key.vlan;
 	e->icmp_type = p->key.icmp_type;
 	e->icmp_code = p->key.icmp_code;
+	e->ethertype = p->ethertype;
 	e->pad = 0;
 	bpf_ringbuf_submit(e, wake_flags(&events, XT_WAKE_EVENTS, sizeof(*e) + 8));
 	stat_add(s, XT_STAT_EV_SENT, 1);
@@ -407,16 +428,16 @@ static __always_inline void account(struct pkt *p, int rc, __u32 len, __u32 segs
 	}
 	stat_add(s, p->key.dir == XT_DIR_INGRESS ? XT_STAT_RX_PACKETS : XT_STAT_TX_PACKETS, pkts);
 	stat_add(s, p->key.dir == XT_DIR_INGRESS ? XT_STAT_RX_BYTES : XT_STAT_TX_BYTES, bytes);
-	if (rc == PARSE_NON_IP) {
+	if (rc == PARSE_NON_IP)
 		stat_add(s, XT_STAT_NON_IP, pkts);
-		return;
-	}
 	if (rc == PARSE_FRAGMENT)
 		stat_add(s, XT_STAT_FRAGMENTS, pkts);
-	if (rc == PARSE_TRUNCATED) {
+	if (rc == PARSE_TRUNCATED)
 		stat_add(s, XT_STAT_TRUNCATED, pkts);
-		if (!p->is_ip)
-			return;
+	if (p->key.kind == XT_KIND_ETHER) { /* no flow: logged with its EtherType when the filter keeps it */
+		if (xt_cfg.log_enabled && kept)
+			log_packet(p, s, len + tag, pkts, now);
+		return;
 	}
 	count_flow(p, s, pkts, bytes, now);
 	if (xt_cfg.watch_count) {

@@ -10,8 +10,10 @@
 
 enum xt_dir { XT_DIR_INGRESS = 0, XT_DIR_EGRESS = 1 };
 
-/* What carried the packet. IP protocol numbers stay in `proto`. */
-enum xt_kind { XT_KIND_IP = 0, XT_KIND_ROCE_V1 = 1, XT_KIND_ROCE_V2 = 2 };
+/* What carried the packet. IP protocol numbers stay in `proto`. XT_KIND_ETHER is for packet-log
+ * events only: a frame that is not IP or RoCE (ARP, LLDP, PPPoE, MPLS, 802.3 LLC, ...) or whose IP
+ * header is malformed; its src and dst hold the MAC addresses, `ethertype` its type. */
+enum xt_kind { XT_KIND_IP = 0, XT_KIND_ROCE_V1 = 1, XT_KIND_ROCE_V2 = 2, XT_KIND_ETHER = 3 };
 
 /* Addresses are 16 bytes: IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d), RoCE v1 as GIDs. */
 struct xt_flow_key {
@@ -69,7 +71,8 @@ struct xt_event {
 	__u16 vlan;
 	__u8 icmp_type;
 	__u8 icmp_code;
-	__u32 pad;
+	__u16 ethertype; /* after any VLAN tags (a value below 0x600 is an 802.3 length) */
+	__u16 pad;
 };
 
 /* Counters in the per-CPU `stats` array, one u64 each, one entry per attached interface
@@ -133,6 +136,10 @@ struct xt_cap {
 	struct xt_cap_hdr hdr;
 	__u8 data[XT_CAP_MAX];
 	__u32 mem[16];
+	__u32 wire_len; /* the packet's length, kept here by a filter whose r3 counts a loop's rounds */
+	__u32 x_spill;  /* X and the copy's length, stored and loaded back at each round of such a loop */
+	__u32 n_spill;
+	__u32 pad;
 };
 
 #endif

@@ -103,6 +103,19 @@ const LEN = 3;
 const A = 4;
 const XR = 5;
 const MEM_OFF = XT_CAP_MAX;
+/** xt_cap.wire_len: where the packet's length goes when r3 counts a loop's rounds */
+const LEN_OFF = XT_CAP_MAX + 64;
+/** xt_cap.x_spill and n_spill: X and the copy's length go through memory at each round, so the verifier stops following their ranges */
+const X_SPILL_OFF = XT_CAP_MAX + 68;
+const N_SPILL_OFF = XT_CAP_MAX + 72;
+/**
+ * Rounds the loops of a program may take, in all, before the filter ends with "no match". libpcap's
+ * `protochain` walks the header chain with a backward jump, a round a header: 64 rounds follow any
+ * chain a real packet carries. The verifier walks every round (about 10 ms each at load, for the
+ * three programs), so a bound near the longest possible chain (XT_CAP_MAX / 8) would not load; and
+ * libpcap's own interpreter has no bound at all (after an AH header its offset does not move on).
+ */
+export const LOOP_MAX = 64;
 
 const ins = (code: number, dst: number, src: number, off: number, imm: number, target?: Target): Insn => ({ code, dst, src, off, imm: imm | 0, target });
 const mov32K = (dst: number, k: number): Insn => ins(ALU | MOV | K, dst, 0, 0, k);
@@ -114,7 +127,11 @@ const BACK: Target = { to: 'back' };
 /** The translation, with symbolic jump targets (placed by `splice`). */
 export function translate(prog: readonly ClassicInsn[]): Insn[] {
   if (prog.length === 0) throw new Error('empty classic BPF program');
+  // A backward jump (libpcap's protochain) is a loop: r3 then counts its rounds, and the packet's
+  // length waits in the scratch copy (the verifier accepts a loop whose rounds are bounded).
+  const loops = prog.some((c) => (c.code & 0x07) === 0x05 && (c.code & 0xf0) === 0x00 && (c.k | 0) < 0);
   const out: Insn[] = [mov32K(A, 0), mov32K(XR, 0)];
+  if (loops) out.push(ins(STX_MEM_W, BUF, LEN, LEN_OFF, 0), mov32K(LEN, LOOP_MAX));
   const starts: number[] = [];
   const load = (size: number, dst: number, k: number): void => {
     const s = SIZE[size]!;
@@ -134,7 +151,7 @@ export function translate(prog: readonly ClassicInsn[]): Insn[] {
         // LDX
         const dst = cls === 0x00 ? A : XR;
         if (mode === 0x00) out.push(mov32K(dst, c.k));
-        else if (mode === 0x80) out.push(mov32X(dst, LEN));
+        else if (mode === 0x80) out.push(loops ? ins(LDX_MEM | 0x00, dst, BUF, LEN_OFF, 0) : mov32X(dst, LEN));
         else if (mode === 0x60) out.push(ins(LDX_MEM | 0x00, dst, BUF, MEM_OFF + 4 * (c.k & 15), 0));
         else if (mode === 0x20 && cls === 0x00) load(size, A, c.k);
         else if (mode === 0x40 && cls === 0x00) {
@@ -181,6 +198,11 @@ export function translate(prog: readonly ClassicInsn[]): Insn[] {
           out.push(mov32K(A, 0));
           break;
         }
+        if ((op === 0x60 || op === 0x70) && src === X) {
+          // classic BPF shifts by X: 0 once X > 31; eBPF would shift by X mod 32
+          out.push(ins(JMP | JGT | K, XR, 0, 2, 31), ins(ALU | op | X, A, XR, 0, 0), ins(JMP | JA, 0, 0, 1, 0), mov32K(A, 0));
+          break;
+        }
         out.push(src === X ? ins(ALU | op | X, A, XR, 0, 0) : ins(ALU | op | K, A, 0, 0, c.k));
         break;
       }
@@ -188,7 +210,23 @@ export function translate(prog: readonly ClassicInsn[]): Insn[] {
         // JMP: 32-bit compares of A with K or X
         const op = c.code & 0xf0;
         if (op === 0x00) {
-          out.push(ja({ to: 'insn', idx: i + 1 + c.k }));
+          const to = i + 1 + (c.k | 0);
+          if (to < 0) throw new Error('classic BPF jump out of the program');
+          // A round of a loop: one fewer left, none left ends the filter with no match. X and the copy's
+          // length go through memory, so the verifier sees the same state at the top of every round but
+          // for the count (it would otherwise follow their ranges, narrowed by every path through the
+          // rounds before, past its instruction limit). Neither range is what keeps the loads safe: each
+          // load checks its offset against XT_CAP_MAX first.
+          if (to <= i)
+            out.push(
+              ins(ALU | 0x10 | K, LEN, 0, 0, 1),
+              ins(JMP | JEQ | K, LEN, 0, 0, 0, FAIL),
+              ins(STX_MEM_W, BUF, XR, X_SPILL_OFF, 0),
+              ins(LDX_MEM | 0x00, XR, BUF, X_SPILL_OFF, 0),
+              ins(STX_MEM_W, BUF, N, N_SPILL_OFF, 0),
+              ins(LDX_MEM | 0x00, N, BUF, N_SPILL_OFF, 0),
+            );
+          out.push(ja({ to: 'insn', idx: to }));
           break;
         }
         const src = c.code & 0x08;
@@ -218,9 +256,9 @@ export function translate(prog: readonly ClassicInsn[]): Insn[] {
         break;
     }
   });
-  // fail: no match
+  // fail: no match (only when something jumps there: a program that accepts everything has none)
   const fail = out.length;
-  out.push(mov32K(R0, 0), ja(BACK));
+  if (out.some((x) => x.target?.to === 'fail')) out.push(mov32K(R0, 0), ja(BACK));
   for (const x of out) {
     if (x.target?.to === 'insn') {
       if (x.target.idx >= prog.length) throw new Error('classic BPF jump out of the program');

@@ -5,8 +5,8 @@
  * interface names, protocols, TCP flags) is turned into text once and looked up after.
  */
 import { formatAddr } from '../options/index.js';
-import { EVENT, XT_ICMP_NONE } from '../modes/xdp/layout.js';
-import { protoName, roceOpcodeName, tcpFlagNames } from '../modes/xdp/names.js';
+import { EVENT, KIND, XT_ICMP_NONE } from '../modes/xdp/layout.js';
+import { etherTypeHex, formatMac, protoName, roceOpcodeName, tcpFlagNames } from '../modes/xdp/names.js';
 import { jstr } from './xdp.js';
 import type { DecodedEvent } from '../modes/xdp/codec.js';
 import type { PacketRecord } from '../records/index.js';
@@ -25,7 +25,8 @@ export function makeEventJson(iso: (monoNs: number) => string, ifname: (ifindex:
   const flags: string[] = [];
   const opcodes: string[] = [];
 
-  const addr = (dv: DataView, off: number, family: number): string => formatAddr(new Uint8Array(dv.buffer, dv.byteOffset + off, 16), family);
+  const addr = (dv: DataView, off: number, family: number, kind: number): string =>
+    kind === KIND.XT_KIND_ETHER ? formatMac(new Uint8Array(dv.buffer, dv.byteOffset + off, 6)) : formatAddr(new Uint8Array(dv.buffer, dv.byteOffset + off, 16), family);
 
   /** `"iface":...,"dport":N`, the part of a line a flow repeats */
   const tuple = (dv: DataView, off: number, kind: number, proto: number, family: number, ifindex: number): string => {
@@ -37,7 +38,7 @@ export function makeEventJson(iso: (monoNs: number) => string, ifname: (ifindex:
       const n = protoName(kind, proto);
       protos.set(pk, (p = typeof n === 'number' ? String(n) : jstr(n)));
     }
-    return `"iface":${iface},"dir":"${dv.getUint8(off + F.dir) === 0 ? 'ingress' : 'egress'}","proto":${p},"src":"${addr(dv, off + F.src, family)}","sport":${dv.getUint16(off + F.sport, true)},"dst":"${addr(dv, off + F.dst, family)}","dport":${dv.getUint16(off + F.dport, true)}`;
+    return `"iface":${iface},"dir":"${dv.getUint8(off + F.dir) === 0 ? 'ingress' : 'egress'}","proto":${p},"src":"${addr(dv, off + F.src, family, kind)}","sport":${dv.getUint16(off + F.sport, true)},"dst":"${addr(dv, off + F.dst, family, kind)}","dport":${dv.getUint16(off + F.dport, true)}`;
   };
   // IPv4 flows' tuple text, direct-mapped by a hash of the five words that make it
   const keys = new Uint32Array(FLOW_SLOTS * 5);
@@ -81,10 +82,11 @@ export function makeEventJson(iso: (monoNs: number) => string, ifname: (ifindex:
       const b = dv.getUint8(off + F.tcp_flags);
       s += flags[b] ?? (flags[b] = `,"tcp_flags":${jstr(tcpFlagNames(b))}`);
     }
-    if (kind !== 0) {
+    if (kind === KIND.XT_KIND_ROCE_V1 || kind === KIND.XT_KIND_ROCE_V2) {
       const op = dv.getUint8(off + F.roce_opcode);
       s += `${opcodes[op] ?? (opcodes[op] = `,"roce_opcode":${jstr(roceOpcodeName(op))}`)},"roce_qp":${dv.getUint32(off + F.roce_qp, true)}`;
     }
+    if (kind === KIND.XT_KIND_ETHER) s += `,"ethertype":"${etherTypeHex(dv.getUint16(off + F.ethertype, true))}"`;
     return `${s}}\n`;
   };
 }
@@ -105,5 +107,6 @@ export function packetRecord(e: DecodedEvent, ts: string, iface: string): Packet
     p.roce_opcode = e.roceOpcode;
     p.roce_qp = e.roceQp;
   }
+  if (e.ethertype !== undefined) p.ethertype = e.ethertype;
   return p;
 }

@@ -1,6 +1,7 @@
 /** Renderers for the xdp mode's records: table (default), json (one object a line), text. */
 import type { Counters, FlowRecord, IpRecord, PacketRecord, XdpRecord } from '../records/index.js';
 import { columns, humanBits, humanBytes, humanCount } from './human.js';
+import { etherTypeName } from '../modes/xdp/names.js';
 import { lineBatcher, out } from './stdout.js';
 
 export const OUTPUTS = ['table', 'json', 'text'] as const;
@@ -37,7 +38,8 @@ export function packetLine(p: PacketRecord): string {
   const ports = hasPorts(p);
   const parts = [timeOfDay(p.ts), p.iface, dirWord(p.dir)];
   if (p.vlan) parts.push(`vlan ${p.vlan}`);
-  parts.push(protoCell(p), endpoint(p.src, p.sport, ports), '->', endpoint(p.dst, p.dport, ports));
+  // a frame that is not IP: its EtherType by name (`ARP`, `802.3`, `ether 0x88b5`) between MAC addresses
+  parts.push(p.ethertype !== undefined ? etherTypeName(parseInt(p.ethertype, 16)) : protoCell(p), endpoint(p.src, p.sport, ports), '->', endpoint(p.dst, p.dport, ports));
   if (p.tcp_flags !== undefined) parts.push(`[${p.tcp_flags || '.'}]`);
   if (p.roce_opcode) parts.push(p.roce_opcode, `qp=0x${(p.roce_qp ?? 0).toString(16).padStart(6, '0')}`);
   parts.push(p.segs > 1 ? `(${p.len}b, ${p.segs} segs)` : `(${p.len}b)`);
@@ -115,6 +117,7 @@ export function packetJson(p: PacketRecord): string {
   if (p.tcp_flags !== undefined) s += `,"tcp_flags":${jstr(p.tcp_flags)}`;
   if (p.roce_opcode !== undefined) s += `,"roce_opcode":${jstr(p.roce_opcode)}`;
   if (p.roce_qp !== undefined) s += `,"roce_qp":${p.roce_qp}`;
+  if (p.ethertype !== undefined) s += `,"ethertype":"${p.ethertype}"`;
   return `${s}}`;
 }
 

@@ -1,6 +1,7 @@
 /** Records of the packet-counting modes: one flow tuple shared by flow, packet (and, later, stack) records. */
 export type Dir = 'ingress' | 'egress';
-export type ProtoName = 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'roce_v1' | 'roce_v2' | number;
+/** 'ether': a packet-log line of a frame that is not IP (src/dst are then MAC addresses) */
+export type ProtoName = 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'roce_v1' | 'roce_v2' | 'ether' | number;
 
 /** Where a packet was seen and what it carried: the key of a flow and of a packet-log line. */
 export interface FlowTuple {
@@ -58,6 +59,8 @@ export interface PacketRecord extends FlowTuple {
   tcp_flags?: string;
   roce_opcode?: string;
   roce_qp?: number;
+  /** proto "ether" only: the EtherType after any VLAN tags, `0x0806` (below 0x0600, an 802.3 length) */
+  ethertype?: string;
 }
 
 /** Counters kept per interface (in `ifaces` of stats and summary records). */

@@ -275,6 +275,48 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
     }
   });
 
+  test('-p logs frames that are not IP as the filter passes them (ARP, PPPoE, MPLS, LLDP, 802.3 LLC, a malformed IPv4 header): EtherType, MACs, length; -w writes the same frames', async (t) => {
+    if (!requireKernel(t) || !needs(t, 'tcpdump')) return;
+    const p = new NetnsPair();
+    const dir = mkdtempSync(join(tmpdir(), 'xt-cap-'));
+    let x: XtraceProcess | null = null;
+    try {
+      const file = join(dir, 'l2.pcapng');
+      const eth = (type: number): Buffer => ethHeader(p.macA, p.macB, type);
+      const arp = Buffer.concat([eth(0x0806), Buffer.from('0001080006040001', 'hex'), Buffer.from(p.macB.replace(/:/g, ''), 'hex'), Buffer.from([10, 0, 0, 2]), Buffer.alloc(6), Buffer.from([10, 0, 0, 1])]);
+      const pppoe = Buffer.concat([eth(0x8864), Buffer.from('1100000100160021', 'hex'), ipv4Header('10.9.9.1', '10.9.9.2', 17, 8), udpHeader(1, 2, 0)]);
+      const mpls = Buffer.concat([eth(0x8847), Buffer.from('00011140', 'hex'), ipv4Header('10.9.9.1', '10.9.9.2', 17, 8), udpHeader(1, 2, 0)]);
+      const lldp = Buffer.concat([ethHeader('01:80:c2:00:00:0e', p.macB, 0x88cc), Buffer.from('020704', 'hex'), Buffer.from(p.macB.replace(/:/g, ''), 'hex'), Buffer.from('0000', 'hex')]);
+      const llcBody = Buffer.concat([Buffer.from('424203', 'hex'), Buffer.alloc(43, 0x5a)]);
+      const llc = Buffer.concat([eth(llcBody.length), llcBody]);
+      const badIhl = Buffer.concat([eth(0x0800), ipv4Header('10.9.9.1', '10.9.9.2', 17, 8), udpHeader(1, 2, 0)]);
+      badIhl[14] = 0x43; // IHL 3: shorter than an IPv4 header can be
+      const sent: Array<[Buffer, string, number]> = [[arp, '0x0806', 3], [pppoe, '0x8864', 2], [mpls, '0x8847', 2], [lldp, '0x88cc', 1], [llc, `0x${llcBody.length.toString(16).padStart(4, '0')}`, 2], [badIhl, '0x0800', 2]];
+      x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '200', '-p', '--rate-limit', '0', '-w', file, 'not ip and not ip6 or ip[0] & 0xf < 5'], { ns: p.nsA });
+      await x.ready();
+      for (const [frame, , n] of sent) rawFrames(p.nsB, p.ifB, frame, n);
+      const total = sent.reduce((n, [, , k]) => n + k, 0);
+      await x.waitFor((r) => r.type === 'stats' && r.filter_passed === total);
+      const r = await x.stop('SIGINT');
+      assert.equal(r.code, 0, r.stderr);
+      const logged = r.records.filter((q) => q.type === 'packet');
+      const got = logged.map((q) => `${q.proto} ${q.ethertype} ${q.src}>${q.dst} ${q.len} ${q.dir}`).sort();
+      const want = sent.flatMap(([f, type, n]) => Array<string>(n).fill(`ether ${type} ${p.macB}>${f.subarray(0, 6).toString('hex').replace(/(..)(?!$)/g, '$1:')} ${f.length} ingress`)).sort();
+      assert.deepEqual(got, want, 'every frame the filter passed, as sent');
+      const sum = r.records.find((q) => q.type === 'summary')!;
+      assert.deepEqual([sum.filter_passed, sum.events_sent, sum.captured], [total, total, total]);
+      // the same frames in the file, as tcpdump reads them
+      const cap = readCapture(file);
+      assert.deepEqual(cap.packets.map((q) => q.data.toString('hex')).sort(), sent.flatMap(([f, , n]) => Array<string>(n).fill(f.toString('hex'))).sort());
+      const td = spawnSync('tcpdump', ['-nn', '-r', file], { encoding: 'utf8' });
+      assert.equal(td.stdout.split('\n').filter(Boolean).length, total, td.stderr);
+    } finally {
+      await x?.kill();
+      p.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('jumbo frames (MTU 9000): native XDP refused with the reason; generic XDP captures 8042-byte frames whole', async (t) => {
     if (!requireKernel(t) || !needs(t, 'tshark')) return;
     const p = new NetnsPair();

@@ -82,3 +82,22 @@ export function readCapture(path: string): Capture {
   }
   return cap;
 }
+
+/** A classic pcap file (Ethernet) of `frames`, frame i stamped i seconds after the epoch (tcpdump -tt then prints its index). */
+export function pcapOf(frames: readonly Buffer[]): Buffer {
+  const head = Buffer.alloc(24);
+  head.writeUInt32LE(0xa1b2c3d4, 0);
+  head.writeUInt16LE(2, 4);
+  head.writeUInt16LE(4, 6);
+  head.writeUInt32LE(65535, 16);
+  head.writeUInt32LE(1, 20);
+  const parts: Buffer[] = [head];
+  frames.forEach((f, i) => {
+    const h = Buffer.alloc(16);
+    h.writeUInt32LE(i, 0);
+    h.writeUInt32LE(f.length, 8);
+    h.writeUInt32LE(f.length, 12);
+    parts.push(h, f);
+  });
+  return Buffer.concat(parts);
+}

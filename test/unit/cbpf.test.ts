@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { XT_CAP_MAX, bytesRead } from '../../src/capture/cbpf.js';
+import { LOOP_MAX, XT_CAP_MAX, bytesRead, translate } from '../../src/capture/cbpf.js';
 
 // classic BPF instructions by hand (opcodes from linux/filter.h)
 const i = (code: number, k = 0, jt = 0, jf = 0): { code: number; jt: number; jf: number; k: number } => ({ code, jt, jf, k });
@@ -29,5 +29,28 @@ describe('bytesRead: how much of a packet a filter can read', () => {
     assert.equal(bytesRead([i(LDB_ABS, 14), i(TAX), i(LDH_IND, 14), i(RET_K, 1)]), XT_CAP_MAX);
     assert.equal(bytesRead([i(LDX_MEM, 1), i(LDH_IND, 14), i(RET_K, 1)]), XT_CAP_MAX);
     assert.equal(bytesRead([i(LD_W_ABS, 20_000), i(RET_K, 1)]), XT_CAP_MAX);
+  });
+});
+
+describe('translate: classic BPF as libpcap runs it', () => {
+  const JA = 0x05;
+  const LSH_X = 0x6c;
+  const RET_A = 0x16;
+  test('an expression that accepts everything has no "no match" block (the verifier refuses unreachable code)', () => {
+    const out = translate([i(RET_K, 262144)]);
+    assert.ok(!out.some((x) => x.code === 0xb4 && x.dst === 0 && x.imm === 0), 'no r0 = 0');
+  });
+  test('a shift by X past 31 gives 0, as classic BPF does (eBPF would shift by X mod 32): X is checked first', () => {
+    const out = translate([i(LDX_IMM, 40), i(LDB_ABS, 14), i(LSH_X), i(RET_A)]);
+    const shift = out.findIndex((x) => x.code === 0x6c);
+    assert.deepEqual([out[shift - 1]!.code, out[shift - 1]!.dst, out[shift - 1]!.imm, out[shift - 1]!.off], [0x25, 5, 31, 2], 'if X > 31 skip the shift');
+    assert.deepEqual([out[shift + 2]!.code, out[shift + 2]!.dst, out[shift + 2]!.imm], [0xb4, 4, 0], 'A = 0');
+  });
+  test('a backward jump (protochain) counts its rounds in r3, the length kept in the copy, and ends with no match after LOOP_MAX', () => {
+    const out = translate([i(LD_LEN), i(LDB_ABS, 14), i(JEQ_K, 1, 1, 0), i(JA, -3 >>> 0), i(RET_K, 1)]);
+    assert.equal(out.filter((x) => x.code === 0xb4 && x.dst === 3 && x.imm === LOOP_MAX).length, 1, 'r3 = LOOP_MAX once');
+    assert.ok(out.some((x) => x.code === 0x61 && x.dst === 4 && x.src === 1 && x.off === XT_CAP_MAX + 64), 'ld #len reads the kept length');
+    assert.ok(out.some((x) => x.code === 0x14 && x.dst === 3 && x.imm === 1), 'r3 -= 1 on the back edge');
+    assert.throws(() => translate([i(JA, -5 >>> 0), i(RET_K, 1)]), /out of the program/);
   });
 });

@@ -25,6 +25,7 @@ interface Ev {
   flags?: number;
   icmp?: [number, number];
   roce?: [number, number];
+  ethertype?: number;
 }
 
 function encode(e: Ev): Buffer {
@@ -35,7 +36,7 @@ function encode(e: Ev): Buffer {
   b[F.family] = e.family;
   b[F.kind] = e.kind;
   b[F.proto] = e.proto;
-  const addr = (s: string): Buffer => parseNet(s)!.addr;
+  const addr = (s: string): Buffer => (/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(s) ? Buffer.concat([Buffer.from(s.replace(/:/g, ''), 'hex'), Buffer.alloc(10)]) : parseNet(s)!.addr);
   addr(e.src).copy(b, F.src);
   addr(e.dst).copy(b, F.dst);
   b.writeUInt16LE(e.sport ?? 0, F.sport);
@@ -49,6 +50,7 @@ function encode(e: Ev): Buffer {
     b[F.roce_opcode] = e.roce[0];
     b.writeUInt32LE(e.roce[1], F.roce_qp);
   }
+  b.writeUInt16LE(e.ethertype ?? 0, F.ethertype);
   return b;
 }
 
@@ -65,6 +67,10 @@ describe('-p -o json: the ring event straight to its line', () => {
       { ts: 5n, ifindex: 3, dir: 0, family: 4, kind: 2, proto: 17, src: '10.0.0.7', dst: '10.0.0.8', sport: 50000, dport: 4791, len: 1082, segs: 1, roce: [0x0a, 0xabcd] },
       { ts: 6n, ifindex: 3, dir: 0, family: 6, kind: 1, proto: 0, src: 'fe80::1', dst: 'fe80::2', len: 90, segs: 1, roce: [0x81, 0x12], vlan: 4095 },
       { ts: 7n, ifindex: 99, dir: 0, family: 4, kind: 0, proto: 47, src: '10.1.2.3', dst: '10.3.2.1', len: 200, segs: 1 },
+      // frames that are not IP: ARP, 802.3 LLC, an IPv4 EtherType with a malformed header, behind a tag
+      { ts: 8n, ifindex: 3, dir: 0, family: 0, kind: 3, proto: 0, src: '02:00:00:00:00:02', dst: 'ff:ff:ff:ff:ff:ff', len: 42, segs: 1, ethertype: 0x0806 },
+      { ts: 9n, ifindex: 3, dir: 1, family: 0, kind: 3, proto: 0, src: '02:00:00:00:00:01', dst: '01:80:c2:00:00:00', len: 60, segs: 1, ethertype: 0x0026 },
+      { ts: 10n, ifindex: 3, dir: 0, family: 0, kind: 3, proto: 0, src: '02:00:00:00:00:02', dst: '02:00:00:00:00:01', len: 34, segs: 1, ethertype: 0x0800, vlan: 7 },
     ];
     const names = new Map([
       [3, 'veth0'],

@@ -70,6 +70,10 @@ describe('renderers', () => {
       '12:34:56.789 eth0 in RoCEv2 192.168.1.100:49152 -> 93.184.216.34:4791 RC_RDMA_WRITE_ONLY qp=0x00abcd (1082b)',
     );
     assert.equal(packetLine(pkt({ proto: 47, sport: 0, dport: 0, len: 60 })), '12:34:56.789 eth0 in IP/47 192.168.1.100 -> 93.184.216.34 (60b)');
+    const frame = (ethertype: string): string => packetLine(pkt({ proto: 'ether', src: '02:00:00:00:00:02', sport: 0, dst: 'ff:ff:ff:ff:ff:ff', dport: 0, len: 42, ethertype }));
+    assert.equal(frame('0x0806'), '12:34:56.789 eth0 in ARP 02:00:00:00:00:02 -> ff:ff:ff:ff:ff:ff (42b)');
+    assert.equal(frame('0x002e'), '12:34:56.789 eth0 in 802.3 02:00:00:00:00:02 -> ff:ff:ff:ff:ff:ff (42b)');
+    assert.equal(frame('0x88b5'), '12:34:56.789 eth0 in ether 0x88b5 02:00:00:00:00:02 -> ff:ff:ff:ff:ff:ff (42b)');
   });
 
   test('RoCE opcodes and TCP flags by name', () => {

@@ -4,7 +4,8 @@ import { sumU64 } from '../../bpf/maps.js';
 import { XT_CAP_MAX } from '../../capture/cbpf.js';
 import { type Net, formatAddr } from '../../options/index.js';
 import type { Dir } from '../../records/index.js';
-import { protoName, roceOpcodeName, tcpFlagNames } from './names.js';
+import { etherTypeHex, formatMac, protoName, roceOpcodeName, tcpFlagNames } from './names.js';
+import { KIND } from './layout.js';
 
 export interface KernelConfig {
   watchCount: number;
@@ -133,6 +134,8 @@ export interface DecodedEvent {
   tcpFlags?: string;
   roceOpcode?: string;
   roceQp?: number;
+  /** a frame that is not IP: its EtherType (src and dst are its MAC addresses) */
+  ethertype?: string;
 }
 
 export function decodeEvent(dv: DataView, off: number): DecodedEvent {
@@ -141,13 +144,14 @@ export function decodeEvent(dv: DataView, off: number): DecodedEvent {
   const kind = dv.getUint8(off + f.kind);
   const proto = dv.getUint8(off + f.proto);
   const bytes = new Uint8Array(dv.buffer, dv.byteOffset + off, EVENT.size);
+  const ether = kind === KIND.XT_KIND_ETHER;
   const e: DecodedEvent = {
     tsNs: dv.getBigUint64(off + f.ts_ns, true),
     ifindex: dv.getUint32(off + f.ifindex, true),
     dir: dv.getUint8(off + f.dir) === 0 ? 'ingress' : 'egress',
     proto: protoName(kind, proto),
-    src: formatAddr(bytes.subarray(f.src, f.src + 16), family),
-    dst: formatAddr(bytes.subarray(f.dst, f.dst + 16), family),
+    src: ether ? formatMac(bytes.subarray(f.src)) : formatAddr(bytes.subarray(f.src, f.src + 16), family),
+    dst: ether ? formatMac(bytes.subarray(f.dst)) : formatAddr(bytes.subarray(f.dst, f.dst + 16), family),
     sport: dv.getUint16(off + f.sport, true),
     dport: dv.getUint16(off + f.dport, true),
     len: dv.getUint32(off + f.len, true),
@@ -157,9 +161,10 @@ export function decodeEvent(dv: DataView, off: number): DecodedEvent {
   const icmp = icmpOf(kind, proto, dv.getUint8(off + f.icmp_type), dv.getUint8(off + f.icmp_code));
   if (icmp) e.icmp = icmp;
   if (kind === 0 && proto === 6) e.tcpFlags = tcpFlagNames(dv.getUint8(off + f.tcp_flags));
-  if (kind !== 0) {
+  if (kind === KIND.XT_KIND_ROCE_V1 || kind === KIND.XT_KIND_ROCE_V2) {
     e.roceOpcode = roceOpcodeName(dv.getUint8(off + f.roce_opcode));
     e.roceQp = dv.getUint32(off + f.roce_qp, true);
   }
+  if (ether) e.ethertype = etherTypeHex(dv.getUint16(off + f.ethertype, true));
   return e;
 }

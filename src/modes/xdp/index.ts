@@ -7,7 +7,7 @@ import { BpfObject } from '../../bpf/object.js';
 import { RingReader } from '../../bpf/ringbuf.js';
 import { EXIT, XtError, usageError } from '../../errors.js';
 import { WriteError } from '../../capture/pcapng.js';
-import { bytesRead, compileFilter, splice, translate } from '../../capture/cbpf.js';
+import { compileFilter } from '../../capture/cbpf.js';
 import { Exporter } from '../../export/exporter.js';
 import { FlowSeries, flowMetrics } from '../../export/flows.js';
 import { log } from '../../log.js';
@@ -17,8 +17,9 @@ import { makeEventJson, packetRecord } from '../../output/packet.js';
 import { makeSink } from '../../output/xdp.js';
 import { onStdoutDrained, stdoutCongested } from '../../output/stdout.js';
 import type { Counters, FlowRecord, FlowTuple, IfaceCounters, IpRecord, StatsRecord, SummaryRecord } from '../../records/index.js';
-import { defaultObject, requireBpfPrivilege, signalReady, untilStopped, wallClock } from '../common.js';
-import { decodeEvent, decodeFlowKey, encodeConfig, encodeLpmKey, sumFlowValues, sumIpValues } from './codec.js';
+import { requireBpfPrivilege, signalReady, untilStopped, wallClock } from '../common.js';
+import { decodeEvent, decodeFlowKey, encodeLpmKey, sumFlowValues, sumIpValues } from './codec.js';
+import { openFlowObject } from './object.js';
 import { STAT, XT_MAX_IFACES, XT_MAX_WATCH } from './layout.js';
 import { combinedFilter, flagNames } from './sugar.js';
 import { Capture } from './capture.js';
@@ -307,11 +308,6 @@ function noteAdjusted(opts: XdpOptions): void {
   for (const [flag, n] of nets) if (n?.given) log.info(`${flag}: ${n.given} has host bits set; it stands for the network ${n.text}`);
 }
 
-/** The packets ring when -w writes a capture: room for about 30 000 full-size frames between reads. */
-const CAPTURE_RING_BYTES = 64 << 20;
-
-const ETH_HLEN = 14;
-
 /** How long the final drain may take at exit before what is left in the ring is reported as unread. */
 const EXIT_DRAIN_MS = 300;
 
@@ -324,10 +320,15 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
   // the expression and the file before anything is loaded: libpcap's refusal, or a path that cannot be written, is bad input
   const expr = combinedFilter(opts);
   const classic = expr ? compileFilter(expr, [...(opts.filter ? ['--filter'] : []), ...flagNames(opts)].join(', ')) : null;
-  const filterCode = classic ? translate(classic) : null;
   if (expr && expr !== opts.filter) log.info(`filter: ${expr}`);
   const capture = opts.write ? Capture.open(opts.write, opts.ifaces, opts.snaplen) : null;
-  const obj = BpfObject.open(defaultObject('flow.bpf.o'));
+  let obj: BpfObject;
+  try {
+    obj = openFlowObject({ watchCount: watch.length, rateLimit: opts.rateLimit, log: opts.packets, ifindexes: opts.ifaces.map((i) => i.ifindex), classic, snaplen: capture ? opts.snaplen : null, maxFlows: opts.maxFlows });
+  } catch (e) {
+    capture?.close();
+    throw e;
+  }
   const links: Link[] = [];
   let ring: RingReader | null = null;
   let metrics: Exporter | null = null;
@@ -335,23 +336,6 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
     while (links.length) links.pop()!.destroy();
   };
   try {
-    obj.setSectionData(
-      '.rodata',
-      encodeConfig({
-        watchCount: watch.length,
-        rateLimit: opts.rateLimit,
-        log: opts.packets,
-        ifindexes: opts.ifaces.map((i) => i.ifindex),
-        filter: filterCode !== null,
-        capture: capture !== null,
-        snaplen: opts.snaplen,
-        // a packet is copied only as far as the filter reads (tcp port 443: 78 bytes) and -w keeps
-        copyBytes: Math.max(ETH_HLEN, classic ? bytesRead(classic) : 0, capture ? opts.snaplen : 0),
-      }),
-    );
-    obj.setMaxEntries('flows', opts.maxFlows);
-    obj.setMaxEntries('packets', capture ? CAPTURE_RING_BYTES : 4096);
-    if (filterCode) for (const p of ['xt_xdp_ingress', 'xt_tc_ingress', 'xt_tc_egress']) obj.setInstructions(p, splice(obj.instructions(p), filterCode));
     obj.load();
     watch.forEach((net, slot) => {
       const v = Buffer.alloc(4);

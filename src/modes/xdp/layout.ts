@@ -33,7 +33,7 @@ export const EVENT = {
   size: 72,
   fields: {
     ts_ns: 0, src: 8, dst: 24, ifindex: 40, len: 44, sport: 48, dport: 50, proto: 52, dir: 53, kind: 54,
-    family: 55, tcp_flags: 56, roce_opcode: 57, segs: 58, roce_qp: 60, vlan: 64, icmp_type: 66, icmp_code: 67, pad: 68,
+    family: 55, tcp_flags: 56, roce_opcode: 57, segs: 58, roce_qp: 60, vlan: 64, icmp_type: 66, icmp_code: 67, ethertype: 68, pad: 70,
   },
 } as const satisfies StructLayout;
 
@@ -51,7 +51,7 @@ export const CAP_HDR = { name: 'xt_cap_hdr', size: 24, fields: { ts_ns: 0, ifind
 export const STRUCTS: readonly StructLayout[] = [FLOW_KEY, FLOW_VAL, LPM_KEY, IP_VAL, EVENT, CONFIG, STATS, CAP_HDR];
 
 export const DIR = { XT_DIR_INGRESS: 0, XT_DIR_EGRESS: 1 } as const;
-export const KIND = { XT_KIND_IP: 0, XT_KIND_ROCE_V1: 1, XT_KIND_ROCE_V2: 2 } as const;
+export const KIND = { XT_KIND_IP: 0, XT_KIND_ROCE_V1: 1, XT_KIND_ROCE_V2: 2, XT_KIND_ETHER: 3 } as const;
 export const STAT = {
   XT_STAT_RX_PACKETS: 0, XT_STAT_RX_BYTES: 1, XT_STAT_TX_PACKETS: 2, XT_STAT_TX_BYTES: 3, XT_STAT_NON_IP: 4,
   XT_STAT_FRAGMENTS: 5, XT_STAT_TRUNCATED: 6, XT_STAT_FLOWS_CREATED: 7, XT_STAT_FLOW_FAILED: 8, XT_STAT_EV_SENT: 9,

@@ -2,7 +2,7 @@
 import type { ProtoName } from '../../records/index.js';
 
 const PROTO_NAMES: Record<number, ProtoName> = { 6: 'tcp', 17: 'udp', 1: 'icmp', 58: 'icmpv6' };
-const KIND_NAMES: Record<number, ProtoName | undefined> = { 1: 'roce_v1', 2: 'roce_v2' };
+const KIND_NAMES: Record<number, ProtoName | undefined> = { 1: 'roce_v1', 2: 'roce_v2', 3: 'ether' };
 
 export function protoName(kind: number, proto: number): ProtoName {
   return KIND_NAMES[kind] ?? PROTO_NAMES[proto] ?? proto;
@@ -29,4 +29,20 @@ export function roceOpcodeName(op: number): string {
   const t = ROCE_TRANSPORT[op & 0xe0] ?? `T${(op & 0xe0).toString(16)}`;
   const o = ROCE_OPS[op & 0x1f];
   return o ? `${t}_${o}` : `${t}_OP_0x${(op & 0x1f).toString(16).padStart(2, '0')}`;
+}
+
+/** A frame that is not IP: its EtherType as tcpdump users know it, `0x88b5` for one without a name. */
+const ETHERTYPES: Record<number, string> = {
+  0x0800: 'IPv4', 0x0806: 'ARP', 0x8035: 'RARP', 0x86dd: 'IPv6', 0x8100: '802.1Q', 0x88a8: '802.1ad', 0x8847: 'MPLS', 0x8848: 'MPLS-mcast',
+  0x8863: 'PPPoE-D', 0x8864: 'PPPoE-S', 0x88cc: 'LLDP', 0x888e: 'EAPOL', 0x88f7: 'PTP', 0x8809: 'slow', 0x8915: 'RoCEv1', 0x22f0: 'AVTP', 0x9000: 'loopback',
+};
+export const etherTypeHex = (t: number): string => `0x${t.toString(16).padStart(4, '0')}`;
+/** below 0x600 the field is an 802.3 frame's length, not a type */
+export const etherTypeName = (t: number): string => (t < 0x600 ? '802.3' : ETHERTYPES[t] ?? `ether ${etherTypeHex(t)}`);
+
+/** aa:bb:cc:dd:ee:ff from the first six bytes */
+export function formatMac(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < 6; i++) s += (i ? ':' : '') + b[i]!.toString(16).padStart(2, '0');
+  return s;
 }
