@@ -172,7 +172,7 @@ docker-network-info: docker-build ## interfaces as the container sees them (host
 	docker run --rm --network host $(DOCKER_CAPS) $(IMAGE) xtrace interfaces
 
 docker-test: build ## end-to-end tests against a real Docker engine (starts dockerd if none runs)
-	node --test --test-concurrency=1 dist/test/docker/*.test.js
+	node --test --test-concurrency=1 --test-timeout=900000 dist/test/docker/*.test.js
 
 docker-clean: docker-down ## remove the appliance and its image
 	-docker rmi $(IMAGE)

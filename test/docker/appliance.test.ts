@@ -113,7 +113,9 @@ describe('docker appliance (real engine)', { concurrency: false }, () => {
   test('make docker-up MODE=xdp: exact counts in docker logs, a capture in the captures volume; make docker-down leaves nothing attached', async (t) => {
     if (!ready(t)) return;
     const v = new HostVeth();
+    t.after(() => v.destroy());
     const captures = mkdtempSync(join(tmpdir(), 'xt-captures-'));
+    t.after(() => rmSync(captures, { recursive: true, force: true }));
     try {
       const r = spawnSync('make', ['--no-print-directory', 'docker-up', 'MODE=xdp', `INTERFACE=${v.host}`, `CONTAINER=${NAME}`, 'XTRACE_ARGS=-o json --interval 300 --top 0 -w /captures/t.pcapng udp port 7100'], {
         cwd: ROOT, encoding: 'utf8', env: { ...process.env, XTRACE_CAPTURE_DIR: captures },
@@ -146,6 +148,7 @@ describe('docker appliance (real engine)', { concurrency: false }, () => {
   test('make docker-up MODE=rdma on the fixture tree: deltas in docker logs', async (t) => {
     if (!ready(t)) return;
     const f = new FixtureCopy();
+    t.after(() => f.destroy());
     try {
       // compose mounts XTRACE_SYSFS_MOUNT at /host/sys; XTRACE_SYSFS_ROOT points xtrace there
       const r = spawnSync('make', ['--no-print-directory', 'docker-up', 'MODE=rdma', 'DEVICE=mlx5_0', `CONTAINER=${NAME}`, "XTRACE_ARGS=-o json --interval 300"], {
@@ -172,9 +175,11 @@ describe('docker appliance (real engine)', { concurrency: false }, () => {
     }
     // no registry here: the profile's image, made from Debian's VictoriaMetrics on the appliance's base
     const ctx = mkdtempSync(join(tmpdir(), 'xt-vm-'));
+    t.after(() => rmSync(ctx, { recursive: true, force: true }));
     const VM_IMAGE = 'xtrace-test-vm:latest';
     const PROJECT = `xtrace-test-${process.pid}`;
     const f = new FixtureCopy();
+    t.after(() => f.destroy());
     try {
       copyFileSync('/usr/bin/victoria-metrics', join(ctx, 'victoria-metrics'));
       writeFileSync(join(ctx, 'Dockerfile'), 'FROM debian:trixie-slim\nCOPY victoria-metrics /usr/bin/victoria-metrics\nENTRYPOINT ["/usr/bin/victoria-metrics"]\n');
@@ -216,6 +221,7 @@ describe('docker appliance (real engine)', { concurrency: false }, () => {
   test('xtrace docker up / status / logs / down through the Engine API', async (t) => {
     if (!ready(t)) return;
     const v = new HostVeth();
+    t.after(() => v.destroy());
     const x = (...a: string[]): { code: number | null; out: string; err: string } => {
       const r = spawnSync(process.execPath, [CLI, 'docker', ...a], { encoding: 'utf8', timeout: 60_000 });
       return { code: r.status, out: r.stdout, err: r.stderr };

@@ -60,7 +60,9 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
   test('for 30 expressions the kernel filter passes, one for one, what tcpdump selects from the full capture; tshark reads every file', async (t) => {
     if (!requireKernel(t) || !needs(t, 'tcpdump', 'tshark')) return;
     const p = new NetnsPair({ ipv6: true });
+    t.after(() => p.destroy());
     const dir = mkdtempSync(join(tmpdir(), 'xt-cap-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const procs: XtraceProcess[] = [];
     try {
       const o = p.ipA.split('.')[1];
@@ -72,6 +74,7 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
         `ip6 dst host ${p.ip6A}`, 'udp[8:4] = 0x61616161',
       ];
       const full = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '60000', '-w', join(dir, 'full.pcapng')], { ns: p.nsA });
+      t.after(() => full.kill());
       procs.push(full);
       await full.ready(60_000);
       const filtered = exprs.map((e, i) => new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '60000', '-w', join(dir, `f${i}.pcapng`), '--filter', e], { ns: p.nsA }));
@@ -163,7 +166,9 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
   test('XDP and TC: exact count, lengths, bytes and direction of what was sent; -w - into tshark -r -; a killed writer leaves a readable file', async (t) => {
     if (!requireKernel(t) || !needs(t, 'tshark')) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     const dir = mkdtempSync(join(tmpdir(), 'xt-cap-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const procs: XtraceProcess[] = [];
     const track = (x: XtraceProcess): XtraceProcess => (procs.push(x), x);
     try {
@@ -242,6 +247,7 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
   test('-p with a filter expression: the packet log shows exactly what the expression selects', async (t) => {
     if (!requireKernel(t)) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     let x: XtraceProcess | null = null;
     let y: XtraceProcess | null = null;
     try {
@@ -278,7 +284,9 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
   test('-p logs frames that are not IP as the filter passes them (ARP, PPPoE, MPLS, LLDP, 802.3 LLC, a malformed IPv4 header): EtherType, MACs, length; -w writes the same frames', async (t) => {
     if (!requireKernel(t) || !needs(t, 'tcpdump')) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     const dir = mkdtempSync(join(tmpdir(), 'xt-cap-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     let x: XtraceProcess | null = null;
     try {
       const file = join(dir, 'l2.pcapng');
@@ -320,7 +328,9 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
   test('jumbo frames (MTU 9000): native XDP refused with the reason; generic XDP captures 8042-byte frames whole', async (t) => {
     if (!requireKernel(t) || !needs(t, 'tshark')) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     const dir = mkdtempSync(join(tmpdir(), 'xt-cap-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     let x: XtraceProcess | null = null;
     try {
       p.exec(p.nsA, 'ip', 'link', 'set', p.ifA, 'mtu', '9000');
@@ -349,7 +359,9 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
   test('bad expressions, an unwritable path, a full disk: one clear line, nothing attached', async (t) => {
     if (!requireKernel(t)) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     const dir = mkdtempSync(join(tmpdir(), 'xt-cap-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const full = join(dir, 'full');
     let x: XtraceProcess | null = null;
     try {

@@ -33,6 +33,7 @@ describe('bad input', () => {
   test('each malformed value gets one line naming the flag, exit 2, nothing attached', async (t) => {
     if (!requireKernel(t)) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     try {
       const cases: Array<[string[], RegExp, Record<string, string>?]> = [
         [['-i', 'nosuch0'], new RegExp(`^xtrace: -i/--iface: no interface 'nosuch0' \\(available: lo, ${p.ifA}\\)$`)],

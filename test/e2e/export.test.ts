@@ -42,6 +42,7 @@ describe('export: real Prometheus, VictoriaMetrics, node_exporter, promtool', { 
   test('rdma: node_exporter reading the same fixture exports the same node_infiniband_* series, value for value', async (t) => {
     if (!needs(t, 'prometheus-node-exporter')) return;
     const f = new FixtureCopy();
+    t.after(() => f.destroy());
     // node_exporter 1.6 and later (procfs) give up on the whole class when an mlx5 port has no hw_counters
     // directory, as the fixture's pre-4.6-kernel devices have not: an empty one keeps both readers going
     for (const dev of readdirSync(join(f.sys, 'class/infiniband')))
@@ -51,6 +52,7 @@ describe('export: real Prometheus, VictoriaMetrics, node_exporter, promtool', { 
       }
     const ne = new NodeExporter(await freePort(), f.sys);
     const x = new XtraceProcess(['rdma', '-o', 'json', '--interval', '200', '--sysfs-root', f.sys, '--metrics-listen', '127.0.0.1:0']);
+    t.after(() => x.kill());
     try {
       await Promise.all([ne.start(), x.ready()]);
       const theirs = parseExposition((await ne.get('/metrics')).body, 'node_infiniband_');
@@ -68,6 +70,7 @@ describe('export: real Prometheus, VictoriaMetrics, node_exporter, promtool', { 
   test('xdp: Prometheus scraping, Prometheus remote-write and VictoriaMetrics import each return the exact packets and bytes sent', async (t) => {
     if (!requireKernel(t) || !needs(t, 'prometheus', 'victoria-metrics')) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     const metricsPort = namespacePort();
     const prom = new Prometheus(namespacePort(), p.nsA, [`127.0.0.1:${metricsPort}`]);
     const vm = new VictoriaMetrics(namespacePort(), p.nsA);
@@ -128,10 +131,12 @@ describe('export: real Prometheus, VictoriaMetrics, node_exporter, promtool', { 
   test("rdma: a 32-bit hardware counter wraps; Prometheus's increase() over the wrap equals the true delta", async (t) => {
     if (!needs(t, 'prometheus')) return;
     const f = new FixtureCopy();
+    t.after(() => f.destroy());
     f.port('mlx5_0', 1, 'hw_counters/out_of_sequence', 4294967290n);
     const metricsPort = await freePort();
     const prom = new Prometheus(await freePort(), undefined, [`127.0.0.1:${metricsPort}`]);
     const x = new XtraceProcess(['rdma', '-o', 'json', '--interval', '200', '--sysfs-root', f.sys, '--metrics-listen', `127.0.0.1:${metricsPort}`]);
+    t.after(() => x.kill());
     try {
       await Promise.all([prom.start(), x.ready()]);
       const sel = 'xtrace_infiniband_out_of_sequence_total{job="scrape",device="mlx5_0",port="1"}';
@@ -157,8 +162,10 @@ describe('export: real Prometheus, VictoriaMetrics, node_exporter, promtool', { 
   test('a push target away for 10 s: what was measured meanwhile is buffered and resent, nothing lost; the failures counted', async (t) => {
     if (!needs(t, 'prometheus')) return;
     const f = new FixtureCopy();
+    t.after(() => f.destroy());
     const prom = new Prometheus(await freePort());
     const x = new XtraceProcess(['rdma', '-o', 'json', '--interval', '500', '-d', 'mlx5_0', '--sysfs-root', f.sys, '--metrics-listen', '127.0.0.1:0', '--remote-write', `${(await prom.start()).base}/api/v1/write`]);
+    t.after(() => x.kill());
     const own = async (): Promise<Map<string, number>> => parseExposition(await (await fetch(x.metricsUrl())).text(), 'xtrace_push_');
     try {
       await x.ready();
@@ -206,17 +213,23 @@ describe('export: real Prometheus, VictoriaMetrics, node_exporter, promtool', { 
       for (const k of parseExposition(body).keys()) names.add(k.slice(0, k.indexOf('{')));
     };
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     const f = new FixtureCopy();
+    t.after(() => f.destroy());
     const prom = new Prometheus(await freePort());
     const procs: XtraceProcess[] = [];
     let sleeper: ChildProcess | null = null;
     try {
       await prom.start();
       const xdp = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '200', '--watch-ip', p.ipA, '--metrics-listen', '127.0.0.1:9436'], { ns: p.nsA });
+      t.after(() => xdp.kill());
       const stack = new XtraceProcess(['stack', '-o', 'json', '--stats', '--interval', '200', '--metrics-listen', '127.0.0.1:9437'], { ns: p.nsB });
+      t.after(() => stack.kill());
       sleeper = spawn('sleep', ['120'], { stdio: 'ignore' });
       const limit = new XtraceProcess(['limit', '-p', String(sleeper.pid), '-r', '1M', '-o', 'json', '--interval', '200', '--metrics-listen', '127.0.0.1:0']);
+      t.after(() => limit.kill());
       const rdma = new XtraceProcess(['nccl', '-o', 'json', '--interval', '200', '--sysfs-root', f.sys, '--proc-root', f.proc, '--metrics-listen', '127.0.0.1:0', '--remote-write', `${prom.base}/api/v1/write`]);
+      t.after(() => rdma.kill());
       procs.push(xdp, stack, limit, rdma);
       await Promise.all(procs.map((x) => x.ready()));
       // traffic: echoed datagrams (flows, watched IP), a TCP connection (stages, latency), a SYN to a closed port (a drop)
@@ -253,7 +266,9 @@ describe('export: real Prometheus, VictoriaMetrics, node_exporter, promtool', { 
   test('credentials from files: basic auth to a VictoriaMetrics that requires it, a bearer token to a remote-write receiver', async (t) => {
     if (!needs(t, 'victoria-metrics')) return;
     const dir = mkdtempSync(join(tmpdir(), 'xt-creds-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const vm = new VictoriaMetrics(await freePort(), undefined, { user: 'xt', password: 's3cr:et' });
+    t.after(() => vm.destroy());
     const seen: string[] = [];
     const receiver = createServer((req, res) => {
       seen.push(`${req.headers.authorization} ${req.headers['content-encoding']} ${req.headers['x-prometheus-remote-write-version']}`);
@@ -262,6 +277,7 @@ describe('export: real Prometheus, VictoriaMetrics, node_exporter, promtool', { 
         res.end();
       });
     });
+    t.after(() => receiver.close());
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     const rwUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/api/v1/write`;
     const run = (args: string[]): Promise<{ status: number | null; stderr: string }> =>
@@ -272,27 +288,21 @@ describe('export: real Prometheus, VictoriaMetrics, node_exporter, promtool', { 
         c.on('close', (status) => resolve({ status, stderr }));
         setTimeout(() => c.kill('SIGINT'), 2500 * SLOWDOWN).unref();
       });
-    try {
-      await vm.start();
-      writeFileSync(join(dir, 'basic'), 'xt:s3cr:et\n');
-      writeFileSync(join(dir, 'bad'), 'xt:wrong\n');
-      writeFileSync(join(dir, 'token'), 'tok-123\n');
-      const ok = await run(['--victoriametrics', vm.base, '--push-basic-auth-file', join(dir, 'basic')]);
-      assert.equal(ok.status, 0, ok.stderr);
-      const got = await vm.export('node_infiniband_port_data_transmitted_bytes_total{device="mlx5_0"}');
-      assert.equal(got[0]?.values.at(-1), 1000000000000, JSON.stringify(got));
-      const bad = await run(['--victoriametrics', vm.base, '--push-basic-auth-file', join(dir, 'bad')]);
-      assert.equal(bad.status, 2);
-      assert.equal(bad.stderr.trim(), `xtrace: --victoriametrics: ${vm.base}/api/v1/import answered 401 Unauthorized: check --push-basic-auth-file or --push-bearer-token-file`);
-      const bearer = await run(['--remote-write', rwUrl, '--push-bearer-token-file', join(dir, 'token')]);
-      assert.equal(bearer.status, 0, bearer.stderr);
-      assert.ok(seen.length >= 2, 'the check and at least one push');
-      assert.ok(seen.every((h) => h === 'Bearer tok-123 snappy 0.1.0'), seen.join('; '));
-    } finally {
-      receiver.close();
-      await vm.destroy();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await vm.start();
+    writeFileSync(join(dir, 'basic'), 'xt:s3cr:et\n');
+    writeFileSync(join(dir, 'bad'), 'xt:wrong\n');
+    writeFileSync(join(dir, 'token'), 'tok-123\n');
+    const ok = await run(['--victoriametrics', vm.base, '--push-basic-auth-file', join(dir, 'basic')]);
+    assert.equal(ok.status, 0, ok.stderr);
+    const got = await vm.export('node_infiniband_port_data_transmitted_bytes_total{device="mlx5_0"}');
+    assert.equal(got[0]?.values.at(-1), 1000000000000, JSON.stringify(got));
+    const bad = await run(['--victoriametrics', vm.base, '--push-basic-auth-file', join(dir, 'bad')]);
+    assert.equal(bad.status, 2);
+    assert.equal(bad.stderr.trim(), `xtrace: --victoriametrics: ${vm.base}/api/v1/import answered 401 Unauthorized: check --push-basic-auth-file or --push-bearer-token-file`);
+    const bearer = await run(['--remote-write', rwUrl, '--push-bearer-token-file', join(dir, 'token')]);
+    assert.equal(bearer.status, 0, bearer.stderr);
+    assert.ok(seen.length >= 2, 'the check and at least one push');
+    assert.ok(seen.every((h) => h === 'Bearer tok-123 snappy 0.1.0'), seen.join('; '));
   });
 
   test('bad push input: one line naming the flag, exit 2, nothing attached', async (t) => {
@@ -301,9 +311,11 @@ describe('export: real Prometheus, VictoriaMetrics, node_exporter, promtool', { 
       res.writeHead(404);
       res.end('404 page not found\n');
     });
+    t.after(() => notFound.close()); // before anything can throw: a server left listening keeps the file from exiting
     await new Promise<void>((r) => notFound.listen(0, '127.0.0.1', r));
     const nfPort = (notFound.address() as { port: number }).port;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     try {
       const closed = await freePort();
       const cases: Array<[string[], Record<string, string>, RegExp]> = [
@@ -333,7 +345,6 @@ describe('export: real Prometheus, VictoriaMetrics, node_exporter, promtool', { 
       assert.equal(r.status, 2, r.stderr);
       assert.equal(r.stderr.trim(), `xtrace: --remote-write: http://127.0.0.1:${nfPort}/api/v1/write answered 404 Not Found; expected the URL of a remote-write receiver (Prometheus needs --web.enable-remote-write-receiver)`);
     } finally {
-      notFound.close();
       p.destroy();
     }
   });

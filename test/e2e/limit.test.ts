@@ -110,7 +110,9 @@ describe('limit', () => {
   test('egress: a TCP sender is held to 2 MiB/s +/- 10% (its socket opened before the limit started) while an unlimited one is not slowed', async (t) => {
     if (!requireKernel(t, needCgroup2)) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     const dir = tmp();
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const go = join(dir, 'go');
     const peers: Peer[] = [];
     const meters: ChildProcess[] = [];
@@ -163,8 +165,10 @@ describe('limit', () => {
     test(`after ${how} the same sender runs at full speed again and nothing is left attached`, async (t) => {
       if (!requireKernel(t, needCgroup2)) return;
       const p = new NetnsPair();
+      t.after(() => p.destroy());
       const root = cgroup2Root()!;
       const dir = tmp();
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
       const go = join(dir, 'go');
       const measure = join(dir, 'measure');
       let x: XtraceProcess | null = null;
@@ -199,6 +203,7 @@ describe('limit', () => {
   test('ingress: a receiver is held to 2 MiB/s (excess dropped before its socket)', async (t) => {
     if (!requireKernel(t, needCgroup2)) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     let x: XtraceProcess | null = null;
     let sender: Peer | null = null;
     let m: Awaited<ReturnType<typeof meter>> | null = null;
@@ -225,7 +230,9 @@ describe('limit', () => {
     test(`UDP${cn ? '' : ' --no-congestion-signal'}: every datagram passes or is dropped and counted, exactly`, async (t) => {
       if (!requireKernel(t, needCgroup2)) return;
       const p = new NetnsPair();
+      t.after(() => p.destroy());
       const dir = tmp();
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
       const go = join(dir, 'go');
       const COUNT = 2000;
       const SIZE = 1000; // 1028 IP bytes
@@ -275,6 +282,7 @@ describe('limit', () => {
   test('UDP ingress: datagrams to a socket bound before start, which never sent, are attributed by its IP:port learnt from /proc', async (t) => {
     if (!requireKernel(t, needCgroup2)) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     const COUNT = 1000;
     const SIZE = 1000;
     let x: XtraceProcess | null = null;
@@ -285,6 +293,7 @@ describe('limit', () => {
       x = new XtraceProcess(['limit', '-p', String(sink.proc.pid), '-d', 'ingress', '-r', '100K', '-t', '0.1', '-o', 'json']);
       await x.ready();
       const dir = tmp();
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
       writeFileSync(join(dir, 'go'), '');
       const sent = JSON.parse(execFileSync('ip', ['netns', 'exec', p.nsA, process.execPath, TRAFFIC, 'udp-count', p.ipB, '5310', String(COUNT), String(SIZE), '40001', join(dir, 'go')], { encoding: 'utf8' })) as { ok: number };
       rmSync(dir, { recursive: true, force: true });
@@ -319,7 +328,9 @@ describe('limit', () => {
       mounted = true;
     }
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     const dir = tmp();
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const go = join(dir, 'go');
     let x: XtraceProcess | null = null;
     let sender: Peer | null = null;
@@ -358,7 +369,9 @@ describe('limit', () => {
     };
     if (!requireKernel(t, () => needCgroup2() ?? writable())) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     const dir = tmp();
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const cg = join(cgroup2Root()!, `xtrace-test-${process.pid}`);
     mkdirSync(cg);
     const peers: Peer[] = [];
@@ -402,7 +415,9 @@ describe('limit', () => {
   test('--children: a process forked after start joins the limit; xtrace exits when every limited process has', async (t) => {
     if (!requireKernel(t, needCgroup2)) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     const dir = tmp();
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const go = join(dir, 'go');
     let x: XtraceProcess | null = null;
     let parent: ChildProcess | null = null;
@@ -436,6 +451,7 @@ describe('limit', () => {
     const a = spawn('sleep', ['60']);
     const b = spawn('sleep', ['60']);
     const x = new XtraceProcess(['limit', '-p', String(a.pid), '-p', String(b.pid), '-r', '1M', '-q', '-o', 'json', '--interval', '200']);
+    t.after(() => x.kill());
     try {
       await x.ready();
       a.kill();
@@ -457,10 +473,12 @@ describe('limit', () => {
     const nfLinks = (): string | null => (/ bpf_nf_link_attach$/m.test(readFileSync('/proc/kallsyms', 'utf8')) ? null : 'needs BPF netfilter links (kernel 6.4+)');
     if (!requireKernel(t, () => needCgroup2() ?? nfLinks())) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     let x: XtraceProcess | null = null;
     let sender: Peer | null = null;
     let m: Awaited<ReturnType<typeof meter>> | null = null;
     const dir = tmp();
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const go = join(dir, 'go');
     try {
       m = await meter(p, 5309, 2500, 5000);

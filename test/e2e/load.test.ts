@@ -11,7 +11,9 @@ import { NetnsPair } from '../lib/netns.js';
 test('a verifier rejection: exit 4, one line naming the object; --verbose adds the verifier log', (t) => {
   if (!requireKernel(t, () => (hasCommand('clang') ? null : 'needs clang'))) return;
   const dir = mkdtempSync(join(tmpdir(), 'xt-bpf-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const p = new NetnsPair();
+  t.after(() => p.destroy());
   try {
     const arch = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
     execFileSync('clang', ['-O2', '-g', '-target', 'bpf', `-I/usr/include/${arch}-linux-gnu`, `-I${join(ROOT, 'bpf/include')}`, '-c', join(ROOT, 'test/fixtures/bpf/unverifiable.bpf.c'), '-o', join(dir, 'flow.bpf.o')]);

@@ -7,9 +7,11 @@ import { CLI } from '../lib/env.js';
 import { FixtureCopy } from '../lib/fixtures.js';
 
 describe('rdma and nccl modes (fixture sysfs)', () => {
-  test('rdma -o json: device records, then per-interval deltas and rates that add up exactly', async () => {
+  test('rdma -o json: device records, then per-interval deltas and rates that add up exactly', async (t) => {
     const f = new FixtureCopy();
+    t.after(() => f.destroy());
     const x = new XtraceProcess(['rdma', '-o', 'json', '--interval', '200', '--sysfs-root', f.sys, '-d', 'mlx5_0']);
+    t.after(() => x.kill());
     try {
       await x.ready();
       await x.waitFor((r) => r.type === 'rdma');
@@ -33,9 +35,11 @@ describe('rdma and nccl modes (fixture sysfs)', () => {
     }
   });
 
-  test('nccl -o json: rails with their processes; moving error counters raise alerts', async () => {
+  test('nccl -o json: rails with their processes; moving error counters raise alerts', async (t) => {
     const f = new FixtureCopy();
+    t.after(() => f.destroy());
     const x = new XtraceProcess(['nccl', '-o', 'json', '--interval', '150', '--sysfs-root', f.sys, '--proc-root', f.proc]);
+    t.after(() => x.kill());
     try {
       await x.ready();
       const rail = await x.waitFor((r) => r.type === 'nccl' && r.device === 'mlx5_1');
@@ -59,9 +63,11 @@ describe('rdma and nccl modes (fixture sysfs)', () => {
     assert.equal(gone.stderr.trim(), `xtrace: --sysfs-root: no directory ${f.sys}`);
   });
 
-  test('--metrics-listen serves node_exporter-named metrics; N/A counters are absent', async () => {
+  test('--metrics-listen serves node_exporter-named metrics; N/A counters are absent', async (t) => {
     const f = new FixtureCopy();
+    t.after(() => f.destroy());
     const x = new XtraceProcess(['nccl', '-o', 'json', '--interval', '200', '--sysfs-root', f.sys, '--proc-root', f.proc, '--metrics-listen', '127.0.0.1:0']);
+    t.after(() => x.kill());
     try {
       await x.ready();
       const body = await (await fetch(x.metricsUrl())).text();
@@ -81,8 +87,9 @@ describe('rdma and nccl modes (fixture sysfs)', () => {
     }
   });
 
-  test('bad input: unknown device, no devices, bad interval', () => {
+  test('bad input: unknown device, no devices, bad interval', (t) => {
     const f = new FixtureCopy();
+    t.after(() => f.destroy());
     try {
       const run = (...a: string[]) => spawnSync(process.execPath, [CLI, ...a], { encoding: 'utf8', env: { ...process.env, XTRACE_LOG_FORMAT: 'text' } });
       const r1 = run('rdma', '--sysfs-root', f.sys, '-d', 'mlx5_9');

@@ -48,11 +48,14 @@ function assertContiguous(segs: Array<{ seq: number; len: number }>, isn: number
 async function followConnection(t: import('node:test').TestContext, v6: boolean): Promise<void> {
   if (!requireKernel(t)) return;
   const p = new NetnsPair({ ipv6: v6 });
+  t.after(() => p.destroy());
   const port = 5201;
   const count = 20;
   const size = 1000;
   const x = new XtraceProcess(['stack', '-p', String(port), '-o', 'json', '--interval', '200'], { ns: p.nsB });
+  t.after(() => x.kill());
   const s = new XtraceProcess(['stack', '-p', String(port), '-o', 'json', '--interval', '200', '--stats'], { ns: p.nsB });
+  t.after(() => s.kill());
   try {
     await Promise.all([x.ready(), s.ready()]);
     const { sport, received } = await connection(p, v6 ? p.ip6B : p.ipB, port, count, size, 20);
@@ -121,9 +124,13 @@ describe('stack mode (real kernel, network namespaces)', { concurrency: false },
   test('-i and -p filter in the kernel', async (t) => {
     if (!requireKernel(t)) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     const other = new XtraceProcess(['stack', '-i', '192.0.2.0/24', '-o', 'json'], { ns: p.nsB });
+    t.after(() => other.kill());
     const byPort = new XtraceProcess(['stack', '-p', '5302', '-o', 'json'], { ns: p.nsB });
+    t.after(() => byPort.kill());
     const byIp = new XtraceProcess(['stack', '-i', `${p.ipA}/32`, '-o', 'json'], { ns: p.nsB });
+    t.after(() => byIp.kill());
     try {
       await Promise.all([other.ready(), byPort.ready(), byIp.ready()]);
       const a = await connection(p, p.ipB, 5301, 3, 100, 10);
@@ -146,7 +153,9 @@ describe('stack mode (real kernel, network namespaces)', { concurrency: false },
   test('drops: an nftables DROP rule and a closed port show in kfree_skb with the reason by name', async (t) => {
     if (!requireKernel(t, () => (hasCommand('nft') ? null : 'needs nft (nftables)'))) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     const x = new XtraceProcess(['stack', '-i', `${p.ipA}/32`, '-o', 'json'], { ns: p.nsB });
+    t.after(() => x.kill());
     try {
       p.exec(p.nsB, 'nft', 'add', 'table', 'inet', 'xtrace_test');
       p.exec(p.nsB, 'nft', 'add', 'chain', 'inet', 'xtrace_test', 'in', '{ type filter hook input priority 0; }');
@@ -175,7 +184,9 @@ describe('stack mode (real kernel, network namespaces)', { concurrency: false },
   test('--rate-limit suppresses in the kernel and counts what it suppressed', async (t) => {
     if (!requireKernel(t)) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     const x = new XtraceProcess(['stack', '-p', '5501', '-o', 'json', '--rate-limit', '50', '--interval', '200'], { ns: p.nsB });
+    t.after(() => x.kill());
     try {
       await x.ready();
       await connection(p, p.ipB, 5501, 300, 100, 1);
@@ -197,6 +208,7 @@ describe('stack mode (real kernel, network namespaces)', { concurrency: false },
   test('--debug-func: per stage, the hooks tried, the one serving, and the kernel reason for each refusal', async (t) => {
     if (!requireKernel(t)) return;
     const x = new XtraceProcess(['stack', '-d', '-o', 'json', '-p', '5601']);
+    t.after(() => x.kill());
     try {
       await x.ready();
       const hooks = (await x.waitFor((r) => r.type === 'stack_hooks')) as Rec & { stages: Array<{ stage: string; serves: string | null; tried: Array<{ hook: string; outcome: string; reason: string }> }> };
@@ -230,6 +242,7 @@ describe('stack mode (real kernel, network namespaces)', { concurrency: false },
   test('SIGKILL leaves none of its links or programs', async (t) => {
     if (!requireKernel(t)) return;
     const x = new XtraceProcess(['stack', '-o', 'json', '-p', '5701']);
+    t.after(() => x.kill());
     let mine: ReadyInfo['links'] = [];
     try {
       mine = (await x.ready()).links;

@@ -33,6 +33,7 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
     const LIMIT = 200;
     const MS = 3000;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     let x: XtraceProcess | null = null;
     try {
       // TC ingress on veth runs in the sending CPU's softirq: two pinned senders drive the program on two CPUs.
@@ -62,6 +63,7 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
   test('SIGINT during a flood into a slow reader ends xtrace within a second, with a summary', async (t) => {
     if (!requireKernel(t)) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     const child = spawn('ip', ['netns', 'exec', p.nsA, process.execPath, CLI, 'xdp', '-i', p.ifA, '-o', 'json', '-p', '--rate-limit', '0', '--interval', '60000', '--ready-file', join(tmpdir(), `xt-ready-${process.pid}`)], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, XTRACE_LOG_FORMAT: 'text' },
@@ -109,6 +111,7 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
   test('a stdout reader that stops: the ring is held and the kernel counts what does not fit; every line is counted sent', async (t) => {
     if (!requireKernel(t)) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     const ready = join(tmpdir(), `xt-ready-held-${process.pid}`);
     const child = spawn('ip', ['netns', 'exec', p.nsA, process.execPath, CLI, 'xdp', '-i', p.ifA, '-o', 'json', '-p', '--rate-limit', '0', '--interval', '60000', '--ready-file', ready, 'udp', 'dst', 'port', '7012'], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -146,6 +149,7 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
   test('a reader that goes away (| head -1) ends xtrace quietly: exit 0, no stack trace, nothing attached', async (t) => {
     if (!requireKernel(t)) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     try {
       const err = join(tmpdir(), `xt-epipe-${process.pid}`);
       // exit status of xtrace, then whatever it wrote to stderr beyond info lines (nothing, if quiet)
@@ -171,6 +175,7 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
   test('a flow table that evicts: flows_evicted never goes down and no rate is negative', async (t) => {
     if (!requireKernel(t, () => (hasCommand('python3') ? null : 'needs python3 (raw frames)'))) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     let x: XtraceProcess | null = null;
     try {
       x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--top', '0', '--interval', '100', '--ingress-hook', 'tc', '--max-flows', '1024'], { ns: p.nsA });
@@ -202,13 +207,16 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
   test('VLAN: TC counts the tag the kernel keeps in metadata (ingress and egress); XDP and TC agree', async (t) => {
     if (!requireKernel(t, () => (hasCommand('python3') && hasCommand('clang') && hasCommand('tc') ? null : 'needs python3, clang and tc'))) return;
     const dir = mkdtempSync(join(tmpdir(), 'xt-vlan-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     try {
       // Ingress: raw 802.1Q frames. XDP sees the tag in the frame; at TC the kernel has already moved
       // it into metadata (skb_vlan_untag), so TC must add it back to count the same bytes.
       const tagged = Buffer.concat([ethHeader(p.macA, p.macB, 0x8100), Buffer.from([0x00, 0x64, 0x08, 0x00]), ipv4Header(p.ipB, p.ipA, 17, UDP + 10), udpHeader(1001, 5001, 10), Buffer.alloc(10)]);
       for (const hook of ['xdp', 'tc']) {
         const y = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--top', '0', '--interval', '60000', '--ingress-hook', hook], { ns: p.nsA });
+        t.after(() => y.kill());
         try {
           await y.ready();
           rawFrames(p.nsB, p.ifB, tagged, 4);
@@ -222,6 +230,7 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
       const push = join(dir, 'vlan_push.bpf.o');
       execFileSync('clang', clangArgs(join(ROOT, 'test/fixtures/bpf/vlan_push.bpf.c'), push));
       const x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--top', '0', '--interval', '60000', '--ingress-hook', 'tc'], { ns: p.nsA, env: { XTRACE_DISABLE_HOOKS: 'tcx' } });
+      t.after(() => x.kill());
       try {
         await x.ready();
         p.exec(p.nsA, 'tc', 'filter', 'add', 'dev', p.ifA, 'egress', 'prio', '1', 'bpf', 'da', 'obj', push, 'sec', 'tc');
@@ -242,6 +251,7 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
   test('malformed headers count as truncated: TCP doff < 5, IPv6 beyond the parsed extension headers', async (t) => {
     if (!requireKernel(t, () => (hasCommand('python3') ? null : 'needs python3 (raw frames)'))) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     let x: XtraceProcess | null = null;
     try {
       x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--top', '0', '--interval', '60000', '--ingress-hook', 'xdp'], { ns: p.nsA });
@@ -277,6 +287,7 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
   test('GSO frames from a tap with gso_segs 0 (virtio, SKB_GSO_DODGY) count as their wire segments', async (t) => {
     if (!requireKernel(t, () => (!hasCommand('python3') ? 'needs python3 (tap device)' : existsSync('/dev/net/tun') ? null : 'needs /dev/net/tun (tun module)'))) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     const COUNT = 5;
     const PAYLOAD = 4000;
     const GSO = 1000;
@@ -312,6 +323,7 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
   test('the summary ranks flows by total bytes with rates over the whole run; --changed shows only moving flows', async (t) => {
     if (!requireKernel(t)) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     let x: XtraceProcess | null = null;
     try {
       const hostBits = `${p.ipA.replace(/\.1$/, '.5')}/24`; // stands for the /24 network
@@ -354,6 +366,7 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
   test('an interface deleted mid-run is reported once; counting goes on on the others; none left: exit 1 with a summary', async (t) => {
     if (!requireKernel(t)) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     let x: XtraceProcess | null = null;
     try {
       const l2 = p.addLink();
@@ -373,6 +386,7 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
 
       // the last interface goes: nothing is left to count
       const y = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--interval', '100'], { ns: p.nsA });
+      t.after(() => y.kill());
       x = y;
       await y.ready();
       p.exec(p.nsA, 'ip', 'link', 'del', p.ifA);
@@ -390,7 +404,9 @@ describe('xdp mode at its edges (real kernel, network namespaces)', { concurrenc
   test('classic TC fallback (no tcx): detaching removes only xtrace’s filters, never another tool’s', async (t) => {
     if (!requireKernel(t, () => (hasCommand('clang') && hasCommand('tc') ? null : 'needs clang and tc'))) return;
     const dir = mkdtempSync(join(tmpdir(), 'xt-tc-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     let x: XtraceProcess | null = null;
     try {
       const other = join(dir, 'pass.bpf.o');

@@ -197,9 +197,11 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
       ...rep(3, `icmp ${p.ipB}:0>${p.ipA}:0`), ...rep(3, `icmp ${p.ipA}:0>${p.ipB}:0`),
     ];
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     try {
       for (const c of cases) {
         const x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '-p', '--interval', '60000', ...c.args(p)], { ns: p.nsA });
+        t.after(() => x.kill());
         try {
           await x.ready();
           await echoing(p.nsA, p.ipA, [7001, 7002], () => {
@@ -223,9 +225,11 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
   test('--protocol icmp and icmpv6 each mean themselves; records carry the ICMP type and code', async (t) => {
     if (!requireKernel(t)) return;
     const p = new NetnsPair({ ipv6: true });
+    t.after(() => p.destroy());
     try {
       for (const proto of ['icmp', 'icmpv6'] as const) {
         const x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '-p', '--interval', '60000', '--protocol', proto], { ns: p.nsA });
+        t.after(() => x.kill());
         try {
           await x.ready();
           p.exec(p.nsB, 'ping', '-c', '3', '-i', '0.05', '-q', p.ipA);
@@ -335,6 +339,7 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
   test('two interfaces at once', async (t) => {
     if (!requireKernel(t)) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     let x: XtraceProcess | null = null;
     try {
       const l2 = p.addLink();
@@ -357,6 +362,7 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
     // a classic clsact filter (kernels before 6.6) outlives a SIGKILLed xtrace, as the log warns
     if (!requireKernel(t, () => (kernelHasTcx() ? null : 'needs tcx links (6.6+): a classic TC filter outlives SIGKILL'))) return;
     const p = new NetnsPair();
+    t.after(() => p.destroy());
     let x: XtraceProcess | null = null;
     const mine: ReadyInfo['links'] = [];
     // ip link and tc speak for the kernel independently of xtrace; tcx links only xtrace's query shows
@@ -371,6 +377,7 @@ describe('xdp mode (real kernel, network namespaces)', { concurrency: false }, (
       x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--ingress-hook', 'xdp'], { ns: p.nsA });
       const rx = await x.ready();
       const y = new XtraceProcess(['xdp', '-i', l2.ifA, '-o', 'json', '--ingress-hook', 'tc'], { ns: p.nsA });
+      t.after(() => y.kill());
       try {
         const ry = await y.ready();
         // This run's own links and programs, by the kernel's ids (not every xt_ program on the machine).

@@ -39,6 +39,7 @@ for (const [name, what] of [
   ['tests', 'xdp, stack and limit tests'],
   ['tests-nofentry', 'stack and limit tests with XTRACE_DISABLE_HOOKS=fentry'],
   ['tests-capture', 'capture tests (the filter spliced into XDP and classic TC programs, pcapng)'],
+  ['tests-filter', 'the filter translation against tcpdump -r (protochain loops, shifts, division) under this verifier'],
 ] as const) {
   const tap = read(`${name}.tap`);
   const n = (k: string): number => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(tap)?.[1] ?? NaN);

@@ -14,6 +14,7 @@
 # instead, and print its output: for debugging).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/test/kernels/watchdog.sh"
 SERIES=${KERNEL_SERIES:-6.1}
 TIMEOUT=${GUEST_TIMEOUT:-3600}
 MEM=${GUEST_MEM:-3072}
@@ -51,6 +52,7 @@ I=$(mktemp -d "$CACHE/initramfs.XXXXXX")
 R=$(mktemp -d "$CACHE/results.XXXXXX")
 QEMU_PID=
 cleanup() {
+  watchdog_stop
   [ -n "$QEMU_PID" ] && kill -9 "$QEMU_PID" 2>/dev/null || true
   rm -rf "$I"
   if [ -n "${KEEP_RESULTS:-}" ]; then echo "test-kernels: results kept in $R"; else rm -rf "$R"; fi
@@ -89,9 +91,11 @@ grep -E ' (ip_rcv_finish|ip_rcv_finish_core|ip_list_rcv_finish|ip_sublist_rcv_fi
 node dist/src/cli.js probe -o json > /mnt/probe.json 2> /mnt/probe.err; echo \$? > /mnt/probe.rc
 XTRACE_DISABLE_HOOKS=fentry node dist/src/cli.js probe -m stack -o json > /mnt/probe-nofentry-stack.json 2>&1
 XTRACE_DISABLE_HOOKS=fentry node dist/src/cli.js probe -m limit -o json > /mnt/probe-nofentry-limit.json 2>&1
-node --test --test-concurrency=1 --test-reporter=tap $TESTS > /mnt/tests.tap 2>&1; echo \$? > /mnt/tests.rc
-XTRACE_DISABLE_HOOKS=fentry node --test --test-concurrency=1 --test-reporter=tap $NOFENTRY_TESTS > /mnt/tests-nofentry.tap 2>&1; echo \$? > /mnt/tests-nofentry.rc
-node --test --test-concurrency=1 --test-reporter=tap --test-name-pattern='$CAPTURE_PATTERN' dist/test/e2e/capture.test.js > /mnt/tests-capture.tap 2>&1; echo \$? > /mnt/tests-capture.rc
+node --test --test-concurrency=1 --test-timeout=3600000 --test-reporter=tap $TESTS > /mnt/tests.tap 2>&1; echo \$? > /mnt/tests.rc
+XTRACE_DISABLE_HOOKS=fentry node --test --test-concurrency=1 --test-timeout=3600000 --test-reporter=tap $NOFENTRY_TESTS > /mnt/tests-nofentry.tap 2>&1; echo \$? > /mnt/tests-nofentry.rc
+node --test --test-concurrency=1 --test-timeout=3600000 --test-reporter=tap --test-name-pattern='$CAPTURE_PATTERN' dist/test/e2e/capture.test.js > /mnt/tests-capture.tap 2>&1; echo \$? > /mnt/tests-capture.rc
+# the filter translation under this kernel's verifier: the first 12 expressions of the differential test (loops, shifts, division)
+XTRACE_FILTER_DIFF=12 node --test --test-timeout=3600000 --test-reporter=tap dist/test/e2e/filter-diff.test.js > /mnt/tests-filter.tap 2>&1; echo \$? > /mnt/tests-filter.rc
 EOF
 
 if [ -n "${GUEST_CMD:-}" ]; then  # a command of one's own in the guest (debugging): its output, no checks
@@ -107,11 +111,10 @@ qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max -smp 2 -m "$MEM
   -virtfs "local,path=$R,mount_tag=results,security_model=none" \
   -serial "file:$R/console.log" -monitor none -display none &
 QEMU_PID=$!
-( sleep "$TIMEOUT"; kill -9 "$QEMU_PID" 2>/dev/null ) &
-WATCH=$!
+watchdog_start "$TIMEOUT" "$QEMU_PID"
 wait "$QEMU_PID" || true
 QEMU_PID=
-kill "$WATCH" 2>/dev/null || true
+watchdog_stop
 ELAPSED=$(( $(date +%s) - START ))
 if [ ! -f "$R/rc" ]; then
   echo "test-kernels: the guest did not finish in ${TIMEOUT} s (or crashed); console tail:" >&2

@@ -1,6 +1,6 @@
 /** Skips with a reason when a requirement is missing; with XTRACE_REQUIRE_KERNEL_TESTS=1 (CI) the skip is a failure. */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -20,9 +20,30 @@ function missing(): string | null {
 }
 const reason = missing();
 
-/** Call first in a kernel test: returns false (and skips, or fails in CI) when the machine cannot run it. */
-export function requireKernel(t: TestContext, extra?: () => string | null): boolean {
-  const why = reason ?? extra?.() ?? null;
+/**
+ * Network namespaces need a writable /proc/sys (the harness turns IPv6 off on its links): Docker mounts
+ * it read-only unless the container runs with --security-opt systempaths=unconfined.
+ */
+function procSysProblem(): string | null {
+  try {
+    accessSync('/proc/sys/net/ipv6/conf/all/disable_ipv6', constants.W_OK);
+    return null;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null; // no IPv6: nothing to turn off
+    return code === 'EROFS'
+      ? '/proc/sys is read-only here (a container: run it with --security-opt systempaths=unconfined); network-namespace tests write sysctls'
+      : `/proc/sys is not writable (${code})`;
+  }
+}
+const sysReason = reason ?? procSysProblem();
+
+/**
+ * Call first in a kernel test: returns false (and skips, or fails in CI) when the machine cannot run it.
+ * Every kernel test but the few that make no network namespace (`netns: false`) also needs /proc/sys writable.
+ */
+export function requireKernel(t: TestContext, extra?: () => string | null, o: { netns?: boolean } = {}): boolean {
+  const why = (o.netns === false ? reason : sysReason) ?? extra?.() ?? null;
   if (!why) return true;
   if (STRICT) throw new Error(`kernel test cannot run here: ${why} (XTRACE_REQUIRE_KERNEL_TESTS=1)`);
   t.skip(why);
