@@ -135,6 +135,9 @@ export const c = lazyFuncs('libc.so.6', libcLoad, {
   free: 'void free(void *p)',
   /* bpf(2) where libbpf has no wrapper for a command's fields (netfilter links on libbpf 1.1) */
   syscall3: 'long syscall(long number, long a1, _Inout_ uint8_t *a2, unsigned int a3)',
+  /* struct timespec { long tv_sec; long tv_nsec; } into 16 bytes */
+  clockGettime: 'int clock_gettime(int clk, _Out_ uint8_t *ts)',
+  setns: 'int setns(int fd, int nstype)',
 });
 
 const libpcapLoad = loader('libpcap.so.0.8', 'install libpcap (Debian/Ubuntu: apt-get install libpcap0.8, or libpcap0.8t64 on Debian 13)');

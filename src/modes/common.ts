@@ -1,6 +1,7 @@
 /** What every mode shares: privilege check, ready file, stdout that may close, stop on a signal. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { realtimeOffsetNs } from '../bpf/clock.js';
 import type { LinkInfo } from '../bpf/link.js';
 import { privilegeError } from '../errors.js';
 import { log } from '../log.js';
@@ -53,25 +54,28 @@ export const defaultObject = (name: string): string =>
 
 /**
  * Turns bpf_ktime_get_ns() (CLOCK_MONOTONIC, as process.hrtime) into an ISO time of day, with
- * milliseconds or microseconds. `startNs`: the monotonic time it was set up. The offset to the epoch
- * is taken in whole milliseconds (Date.now()'s own resolution), so the ms and us digits come from the
- * monotonic time alone, and the date string is built once per millisecond (per-packet records).
+ * milliseconds or microseconds. `startNs`: the monotonic time it was set up. The offset to the epoch is
+ * measured to the nanosecond (src/bpf/clock.ts: clock_gettime of both clocks, bracketed), and kept as
+ * whole milliseconds plus a remainder so that no digit is lost to a double's precision; the date
+ * string is built once per millisecond (per-packet records).
  */
 export function wallClock(): { startNs: bigint; iso(monoNs: bigint | number, micro?: boolean): string } {
   const startNs = process.hrtime.bigint();
-  const offsetMs = Date.now() - Math.floor(Number(startNs) / 1e6);
+  const { offsetNs } = realtimeOffsetNs();
+  const offMs = Number(offsetNs / 1_000_000n);
+  const offRemNs = Number(offsetNs % 1_000_000n);
   let lastMs = -1;
   let lastIso = '';
   return {
     startNs,
     iso: (monoNs, micro = false) => {
-      const mono = Number(monoNs);
-      const ms = Math.floor(mono / 1e6);
+      const t = Number(monoNs) + offRemNs; // monotonic ns fit a double exactly (2^53 ns: 104 days... of uptime, then to ~200 ns)
+      const ms = Math.floor(t / 1e6);
       if (ms !== lastMs) {
         lastMs = ms;
-        lastIso = new Date(ms + offsetMs).toISOString();
+        lastIso = new Date(ms + offMs).toISOString();
       }
-      return micro ? `${lastIso.slice(0, 23)}${String(Math.floor(mono / 1000) % 1000).padStart(3, '0')}Z` : lastIso;
+      return micro ? `${lastIso.slice(0, 23)}${String(Math.floor(t / 1000) % 1000).padStart(3, '0')}Z` : lastIso;
     },
   };
 }

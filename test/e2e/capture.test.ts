@@ -244,6 +244,45 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
     }
   });
 
+  test("timestamps: pcapng times are tcpdump's for the same packets within 20 us (the median packet), ingress and egress", async (t) => {
+    if (!requireKernel(t) || !needs(t, 'tcpdump')) return;
+    const p = new NetnsPair();
+    t.after(() => p.destroy());
+    const dir = mkdtempSync(join(tmpdir(), 'xt-ts-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const td = spawn('ip', ['netns', 'exec', p.nsA, 'tcpdump', '-Z', 'root', '-i', p.ifA, '-nn', '-U', '--immediate-mode', '--time-stamp-precision=nano', '-w', join(dir, 'td.pcap'), 'udp port 9000'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    t.after(() => void td.kill('SIGKILL'));
+    let tdErr = '';
+    td.stderr.on('data', (d: Buffer) => (tdErr += d.toString()));
+    const x = new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '-w', join(dir, 'x.pcapng'), 'udp', 'port', '9000'], { ns: p.nsA });
+    t.after(() => x.kill());
+    for (let i = 0; i < 100 * SLOWDOWN && !tdErr.includes('listening on'); i++) await sleep(100);
+    assert.match(tdErr, /listening on/);
+    await x.ready();
+    const N = 40;
+    await echoing(p.nsA, p.ipA, [9000], () => assert.equal(traffic(p.nsB, 'udp-send', p.ipA, 9000, N, 100, 40000), String(N)));
+    await sleep(300);
+    assert.equal((await x.stop('SIGINT')).code, 0);
+    td.kill('SIGINT');
+    await new Promise((r) => td.on('close', r));
+    // each direction in order: tcpdump's file has no direction, the source address tells it
+    const dirOf = (q: Packet): 'in' | 'out' => (q.data.subarray(ETH + 12, ETH + 16).join('.') === p.ipB ? 'in' : 'out');
+    const ours = readCapture(join(dir, 'x.pcapng')).packets;
+    const theirs = readCapture(join(dir, 'td.pcap')).packets;
+    for (const d of ['in', 'out'] as const) {
+      const a = ours.filter((q) => q.dir === d);
+      const b = theirs.filter((q) => dirOf(q) === d);
+      assert.equal(a.length, N, `${d}: xtrace's packets`);
+      assert.equal(b.length, N, `${d}: tcpdump's packets (${theirs.length} in all; tcpdump said: ${tdErr.trim()})`);
+      // The two see a packet at different points of the path (tcpdump's ingress time is taken when the
+      // veth queues it, xtrace's when TC runs: a few us later; a cold first packet, or a busy CPU, more):
+      // the clocks themselves must agree, so the typical packet's difference is within 20 us.
+      const diffs = a.map((q, i) => Number(q.tsNs - b[i]!.tsNs) / 1000);
+      const median = [...diffs].sort((u, v) => u - v)[diffs.length >> 1]!;
+      assert.ok(Math.abs(median) <= 20, `${d}: xtrace - tcpdump, median ${median.toFixed(1)} us: ${diffs.map((us) => us.toFixed(1)).join(' ')}`);
+    }
+  });
+
   test('-p with a filter expression: the packet log shows exactly what the expression selects', async (t) => {
     if (!requireKernel(t)) return;
     const p = new NetnsPair();

@@ -1,4 +1,5 @@
 /** -w: the packets ring's records into a pcapng file (or stdout), one interface block per -i interface. */
+import { monotonicNs, realtimeOffsetNs } from '../../bpf/clock.js';
 import type { Iface } from '../../options/index.js';
 import { PcapngWriter, interfaceDescription, interfaceStatistics, sectionHeader } from '../../capture/pcapng.js';
 import { CAP_HDR, DIR } from './layout.js';
@@ -21,9 +22,9 @@ export class Capture {
     private readonly ifaces: readonly Iface[],
   ) {
     this.index = new Map(ifaces.map((i, n) => [i.ifindex, n]));
-    const mono = process.hrtime.bigint();
-    this.offsetNs = BigInt(Date.now()) * 1_000_000n - mono;
-    this.startNs = mono + this.offsetNs;
+    // the kernel's monotonic clock to the time of day, to the nanosecond (Date.now() has milliseconds)
+    this.offsetNs = realtimeOffsetNs().offsetNs;
+    this.startNs = monotonicNs() + this.offsetNs;
     this.offHigh = Number(this.offsetNs >> 32n);
     this.offLow = Number(this.offsetNs & 0xffffffffn);
   }
@@ -69,7 +70,7 @@ export class Capture {
 
   /** Statistics blocks (per interface: accepted by the filter, dropped for want of ring room), then close. */
   finish(perIface: (name: string) => { accepted: number; dropped: number }): void {
-    const now = process.hrtime.bigint() + this.offsetNs;
+    const now = monotonicNs() + this.offsetNs;
     this.ifaces.forEach((iface, n) => this.writer.add(interfaceStatistics(n, now, { startNs: this.startNs, ...perIface(iface.name) })));
     this.writer.close();
   }
