@@ -112,4 +112,16 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main();
+/** Resolves once what was written to `s` before has been handed to the OS (pipes are asynchronous). */
+const flushed = (s: NodeJS.WriteStream): Promise<void> =>
+  new Promise((resolve) => {
+    if (s.destroyed || !s.writable) return resolve();
+    s.write('', () => resolve());
+  });
+
+const code = await main();
+// Exit while the modes' signal handlers are still installed: once Node's own exit began closing them, a
+// second SIGTERM (a wrapper's, a user's) would still kill the process after its summary, with a signal
+// status instead of 0.
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+process.exit(code);

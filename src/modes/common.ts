@@ -3,8 +3,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { realtimeOffsetNs } from '../bpf/clock.js';
 import type { LinkInfo } from '../bpf/link.js';
-import { privilegeError } from '../errors.js';
-import { log } from '../log.js';
+import { EXIT, privilegeError } from '../errors.js';
+import { fatal, log } from '../log.js';
 import { onStdoutClosed } from '../output/stdout.js';
 
 const CAP_NET_ADMIN = 12;
@@ -35,16 +35,33 @@ export function signalReady(readyFile: string | undefined, what: string, links: 
 
 export type StopReason = NodeJS.Signals | 'EPIPE';
 
-/** Resolves when SIGINT, SIGTERM or SIGHUP (a dropped ssh session) arrives, or stdout's reader goes away. */
+/**
+ * Resolves when SIGINT, SIGTERM or SIGHUP (a dropped ssh session) arrives, or stdout's reader goes away.
+ * The handlers stay: a second signal while the mode detaches and writes its summary (`timeout` sends
+ * two, an impatient user presses Ctrl-C twice) is noted and ignored, so the summary always comes; a
+ * third exits at once, saying so (bpf_links go with the process; a classic TC filter would stay).
+ */
 export function untilStopped(): Promise<StopReason> {
   return new Promise((resolve) => {
-    const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-    const done = (why: StopReason): void => {
-      for (const s of sigs) process.off(s, done);
-      resolve(why);
+    let signals = 0;
+    let stopping = false;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      signals++;
+      if (!stopping) {
+        stopping = true;
+        resolve(sig);
+      } else if (signals === 2) log.warn(`${sig} again while detaching: ignored, the summary follows (a third signal exits at once, without it)`);
+      else {
+        fatal(`${sig}: exiting at once, without a summary (every bpf_link closes with the process; xtrace interfaces shows any classic TC filter left)`);
+        process.exit(EXIT.FAILURE);
+      }
     };
-    for (const s of sigs) process.on(s, done);
-    onStdoutClosed(() => done('EPIPE'));
+    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
+    onStdoutClosed(() => {
+      if (stopping) return;
+      stopping = true;
+      resolve('EPIPE');
+    });
   });
 }
 
