@@ -14,6 +14,7 @@ import { EXIT, XtError } from '../errors.js';
 import { log } from '../log.js';
 import { kernelBtfHas } from './btf.js';
 import { type Link, NF, NF_PRI_LAST, type Refusal, attachBySection, attachCgroup, attachNetfilter, disabledHooks } from './link.js';
+import { inNetns, netnsOf } from './netns.js';
 import { type BpfObject, LoadError } from './object.js';
 
 export type HookKind = 'fentry' | 'kprobe' | 'tp_btf' | 'tracepoint' | 'netfilter' | 'cgroup';
@@ -23,8 +24,9 @@ export interface HookPart {
   prog: string;
   /**
    * fentry/kprobe: a kernel function; tp_btf: a tracepoint; tracepoint: "category/name"; netfilter:
-   * "ipv4/pre_routing" ...; cgroup: "ATTACH@DIR" (inet_egress, inet_ingress, sock_create, sock_release
-   * on a cgroup v2 directory)
+   * "ipv4/pre_routing" ... in xtrace's network namespace, or "ipv4/local_out@/proc/PID/ns/net" in
+   * another's; cgroup: "ATTACH@DIR" (inet_egress, inet_ingress, sock_create, sock_release on a cgroup
+   * v2 directory)
    */
   target: string;
   /** attach when the kernel has the target, go on without it otherwise (the IPv6 half, when IPv6 is a module) */
@@ -34,6 +36,8 @@ export interface HookPart {
 export interface HookCandidate {
   kind: HookKind;
   parts: readonly HookPart[];
+  /** known before anything is tried: why this machine cannot serve it (no cgroup v2 hierarchy, say) */
+  unavailable?: string;
 }
 
 export interface HookSlot {
@@ -92,8 +96,11 @@ function precheck(kind: HookKind, part: HookPart): string | null {
       if (!root) return 'tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing)';
       return existsSync(`${root}/events/${part.target}`) ? null : `the kernel has no tracepoint ${part.target.replace('/', ':')}`;
     }
-    case 'netfilter':
+    case 'netfilter': {
+      const [, ns] = splitAt(part.target);
+      if (ns && !existsSync(ns)) return `${ns}: no such network namespace (the process has gone?)`;
       return null; // libbpf before 1.2 cannot probe the type: the load says whether the kernel has it (6.4+)
+    }
     case 'cgroup': {
       const [attach, dir] = splitCgroupTarget(part.target);
       if (!(attach in CGROUP_ATTACH)) return `unknown cgroup attach point ${attach}`;
@@ -117,6 +124,11 @@ const splitCgroupTarget = (t: string): [string, string] => {
   const at = t.indexOf('@');
   return [t.slice(0, at), t.slice(at + 1)];
 };
+/** "WHAT@WHERE" -> [WHAT, WHERE]; [WHAT, undefined] without an @ */
+const splitAt = (t: string): [string, string | undefined] => {
+  const at = t.indexOf('@');
+  return at < 0 ? [t, undefined] : [t.slice(0, at), t.slice(at + 1)];
+};
 
 const PROG_TYPE_NETFILTER = 32;
 const EBUSY = 16;
@@ -125,15 +137,24 @@ const BPF_NETFILTER = 45;
 
 function attachPart(obj: BpfObject, kind: HookKind, part: HookPart): Link | Refusal {
   if (kind === 'netfilter') {
-    const t = NF_TARGET[part.target];
+    const [where, ns] = splitAt(part.target);
+    const t = NF_TARGET[where];
     if (!t) throw new Error(`unknown netfilter target ${part.target}`);
-    // The kernel takes one BPF program per hook and priority (EBUSY): another xtrace may hold the last one.
-    let r: Link | Refusal = { refused: 'no priority free' };
-    for (let prio = NF_PRI_LAST; prio > NF_PRI_LAST - 64; prio--) {
-      r = attachNetfilter(obj.progFd(part.prog), t[0], t[1], prio, `netfilter/${part.target}`, part.target);
-      if (!('refused' in r) || (r.errno !== EBUSY && r.errno !== EEXIST)) break;
+    const attach = (): Link | Refusal => {
+      // The kernel takes one BPF program per hook and priority (EBUSY): another xtrace may hold the last one.
+      let r: Link | Refusal = { refused: 'no priority free' };
+      for (let prio = NF_PRI_LAST; prio > NF_PRI_LAST - 64; prio--) {
+        r = attachNetfilter(obj.progFd(part.prog), t[0], t[1], prio, `netfilter/${where}`, part.target);
+        if (!('refused' in r) || (r.errno !== EBUSY && r.errno !== EEXIST)) break;
+      }
+      return r;
+    };
+    if (!ns) return attach();
+    try {
+      return inNetns(netnsOf(ns), attach); // the hook belongs to the namespace the link is made in
+    } catch (e) {
+      return { refused: `cannot enter the network namespace ${ns}: ${(e as Error).message}` };
     }
-    return r;
   }
   if (kind === 'cgroup') {
     const [attach, dir] = splitCgroupTarget(part.target);
@@ -162,6 +183,10 @@ export function attachSlots(what: string, slots: readonly HookSlot[], open: () =
     for (const c of s.candidates) {
       if (off.has(c.kind)) {
         refused.set(key(s, c), 'turned off by XTRACE_DISABLE_HOOKS');
+        continue;
+      }
+      if (c.unavailable) {
+        refused.set(key(s, c), c.unavailable);
         continue;
       }
       const why = c.parts.filter((p) => !p.optional).map((p) => precheck(c.kind, p)).find((r) => r !== null);

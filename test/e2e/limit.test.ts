@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -499,6 +499,81 @@ describe('limit', () => {
       m?.proc.kill();
       p.destroy();
     }
+  });
+
+  test('--hook netfilter from another network namespace: the hooks go in the limited process\'s, and the limit holds', async (t) => {
+    const nfLinks = (): string | null => (/ bpf_nf_link_attach$/m.test(readFileSync('/proc/kallsyms', 'utf8')) ? null : 'needs BPF netfilter links (kernel 6.4+)');
+    if (!requireKernel(t, nfLinks)) return;
+    const p = new NetnsPair();
+    t.after(() => p.destroy());
+    const dir = tmp();
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const go = join(dir, 'go');
+    const m = await meter(p, 5310, 2500, 5000);
+    t.after(() => void m.proc.kill());
+    const sender = new Peer(p.nsA, ['tcp-blast', p.ipB, 5310, 120_000, go]);
+    t.after(() => sender.kill());
+    await sender.printed('connected');
+    // xtrace in the root namespace, the sender in A: LOCAL_OUT of the root namespace never sees its packets
+    const x = new XtraceProcess(['limit', '-p', String(sender.pid), '--hook', 'netfilter', '-r', '2M', '-o', 'json']);
+    t.after(() => x.kill());
+    const ready = await x.ready();
+    assert.ok(ready.links.some((l) => l.kind === 'netfilter/ipv4/local_out' && l.target === `ipv4/local_out@/proc/${sender.pid}/ns/net`), JSON.stringify(ready.links));
+    const ino = statSync(`/proc/${sender.pid}/ns/net`).ino;
+    assert.match(x.stderr, new RegExp(`enforcing at netfilter in the network namespace net:\\[${ino}\\] of PID ${sender.pid};`));
+    writeFileSync(go, '');
+    assertNear(await m.rate(), TARGET, 0.1, 'limited at netfilter in the sender\'s namespace');
+    assert.equal((await x.stop('SIGINT')).code, 0);
+  });
+
+  test('under `ip netns exec` (no cgroup hierarchy mounted there) the cgroup_skb hook is found through an ancestor\'s mounts and holds a sender in another namespace', async (t) => {
+    if (!requireKernel(t, needCgroup2)) return;
+    const p = new NetnsPair();
+    t.after(() => p.destroy());
+    const dir = tmp();
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const go = join(dir, 'go');
+    const m = await meter(p, 5311, 2500, 5000);
+    t.after(() => void m.proc.kill());
+    const sender = new Peer(p.nsA, ['tcp-blast', p.ipB, 5311, 120_000, go]);
+    t.after(() => sender.kill());
+    await sender.printed('connected');
+    const x = new XtraceProcess(['limit', '-p', String(sender.pid), '-r', '2M', '-o', 'json'], { ns: p.nsB });
+    t.after(() => x.kill());
+    const ready = await x.ready();
+    assert.ok(ready.links.some((l) => l.kind === 'cgroup/inet_egress' && /^\/proc\/\d+\/root\//.test(l.target)), JSON.stringify(ready.links));
+    writeFileSync(go, '');
+    assertNear(await m.rate(), TARGET, 0.1, 'limited at cgroup_skb');
+    assert.equal((await x.stop('SIGINT')).code, 0);
+  });
+
+  test('no cgroup v2 hierarchy (XTRACE_CGROUP_ROOT naming a directory without one): netfilter serves with the reason said, probe says missing, and the limit holds a sender in another namespace', async (t) => {
+    const nfLinks = (): string | null => (/ bpf_nf_link_attach$/m.test(readFileSync('/proc/kallsyms', 'utf8')) ? null : 'needs BPF netfilter links (kernel 6.4+)');
+    if (!requireKernel(t, nfLinks)) return;
+    const p = new NetnsPair();
+    t.after(() => p.destroy());
+    const dir = tmp();
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const empty = join(dir, 'cgroup');
+    mkdirSync(empty); // an empty /sys/fs/cgroup, as a cgroup-v1-only host's container sees it
+    const env = { XTRACE_CGROUP_ROOT: empty };
+    const probe = spawnSync(process.execPath, [CLI, 'probe', '-m', 'limit', '-o', 'json'], { encoding: 'utf8', env: { ...process.env, ...env } });
+    const rows = probe.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Rec);
+    const cg = rows.find((r) => r.feature === 'cgroup v2');
+    assert.deepEqual([cg?.status, cg?.detail], ['missing', `XTRACE_CGROUP_ROOT=${empty} holds no cgroup v2 hierarchy (no cgroup.controllers there)`], probe.stdout);
+    const go = join(dir, 'go');
+    const m = await meter(p, 5312, 2500, 5000);
+    t.after(() => void m.proc.kill());
+    const sender = new Peer(p.nsA, ['tcp-blast', p.ipB, 5312, 120_000, go]);
+    t.after(() => sender.kill());
+    await sender.printed('connected');
+    const x = new XtraceProcess(['limit', '-p', String(sender.pid), '-r', '2M', '-o', 'json'], { env });
+    t.after(() => x.kill());
+    await x.ready();
+    assert.match(x.stderr, new RegExp(`warn: cgroup_skb refused \\(XTRACE_CGROUP_ROOT=${empty.replace(/[.]/g, '\\.')} holds no cgroup v2 hierarchy \\(no cgroup.controllers there\\)\\); fell back to netfilter`));
+    writeFileSync(go, '');
+    assertNear(await m.rate(), TARGET, 0.1, "limited at netfilter in the sender's namespace");
+    assert.equal((await x.stop('SIGINT')).code, 0);
   });
 
   test('bad input: one line naming the flag, exit 2, nothing attached', (t) => {

@@ -3,6 +3,7 @@ import { type Attached, type HookSlot, attachSlots } from '../../bpf/hooks.js';
 import { type Link, linkInfo } from '../../bpf/link.js';
 import { lookup, perCpuStride, sumU64, update } from '../../bpf/maps.js';
 import { lib } from '../../bpf/native.js';
+import { netnsOf, ownNetns } from '../../bpf/netns.js';
 import { BpfObject } from '../../bpf/object.js';
 import { RingReader } from '../../bpf/ringbuf.js';
 import { EXIT, XtError, usageError } from '../../errors.js';
@@ -18,7 +19,7 @@ import { defaultObject, requireBpfPrivilege, signalReady, untilStopped, wallCloc
 import { PROTO_NAMES, decodeLimitEvent, encodeLearnKey, encodeLearnVal, encodeLimitConfig, sumCounters } from './codec.js';
 import { LIMIT_EV, LIMIT_STAT, LIMIT_VIA } from './layout.js';
 import type { LIMIT_OPTIONS } from './options.js';
-import { alive, cgroup2Root, comm, containerCgroupDir, tgidOf, udpSocketsOf } from './procs.js';
+import { alive, comm, containerCgroupDir, findCgroup2, tgidOf, udpSocketsOf } from './procs.js';
 import { limitSlots } from './slots.js';
 
 export type LimitOptions = Resolved<typeof LIMIT_OPTIONS>;
@@ -80,12 +81,28 @@ export function attachLimit(slots: HookSlot[], config: Buffer): Attached {
 export async function runLimit(o: LimitOptions): Promise<void> {
   const { rate } = plan(o);
   requireBpfPrivilege('limit');
-  // `ip netns exec` mounts a fresh /sys: no cgroup hierarchy there; netfilter needs none
-  const root = cgroup2Root();
-  if (!root && (o.hook === 'cgroup' || !o.pid)) throw new XtError('limit: no cgroup v2 hierarchy is mounted (mount -t cgroup2 none /sys/fs/cgroup); --hook netfilter needs none', EXIT.FEATURE);
+  // the hierarchy (through PID 1's mounts under `ip netns exec`, which mounts a fresh /sys); netfilter needs none
+  const cg = findCgroup2();
+  const root = cg.root;
+  if (!root && (o.hook === 'cgroup' || !o.pid)) throw new XtError(`limit: ${cg.why}; --hook netfilter (-p only) needs none`, EXIT.FEATURE);
   const cgroupDir = o.cgroup ?? (o.container ? await containerCgroup(o.container, root!) : undefined);
   const egress = o.direction === 'egress';
   const pids = o.pid ?? [];
+  // Netfilter hooks see one network namespace: they go in each one a -p process is in (a process in
+  // another namespace would otherwise pass unseen while the limit said it held).
+  const own = ownNetns();
+  const namespaces = new Map<number, { path: string | null; pids: number[] }>();
+  for (const pid of pids) {
+    let ns;
+    try {
+      ns = netnsOf(`/proc/${pid}/ns/net`);
+    } catch (e) {
+      throw usageError(`-p/--pid: cannot read the network namespace of process ${pid} (${(e as NodeJS.ErrnoException).code}): has it exited?`);
+    }
+    const entry = namespaces.get(ns.ino) ?? { path: ns.ino === own.ino ? null : ns.path, pids: [] };
+    entry.pids.push(pid);
+    namespaces.set(ns.ino, entry);
+  }
   const burstNs = BigInt(Math.round(o.timescale * 1e9));
   const config = encodeLimitConfig({
     rate,
@@ -99,7 +116,14 @@ export async function runLimit(o: LimitOptions): Promise<void> {
     quiet: o.quiet,
   });
   const stopped = untilStopped();
-  const slots = limitSlots({ hook: root ? o.hook : 'netfilter', egress, enforceDir: cgroupDir ?? root ?? '', pids: cgroupDir ? null : { root, children: o.children } });
+  const slots = limitSlots({
+    hook: o.hook,
+    egress,
+    enforceDir: cgroupDir ?? root,
+    cgroupMissing: cg.why,
+    netns: [...namespaces.values()].map((n) => n.path),
+    pids: cgroupDir ? null : { root, children: o.children },
+  });
   const attached = attachLimit(slots, config);
   const { obj } = attached;
   const links: Link[] = attached.links;
@@ -122,8 +146,9 @@ export async function runLimit(o: LimitOptions): Promise<void> {
     if (pids.length && !served.get('sock_create')?.serves && !served.get('first_send')?.serves && !served.get('first_recv')?.serves)
       throw new XtError('limit: the kernel serves none of the hooks that attribute sockets to processes (-v says why)', EXIT.FEATURE);
     if (enforce.kind === 'netfilter') {
-      log.info('enforcing at netfilter in this network namespace only; packets over the limit are dropped (no congestion signal there)');
-      if (o.hook === 'auto') log.warn(`cgroup_skb refused (${enforce.tried[0]?.reason}); fell back to netfilter`);
+      const where = [...namespaces.entries()].map(([ino, n]) => `${n.path ? `net:[${ino}]` : `net:[${ino}] (xtrace's own)`} of ${n.pids.map((p) => `PID ${p}`).join(', ')}`);
+      log.info(`enforcing at netfilter in the network namespace${namespaces.size > 1 ? 's' : ''} ${where.join('; ')}; packets over the limit are dropped (no congestion signal there)`);
+      if (o.hook === 'auto') log.warn(`cgroup_skb refused (${enforce.tried[0]?.reason || 'no reason given'}); fell back to netfilter`);
     }
 
     const sink = makeLimitSink(o.output);

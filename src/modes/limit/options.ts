@@ -47,7 +47,7 @@ export const LIMIT_OPTIONS = {
   timescale: value('-t, --timescale <seconds>', 'burst: the bucket holds this many seconds of the rate (1 is strict, 60 lets a minute of savings burst)', (v, from) => parseSeconds(v, from, 0.001, 3600), {
     default: '1',
   }),
-  hook: value('--hook <hook>', 'enforcement: cgroup (cgroup_skb; every namespace) | netfilter (LOCAL_OUT/LOCAL_IN of this network namespace, drop only) | auto (cgroup, else netfilter)', (v, from) => parseChoice(v, from, LIMIT_HOOKS), {
+  hook: value('--hook <hook>', 'enforcement: cgroup (cgroup_skb; every namespace) | netfilter (LOCAL_OUT/LOCAL_IN in the -p processes\' network namespaces, drop only) | auto (cgroup, else netfilter)', (v, from) => parseChoice(v, from, LIMIT_HOOKS), {
     default: 'auto',
   }),
   congestionSignal: flag('--no-congestion-signal', 'over the limit, only drop (the earlier tool); by default TCP is told to slow down (NET_XMIT_CN, ECN CE)'),

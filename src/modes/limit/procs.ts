@@ -1,19 +1,70 @@
 /** What the limit mode reads of processes and cgroups: /proc, /proc/self/mountinfo, the sockets of a process. */
-import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 
-/**
- * The cgroup v2 hierarchy: XTRACE_CGROUP_ROOT (the appliance mounts the host's /sys/fs/cgroup there;
- * its `unified` directory on hybrid hosts), else the cgroup2 mount point (/sys/fs/cgroup, or
- * /sys/fs/cgroup/unified); null without one.
- */
-export function cgroup2Root(mountinfo = '/proc/self/mountinfo'): string | null {
-  const env = process.env.XTRACE_CGROUP_ROOT;
-  if (env) for (const d of [env, `${env}/unified`]) if (existsSync(`${d}/cgroup.controllers`)) return d;
-  for (const line of readFileSync(mountinfo, 'utf8').split('\n')) {
+/** The cgroup2 mount point in a mountinfo file, or null. */
+function cgroup2Mount(mountinfo: string): string | null {
+  let text: string;
+  try {
+    text = readFileSync(mountinfo, 'utf8');
+  } catch {
+    return null;
+  }
+  for (const line of text.split('\n')) {
     const [pre, post] = line.split(' - ');
     if (post?.split(' ')[0] === 'cgroup2') return pre!.split(' ')[4]!.replace(/\\040/g, ' ');
   }
   return null;
+}
+
+/**
+ * The cgroup v2 hierarchy: XTRACE_CGROUP_ROOT (the appliance mounts the host's /sys/fs/cgroup there;
+ * its `unified` directory on hybrid hosts), else the cgroup2 mount point of this mount namespace
+ * (/sys/fs/cgroup, or /sys/fs/cgroup/unified), else that of the nearest ancestor process in another
+ * mount namespace, reached through /proc/PID/root: `ip netns exec` mounts a fresh /sys in a mount
+ * namespace of its own, where the hierarchy is not mounted, but the cgroups (and a cgroup_skb hook's
+ * reach) are the same. Null without one; `why` says what was looked at.
+ */
+export function cgroup2Root(mountinfo = '/proc/self/mountinfo'): string | null {
+  return findCgroup2(mountinfo).root;
+}
+
+const mntNs = (pid: string): number | null => {
+  try {
+    return statSync(`/proc/${pid}/ns/mnt`).ino;
+  } catch {
+    return null;
+  }
+};
+const parentOf = (pid: string): string | null => {
+  try {
+    return /^PPid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? null;
+  } catch {
+    return null;
+  }
+};
+
+export function findCgroup2(mountinfo = '/proc/self/mountinfo'): { root: string | null; why: string } {
+  const env = process.env.XTRACE_CGROUP_ROOT;
+  if (env) {
+    for (const d of [env, `${env}/unified`]) if (existsSync(`${d}/cgroup.controllers`)) return { root: d, why: '' };
+    return { root: null, why: `XTRACE_CGROUP_ROOT=${env} holds no cgroup v2 hierarchy (no cgroup.controllers there)` };
+  }
+  const own = cgroup2Mount(mountinfo);
+  if (own && existsSync(`${own}/cgroup.controllers`)) return { root: own, why: '' };
+  // ancestors in another mount namespace (the shell that ran `ip netns exec`), then PID 1
+  const self = mntNs('self');
+  const tried: string[] = [];
+  for (let pid = parentOf('self'), hops = 0; pid && pid !== '0' && hops < 64; pid = parentOf(pid), hops++) {
+    if (mntNs(pid) === self && pid !== '1') continue;
+    const m = cgroup2Mount(`/proc/${pid}/mountinfo`);
+    if (m && existsSync(`/proc/${pid}/root${m}/cgroup.controllers`)) return { root: `/proc/${pid}/root${m}`, why: '' };
+    tried.push(pid);
+    if (pid === '1') break;
+  }
+  return {
+    root: null,
+    why: `no cgroup v2 hierarchy is mounted in this mount namespace${tried.length ? ` or where its ancestors see (${tried.map((p) => `PID ${p}`).join(', ')})` : ''}: mount -t cgroup2 none /sys/fs/cgroup (a cgroup-v1-only host has none)`,
+  };
 }
 
 /**

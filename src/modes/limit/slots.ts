@@ -8,8 +8,11 @@ import type { HookCandidate, HookPart, HookSlot } from '../../bpf/hooks.js';
 export interface SlotPlan {
   hook: 'auto' | 'cgroup' | 'netfilter';
   egress: boolean;
-  /** the cgroup the cgroup_skb program goes on: the v2 root for -p, the cgroup for --cgroup */
-  enforceDir: string;
+  /** the cgroup the cgroup_skb program goes on: the v2 root for -p, the cgroup for --cgroup; null: none (why in cgroupMissing) */
+  enforceDir: string | null;
+  cgroupMissing?: string;
+  /** the network namespaces netfilter hooks go in (the -p processes'): /proc/PID/ns/net, or null for xtrace's own */
+  netns?: ReadonlyArray<string | null>;
   /** -p: tag sockets and follow processes (the cgroup v2 root for the sock hooks; null: none mounted) */
   pids: { root: string | null; children: boolean } | null;
 }
@@ -24,12 +27,20 @@ const fns = (kind: 'fentry' | 'kprobe', dir: 'send' | 'recv'): HookCandidate => 
 });
 
 export function limitSlots(p: SlotPlan): HookSlot[] {
-  const cgroup: HookCandidate = { kind: 'cgroup', parts: [{ prog: p.egress ? 'lim_cg_egress' : 'lim_cg_ingress', target: `${p.egress ? 'inet_egress' : 'inet_ingress'}@${p.enforceDir}` }] };
+  const cgroup: HookCandidate = {
+    kind: 'cgroup',
+    parts: [{ prog: p.egress ? 'lim_cg_egress' : 'lim_cg_ingress', target: `${p.egress ? 'inet_egress' : 'inet_ingress'}@${p.enforceDir ?? ''}` }],
+    ...(p.enforceDir === null ? { unavailable: p.cgroupMissing ?? 'no cgroup v2 hierarchy' } : {}),
+  };
   const nfHook = p.egress ? 'local_out' : 'local_in';
   const nfProg = p.egress ? 'lim_nf_out' : 'lim_nf_in';
+  // netfilter hooks belong to a network namespace: one pair in each the limited processes are in
   const nf: HookCandidate = {
     kind: 'netfilter',
-    parts: [{ prog: nfProg, target: `ipv4/${nfHook}` }, { prog: nfProg, target: `ipv6/${nfHook}`, optional: true } as HookPart],
+    parts: (p.netns ?? [null]).flatMap((ns): HookPart[] => {
+      const at = ns ? `@${ns}` : '';
+      return [{ prog: nfProg, target: `ipv4/${nfHook}${at}` }, { prog: nfProg, target: `ipv6/${nfHook}${at}`, optional: true }];
+    }),
   };
   const slots: HookSlot[] = [{ name: 'enforce', candidates: p.hook === 'cgroup' ? [cgroup] : p.hook === 'netfilter' ? [nf] : [cgroup, nf] }];
   if (!p.pids) return slots;

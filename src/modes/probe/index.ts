@@ -9,10 +9,14 @@ import { columns } from '../../output/human.js';
 import { version } from '../../version.js';
 import { requireBpfPrivilege } from '../common.js';
 import type { Attached } from '../../bpf/hooks.js';
-import { cgroup2Root } from '../limit/procs.js';
+import { findCgroup2 } from '../limit/procs.js';
 import { STAGES } from '../stack/stages.js';
 
-const cgroupRootOrEnv = (): string => cgroup2Root() ?? '/sys/fs/cgroup';
+/** A cgroup v2 hierarchy: a directory with cgroup.controllers (an empty /sys/fs/cgroup is none). */
+function probeCgroup2(): ProbeResult {
+  const cg = findCgroup2();
+  return cg.root ? { name: 'cgroup2', status: 'supported', detail: cg.root } : { name: 'cgroup2', status: 'missing', detail: cg.why };
+}
 
 interface Need {
   feature: string;
@@ -49,11 +53,10 @@ async function chooseHooks(mode: 'stack' | 'limit'): Promise<void> {
       // no process is limited: every packet passes untouched while the programs are attached
       const m = await import('../limit/index.js');
       const { encodeLimitConfig } = await import('../limit/codec.js');
-      const { cgroup2Root } = await import('../limit/procs.js');
       const { limitSlots } = await import('../limit/slots.js');
-      const root = cgroup2Root();
+      const cg = findCgroup2();
       const config = encodeLimitConfig({ rate: 1, burstNs: 1n, markNs: 0n, eventLimit: 0, egress: true, congestionSignal: true, wholeCgroup: false, needLearn: true, quiet: true });
-      a = m.attachLimit(limitSlots({ hook: root ? 'auto' : 'netfilter', egress: true, enforceDir: root ?? '', pids: { root, children: true } }), config);
+      a = m.attachLimit(limitSlots({ hook: 'auto', egress: true, enforceDir: cg.root, cgroupMissing: cg.why, pids: { root: cg.root, children: true } }), config);
     }
     for (const l of a.links) l.destroy();
     a.obj.close();
@@ -111,7 +114,7 @@ const NEEDS: Record<string, { bpf: boolean; needs: Need[] }> = {
     needs: [
       { feature: 'map sk_storage', required: true, use: "a socket's owner, kept with the socket", probe: () => probeMapType('sk_storage') },
       { feature: 'map ringbuf', required: true, use: 'events', probe: () => probeMapType('ringbuf') },
-      { feature: 'cgroup v2', required: false, use: 'cgroup_skb enforcement and socket tagging (netfilter serves otherwise, -p only)', probe: () => probePath(cgroupRootOrEnv(), 'no cgroup v2 hierarchy mounted') },
+      { feature: 'cgroup v2', required: false, use: 'cgroup_skb enforcement and socket tagging (netfilter serves otherwise, -p only)', probe: probeCgroup2 },
       slotNeed('limit', 'enforce', true, 'the token bucket (cgroup_skb, else netfilter)'),
       slotNeed('limit', 'sock_create', false, 'tag sockets at creation (-p)'),
       slotNeed('limit', 'first_send', false, 'tag sockets that existed before start at their first send (-p)'),
