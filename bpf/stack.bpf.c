@@ -36,9 +36,24 @@
 #define NF_ACCEPT_ 1
 
 /* The fields read, as CO-RE relocatable definitions (names as in the kernel). */
+struct ns_common {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+
+struct net {
+	struct ns_common ns;
+} __attribute__((preserve_access_index));
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
 struct net_device {
 	int ifindex;
+	possible_net_t nd_net;
 } __attribute__((preserve_access_index));
+
+struct sock;
 
 struct sk_buff {
 	unsigned int len;
@@ -48,9 +63,11 @@ struct sk_buff {
 	unsigned char *head;
 	unsigned char *data;
 	struct net_device *dev;
+	struct sock *sk;
 } __attribute__((preserve_access_index));
 
 struct sock_common {
+	possible_net_t skc_net;
 	__be32 skc_daddr;
 	__be32 skc_rcv_saddr;
 	__be16 skc_dport;
@@ -248,6 +265,28 @@ static __always_inline int net_match(const __u8 *addr)
 	return 1;
 }
 
+/* --netns: the socket's network namespace is the one asked for (always true without --netns). */
+static __always_inline int sk_in_netns(struct sock *sk)
+{
+	return !xt_stack_cfg.netns_ino || (sk && BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum) == xt_stack_cfg.netns_ino);
+}
+
+/* --netns: the packet is in the namespace asked for: its socket's (`sk`, where the hook has it: TCP
+ * has no use for skb->dev by then), else its device's, else skb->sk's. */
+static __always_inline int skb_in_netns(struct sk_buff *skb, struct sock *sk)
+{
+	struct net_device *dev;
+
+	if (!xt_stack_cfg.netns_ino)
+		return 1;
+	if (sk)
+		return sk_in_netns(sk);
+	dev = BPF_CORE_READ(skb, dev);
+	if (dev)
+		return BPF_CORE_READ(dev, nd_net.net, ns.inum) == xt_stack_cfg.netns_ino;
+	return sk_in_netns(BPF_CORE_READ(skb, sk));
+}
+
 static __always_inline int wanted(const struct pkt *p)
 {
 	if (xt_stack_cfg.port && p->sport != xt_stack_cfg.port && p->dport != xt_stack_cfg.port)
@@ -353,7 +392,7 @@ static __always_inline int on_skb(__u32 stage, struct sk_buff *skb, struct sock 
 	struct pkt p = {};
 	int known = 0;
 
-	if (!skb || parse_skb(skb, l3_at_data, &p) || !wanted(&p))
+	if (!skb || parse_skb(skb, l3_at_data, &p) || !wanted(&p) || !skb_in_netns(skb, sk))
 		return 0;
 	if (stage == XT_STAGE_NETIF_RECEIVE)
 		bpf_map_update_elem(&skb_first, &key, &now, BPF_ANY);
@@ -380,7 +419,7 @@ static __always_inline int on_sk(__u32 stage, struct sock *sk, long copied)
 	struct pkt p = {};
 	int known = 0;
 
-	if (!sk || parse_sk(sk, &p) || !wanted(&p))
+	if (!sk || parse_sk(sk, &p) || !wanted(&p) || !sk_in_netns(sk))
 		return 0;
 	last = bpf_map_lookup_elem(&sk_last, &sk_key);
 	if (last) {
@@ -405,7 +444,7 @@ static __always_inline int on_drop(struct sk_buff *skb, __u32 reason)
 	__u64 one = 1, *n;
 	int known = 0;
 
-	if (!skb || parse_skb(skb, 0, &p) || !wanted(&p))
+	if (!skb || parse_skb(skb, 0, &p) || !wanted(&p) || !skb_in_netns(skb, 0))
 		return 0;
 	lat = since_first(key, now, &known);
 	bpf_map_delete_elem(&skb_first, &key);

@@ -66,6 +66,7 @@ struct xt_stack_config {
 	__u16 port;       /* 0 = any; else source or destination port */
 	__u8 net[16];
 	__u8 mask[16];
+	__u32 netns_ino;  /* 0 = every network namespace; else only packets and sockets of this one (--netns) */
 };
 
 #endif

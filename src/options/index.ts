@@ -1,5 +1,5 @@
 /** Typed, validated option parsers shared by every mode. Each error names the flag and the accepted form. */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { usageError } from '../errors.js';
 import { type Net, netContains, parseNet } from './ip.js';
 
@@ -173,4 +173,25 @@ export function defaultRouteInterface(procNet = '/proc/net'): string | null {
     /* no IPv6 */
   }
   return null;
+}
+
+/** A network namespace named on the command line: its file, its inode (what the kernel compares), and the name given. */
+export interface NetnsArg {
+  path: string;
+  ino: number;
+  label: string;
+}
+
+/** "1234" (a process's network namespace), "blue" (/run/netns/blue, as `ip netns` names them), or a path to a namespace file. */
+export function parseNetns(v: string, flag: string): NetnsArg {
+  const s = v.trim();
+  const path = /^\d+$/.test(s) ? `/proc/${s}/ns/net` : s.startsWith('/') ? s : `/run/netns/${s}`;
+  const label = /^\d+$/.test(s) ? `PID ${s}` : s;
+  let ino: number;
+  try {
+    ino = statSync(path).ino;
+  } catch {
+    throw usageError(`${flag}: expected a PID, a name from ip netns list or a namespace file, got '${v}' (no ${path})`);
+  }
+  return { path, ino, label };
 }

@@ -64,8 +64,8 @@ export function histogram(s: StageStats): string {
 }
 
 export function countersText(c: StackCounters, hist: boolean): string {
-  const rows = c.stages.map((s) => [s.stage, s.hook ?? 'unavailable', String(s.packets), s.latency_count ? humanNs(Math.round(s.latency_sum_ns / s.latency_count)) : '-']);
-  const lines = [columns(['STAGE', 'HOOK', 'PACKETS', 'AVG LATENCY'], rows, new Set([2, 3]))];
+  const rows = c.stages.map((s) => [s.stage, s.hook ?? 'unavailable', s.scope ?? '-', String(s.packets), s.latency_count ? humanNs(Math.round(s.latency_sum_ns / s.latency_count)) : '-']);
+  const lines = [columns(['STAGE', 'HOOK', 'SEES', 'PACKETS', 'AVG LATENCY'], rows, new Set([3, 4]))];
   const drops = Object.entries(c.drops);
   lines.push(`drops: ${drops.length ? drops.map(([k, v]) => `${k} ${v}`).join(', ') : 'none'}`);
   lines.push(`events: ${c.events_sent} sent, ${c.events_suppressed} suppressed by --rate-limit, ${c.events_lost} lost (ring buffer full)`);
@@ -76,7 +76,7 @@ export function countersText(c: StackCounters, hist: boolean): string {
 export function hooksText(r: StackHooksRecord): string {
   const lines: string[] = ['hooks per stage (first that the kernel serves wins):'];
   for (const s of r.stages) {
-    lines.push(`  ${s.stage}: ${s.serves ?? 'unavailable'}`);
+    lines.push(`  ${s.stage}: ${s.serves ?? 'unavailable'}${s.scope ? ` (sees ${s.scope})` : ''}`);
     for (const t of s.tried) lines.push(`    ${t.outcome === 'serves' ? '+' : t.outcome === 'refused' ? '-' : ' '} ${t.hook} ${t.outcome}${t.reason ? `: ${t.reason}` : ''}`);
   }
   return lines.join('\n');

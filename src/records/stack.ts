@@ -40,6 +40,8 @@ export interface StageStats {
   stage: string;
   /** null: no hook of this kernel serves the stage */
   hook: string | null;
+  /** whose packets the hook sees: "every network namespace", or one ("net:[4026532198] (--netns blue)", "net:[4026531840] (xtrace's)") */
+  scope: string | null;
   packets: number;
   latency_count: number;
   latency_sum_ns: number;
@@ -65,7 +67,7 @@ export interface StackStatsRecord extends StackCounters {
 export interface StackHooksRecord {
   type: 'stack_hooks';
   ts: string;
-  stages: Array<{ stage: string; serves: string | null; tried: Array<{ hook: string; outcome: string; reason: string }> }>;
+  stages: Array<{ stage: string; serves: string | null; scope: string | null; tried: Array<{ hook: string; outcome: string; reason: string }> }>;
 }
 
 export interface StackSummaryRecord extends StackCounters {

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -167,6 +167,49 @@ describe('stack mode (real kernel, network namespaces)', { concurrency: false },
     assert.ok(Math.abs(median) <= 50, `xtrace - tcpdump, median ${median.toFixed(1)} us: ${diffs.map((us) => us.toFixed(1)).join(' ')}`);
   });
 
+  test('scopes: from the root namespace the netfilter stages see nothing of a server in another and xtrace says so; --netns NAME makes every stage watch that one (and only it)', async (t) => {
+    const nfLinks = (): string | null => (/ bpf_nf_link_attach$/m.test(readFileSync('/proc/kallsyms', 'utf8')) ? null : 'needs BPF netfilter links (kernel 6.4+)');
+    if (!requireKernel(t, nfLinks)) return;
+    const p = new NetnsPair();
+    t.after(() => p.destroy());
+    const q = new NetnsPair(); // the same traffic in other namespaces: --netns leaves it out
+    t.after(() => q.destroy());
+    const port = 5721;
+    // 1. no --netns, xtrace in the root namespace: tcp_probe and the tracepoints see B's packets, netfilter does not
+    const x = new XtraceProcess(['stack', '-p', String(port), '-o', 'json', '--interval', '200', '--stats']);
+    t.after(() => x.kill());
+    await x.ready();
+    await connection(p, p.ipB, port, 30, 100, 5);
+    await x.waitFor((r) => r.type === 'stack_stats' && ((r.stages as Rec[]).find((s) => s.stage === 'tcp_v4_do_rcv')?.packets as number) >= 30);
+    const r1 = await x.stop('SIGINT');
+    assert.equal(r1.code, 0, r1.stderr);
+    const sum1 = r1.records.find((r) => r.type === 'summary')!.stages as Rec[];
+    const at = (stages: Rec[], name: string): Rec => stages.find((s) => s.stage === name)!;
+    assert.equal(at(sum1, 'ip_rcv_finish').packets, 0);
+    assert.match(at(sum1, 'ip_rcv_finish').scope as string, /^net:\[\d+\] \(xtrace's\)$/);
+    assert.equal(at(sum1, 'tcp_v4_do_rcv').scope, 'every network namespace');
+    assert.match(r1.stderr, /warn: stage ip_rcv_finish \(netfilter:[^,]*, sees net:\[\d+\] \(xtrace's\)\) has seen no packet while tcp_v4_do_rcv \(tp_btf:tcp_probe, sees every network namespace\) saw \d+: the packets are in another network namespace than the one it watches; --netns PID\|NAME makes every stage watch that one/);
+    // 2. --netns B: every stage sees the same data segments, Q's connection none of them
+    const y = new XtraceProcess(['stack', '-p', String(port), '-o', 'json', '--rate-limit', '0', '--netns', p.nsB]);
+    t.after(() => y.kill());
+    const ready = await y.ready();
+    assert.ok(ready.links.some((l) => l.kind === 'netfilter/ipv4/pre_routing' && l.target === `ipv4/pre_routing@/run/netns/${p.nsB}`), JSON.stringify(ready.links));
+    const { sport } = await connection(p, p.ipB, port, 30, 100, 5);
+    const other = await connection(q, q.ipB, port, 30, 100, 5);
+    await sleep(300);
+    const r2 = await y.stop('SIGINT');
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.doesNotMatch(r2.stderr, /has seen no packet/);
+    const evs = stackOf(r2.records, sport, port);
+    const seqs = (st: string): string => segments(evs, st).map((s) => `${s.seq}+${s.len}`).join(' ');
+    assert.equal(segments(evs, 'netif_receive_skb').length, 30, 'the 30 data segments');
+    for (const st of ['ip_rcv_finish', 'ip_local_deliver', 'tcp_v4_do_rcv']) assert.equal(seqs(st), seqs('netif_receive_skb'), `${st}: the same segments as netif_receive_skb`);
+    for (const st of ['sock_def_readable', 'app_read']) assert.ok(evs.some((e) => e.stage === st), `${st}: the socket's stages see it too`);
+    assert.equal(stackOf(r2.records, other.sport, port).length, 0, "the other namespace's connection: nothing");
+    const sum2 = r2.records.find((r) => r.type === 'summary')!.stages as Rec[];
+    for (const s of sum2.filter((s) => s.hook)) assert.match(s.scope as string, new RegExp(`^net:\\[\\d+\\] \\(--netns ${p.nsB}\\)$`), `${s.stage as string}: its scope`);
+  });
+
   test('-i and -p filter in the kernel', async (t) => {
     if (!requireKernel(t)) return;
     const p = new NetnsPair();
@@ -311,6 +354,8 @@ describe('stack mode (real kernel, network namespaces)', { concurrency: false },
       [['-i', '10.0.0.300'], /^xtrace: -i\/--ip: expected an IP address or CIDR/],
       [['--rate-limit', 'fast'], /^xtrace: --rate-limit: expected/],
       [['-o', 'xml'], /^xtrace: -o\/--output: expected/],
+      [['--netns', 'no-such-ns'], /^xtrace: --netns: expected a PID, a name from ip netns list or a namespace file, got 'no-such-ns' \(no \/run\/netns\/no-such-ns\)$/],
+      [['--netns', '4194303'], /^xtrace: --netns: expected a PID, .*\(no \/proc\/4194303\/ns\/net\)$/],
     ] as const) {
       const r = spawnSync(process.execPath, [CLI, 'stack', ...args], { encoding: 'utf8' });
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);

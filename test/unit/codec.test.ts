@@ -81,20 +81,26 @@ describe('codec', () => {
   });
 });
 
-test('stack: a stage hooked by fentry/kprobe that sees nothing while a later one counts is named (an inlined copy runs)', async () => {
+test('stack: a stage that sees nothing while a later one counts is named, with the cause: an inlined copy (fentry/kprobe), another network namespace (netfilter)', async () => {
   const { silentStages } = await import('../../src/modes/stack/index.js');
-  const st = (stage: string, hook: string | null, packets: number) => ({ stage, hook, packets, latency_count: 0, latency_sum_ns: 0, latency_hist: [] });
-  const c = (rcv: string, n: number) => ({
-    stages: [st('netif_receive_skb', 'tp_btf:netif_receive_skb', 60), st('ip_rcv_finish', rcv, n), st('ip_local_deliver', 'fentry:ip_local_deliver+ip6_input', 50), st('tcp_v4_do_rcv', 'fentry:tcp_v4_do_rcv', 50)],
+  const ALL = 'every network namespace';
+  const st = (stage: string, hook: string | null, packets: number, scope = ALL) => ({ stage, hook, scope, packets, latency_count: 0, latency_sum_ns: 0, latency_hist: [] });
+  const c = (rcv: string, n: number, scope = ALL, local = 'fentry:ip_local_deliver+ip6_input', localScope = ALL) => ({
+    stages: [st('netif_receive_skb', 'tp_btf:netif_receive_skb', 60), st('ip_rcv_finish', rcv, n, scope), st('ip_local_deliver', local, local.startsWith('netfilter') ? 0 : 50, localScope), st('tcp_v4_do_rcv', 'tp_btf:tcp_probe', 41)],
     drops: {},
     events_sent: 0,
     events_suppressed: 0,
     events_lost: 0,
   });
   const [w] = silentStages(c('fentry:ip_rcv_finish+ip6_rcv_finish', 0));
-  assert.match(w!, /^ip_rcv_finish \(fentry:ip_rcv_finish\+ip6_rcv_finish\) has seen no packet while ip_local_deliver saw 50: this kernel runs an inlined copy/);
+  assert.match(w!, /^ip_rcv_finish \(fentry:ip_rcv_finish\+ip6_rcv_finish, sees every network namespace\) has seen no packet while ip_local_deliver \(fentry:ip_local_deliver\+ip6_input, sees every network namespace\) saw 50: this kernel runs an inlined copy/);
   assert.deepEqual(silentStages(c('kprobe:ip_rcv_finish', 0)).length, 1);
   assert.deepEqual(silentStages(c('fentry:ip_rcv_finish', 3)), [], 'it sees packets');
-  assert.deepEqual(silentStages(c('netfilter:ipv4/pre_routing', 0)), [], 'netfilter sees every packet of its namespace: not this case');
   assert.deepEqual(silentStages(c('fentry:ip_rcv_finish', 0), 51), [], 'too few later packets to say');
+  // the case: netfilter (xtrace's namespace) at both IP stages, 0 each, while tcp_probe (every namespace) counts 41
+  const own = "net:[4026531840] (xtrace's)";
+  const nf = silentStages(c('netfilter:ipv4/pre_routing+ipv6/pre_routing', 0, own, 'netfilter:ipv4/local_in+ipv6/local_in', own));
+  assert.equal(nf.length, 2, nf.join('\n'));
+  assert.match(nf[0]!, /^ip_rcv_finish \(netfilter:ipv4\/pre_routing\+ipv6\/pre_routing, sees net:\[4026531840\] \(xtrace's\)\) has seen no packet while tcp_v4_do_rcv \(tp_btf:tcp_probe, sees every network namespace\) saw 41: the packets are in another network namespace than the one it watches; --netns PID\|NAME makes every stage watch that one$/);
+  assert.match(nf[1]!, /^ip_local_deliver \(netfilter/);
 });

@@ -39,7 +39,7 @@ const ib = (): Need => ({
  * The stack and limit modes' hook slots: the hook chooser itself runs (load, attach, detach at once),
  * so the choice shown is the one a run makes, with the kernel's reason for each refusal.
  */
-type Choices = Array<{ slot: string; serves: string | null; tried: Array<{ hook: string; outcome: string; reason: string }> }> | string;
+type Choices = Array<{ slot: string; serves: string | null; kind: string | null; tried: Array<{ hook: string; outcome: string; reason: string }> }> | string;
 const choices: Record<'stack' | 'limit', Choices | null> = { stack: null, limit: null };
 async function chooseHooks(mode: 'stack' | 'limit'): Promise<void> {
   if (choices[mode] !== null) return;
@@ -76,8 +76,9 @@ const slotNeed = (mode: 'stack' | 'limit', name: string, required: boolean, use:
     const c = mine?.find((x) => x.slot === name);
     if (!c) return { name, status: 'error', detail: 'not probed' };
     const refused = c.tried.filter((t) => t.outcome === 'refused').map((t) => `${t.hook.split(':')[0]}: ${t.reason}`);
+    const sees = mode === 'stack' ? ` (sees ${c.kind === 'netfilter' ? "xtrace's network namespace only" : 'every network namespace'})` : '';
     return c.serves
-      ? { name, status: 'supported', detail: `${c.serves}${refused.length ? ` (refused: ${refused.join('; ')})` : ''}` }
+      ? { name, status: 'supported', detail: `${c.serves}${sees}${refused.length ? ` (refused: ${refused.join('; ')})` : ''}` }
       : { name, status: 'missing', detail: `unavailable: ${refused.join('; ')}` };
   },
 });

@@ -12,6 +12,8 @@ export interface StackConfig {
   emit: boolean;
   net?: Net;
   port?: number;
+  /** --netns: only this network namespace's packets and sockets (its inode) */
+  netnsIno?: number;
 }
 
 export function encodeStackConfig(c: StackConfig): Buffer {
@@ -20,6 +22,7 @@ export function encodeStackConfig(c: StackConfig): Buffer {
   b.writeUInt32LE(c.rateLimit, f.rate_limit);
   b.writeUInt8(c.emit ? 1 : 0, f.emit);
   b.writeUInt16LE(c.port ?? 0, f.port);
+  b.writeUInt32LE(c.netnsIno ?? 0, f.netns_ino);
   if (c.net) {
     b.writeUInt8(1, f.net_filter);
     c.net.addr.copy(b, f.net);

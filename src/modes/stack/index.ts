@@ -1,6 +1,7 @@
 /** stack mode: options -> choose a hook per stage, load, attach -> events and per-stage counters -> records. */
 import { kernelEnum } from '../../bpf/btf.js';
-import { type Attached, attachSlots } from '../../bpf/hooks.js';
+import { type Attached, type HookKind, type HookSlot, attachSlots } from '../../bpf/hooks.js';
+import { ownNetns } from '../../bpf/netns.js';
 import { type Link, linkInfo } from '../../bpf/link.js';
 import { MapDumper, lookup, perCpuStride, sumU64 } from '../../bpf/maps.js';
 import { BpfObject } from '../../bpf/object.js';
@@ -10,6 +11,7 @@ import { Exporter } from '../../export/exporter.js';
 import { hookMetrics } from '../../export/prometheus.js';
 import { stackMetrics } from '../../export/stack.js';
 import { log } from '../../log.js';
+import type { NetnsArg } from '../../options/index.js';
 import type { Resolved } from '../../options/spec.js';
 import { makeStackSink } from '../../output/stack.js';
 import { onStdoutDrained, stdoutCongested } from '../../output/stdout.js';
@@ -29,17 +31,34 @@ export function dropReasonNames(): (n: number) => string {
   return (n) => names.get(n) ?? `reason_${n}`;
 }
 
+/**
+ * The stages with their netfilter hooks in the namespace asked for (--netns), or xtrace's own: a
+ * netfilter hook belongs to one network namespace, the other hooks see them all (and filter in the
+ * kernel with --netns).
+ */
+export function stagesIn(netns: NetnsArg | undefined): HookSlot[] {
+  if (!netns) return [...STAGES];
+  return STAGES.map((s) => ({ ...s, candidates: s.candidates.map((c) => (c.kind === 'netfilter' ? { ...c, parts: c.parts.map((p) => ({ ...p, target: `${p.target}@${netns.path}` })) } : c)) }));
+}
+
 /** Chooses a hook per stage, loads and attaches (shared with `xtrace probe --mode stack`). */
-export function attachStages(config: Buffer): Attached {
-  return attachSlots('stack', STAGES, () => {
+export function attachStages(config: Buffer, netns?: NetnsArg): Attached {
+  return attachSlots('stack', stagesIn(netns), () => {
     const obj = BpfObject.open(defaultObject('stack.bpf.o'));
     obj.setSectionData('.rodata', config);
     return obj;
   });
 }
 
-export function hooksRecord(a: Attached): StackHooksRecord {
-  return { type: 'stack_hooks', ts: new Date().toISOString(), stages: a.choices.map((c) => ({ stage: c.slot, serves: c.serves, tried: c.tried })) };
+/** Whose packets a hook of this kind sees: one namespace for netfilter (or any hook with --netns), else every one. */
+export function scopeOf(kind: HookKind | null, netns: NetnsArg | undefined): string | null {
+  if (kind === null) return null;
+  if (netns) return `net:[${netns.ino}] (--netns ${netns.label})`;
+  return kind === 'netfilter' ? `net:[${ownNetns().ino}] (xtrace's)` : 'every network namespace';
+}
+
+export function hooksRecord(a: Attached, netns?: NetnsArg): StackHooksRecord {
+  return { type: 'stack_hooks', ts: new Date().toISOString(), stages: a.choices.map((c) => ({ stage: c.slot, serves: c.serves, scope: scopeOf(c.kind, netns), tried: c.tried })) };
 }
 
 class Counters {
@@ -50,6 +69,7 @@ class Counters {
   constructor(
     private readonly obj: BpfObject,
     private readonly hooks: Array<string | null>,
+    private readonly scopes: Array<string | null>,
     private readonly reasonName: (n: number) => string,
   ) {
     this.stageBuf = Buffer.alloc(perCpuStride(obj.map('stage_stats').valueSize));
@@ -64,7 +84,7 @@ class Counters {
       this.stageBuf.fill(0);
       lookup(this.obj.map('stage_stats'), key, this.stageBuf);
       const t = sumStageValues(this.stageBuf);
-      return { stage: s.name, hook: this.hooks[i] ?? null, packets: t.packets, latency_count: t.latCount, latency_sum_ns: t.latSumNs, latency_hist: t.hist };
+      return { stage: s.name, hook: this.hooks[i] ?? null, scope: this.scopes[i] ?? null, packets: t.packets, latency_count: t.latCount, latency_sum_ns: t.latSumNs, latency_hist: t.hist };
     });
     const ctr = (i: number): number => {
       key.writeUInt32LE(i);
@@ -85,22 +105,29 @@ class Counters {
 
 const EXIT_DRAIN_MS = 300;
 
-/** The skb stages in path order whose silence, while a later one counts packets, means the hooked copy is not the one called. */
-const PATH_STAGES = ['ip_rcv_finish', 'ip_local_deliver', 'tcp_v4_do_rcv'];
+/** The skb stages in path order: one that sees nothing while a later one counts packets is a hole in the path. */
+const PATH_STAGES = ['netif_receive_skb', 'ip_rcv_finish', 'ip_local_deliver', 'tcp_v4_do_rcv'];
 
 /**
- * A function hooked by fentry or kprobe can be one the kernel also inlined (ip_rcv_finish is the
- * okfn of NF_HOOK in ip_rcv: Debian's 6.1 calls an inlined copy, the hooked one only for reinjected
- * packets). Such a stage attaches and then sees nothing: say so once, when a later stage has counted
- * packets and it has counted none. Returns the stages found silent.
+ * A stage that has seen no packet while a later one (in PATH_STAGES) has counted `min` or more: said
+ * once, with the likely cause. A function hooked by fentry or kprobe can be one the kernel also
+ * inlined (ip_rcv_finish is the okfn of NF_HOOK in ip_rcv: Debian's 6.1 calls an inlined copy); a
+ * netfilter hook sees one network namespace while the tracepoints see every one (the traffic is in
+ * another namespace: --netns names the one to watch at every stage). Returns the warnings.
  */
 export function silentStages(c: StackCounters, min = 10): string[] {
   const out: string[] = [];
   PATH_STAGES.forEach((name, i) => {
     const st = c.stages.find((x) => x.stage === name);
-    if (!st?.hook || !/^(fentry|kprobe):/.test(st.hook) || st.packets > 0) return;
+    if (!st?.hook || st.packets > 0) return;
     const later = PATH_STAGES.slice(i + 1).map((n) => c.stages.find((x) => x.stage === n)).find((x) => x?.hook && x.packets >= min);
-    if (later) out.push(`${name} (${st.hook}) has seen no packet while ${later.stage} saw ${later.packets}: this kernel runs an inlined copy of ${name}; on 6.4+ XTRACE_DISABLE_HOOKS=fentry,kprobe lets netfilter serve the stage`);
+    if (!later) return;
+    const head = `${name} (${st.hook}, sees ${st.scope ?? '?'}) has seen no packet while ${later.stage} (${later.hook}, sees ${later.scope ?? '?'}) saw ${later.packets}`;
+    if (/^(fentry|kprobe):/.test(st.hook))
+      out.push(`${head}: this kernel runs an inlined copy of ${name}; on 6.4+ XTRACE_DISABLE_HOOKS=fentry,kprobe lets netfilter serve the stage`);
+    else if (st.scope !== later.scope)
+      out.push(`${head}: the packets are in another network namespace than the one it watches; --netns PID|NAME makes every stage watch that one`);
+    else out.push(`${head}`);
   });
   return out;
 }
@@ -111,8 +138,8 @@ export async function runStack(opts: StackOptions): Promise<void> {
   const stopped = untilStopped();
   if (opts.ip?.given) log.info(`-i/--ip: ${opts.ip.given} has host bits set; it stands for the network ${opts.ip.text}`);
   const reasonName = dropReasonNames();
-  const config = encodeStackConfig({ rateLimit: opts.rateLimit, emit: !opts.stats, net: opts.ip, port: opts.port });
-  const attached = attachStages(config);
+  const config = encodeStackConfig({ rateLimit: opts.rateLimit, emit: !opts.stats, net: opts.ip, port: opts.port, netnsIno: opts.netns?.ino });
+  const attached = attachStages(config, opts.netns);
   const { obj } = attached;
   const links: Link[] = attached.links;
   let ring: RingReader | null = null;
@@ -123,14 +150,18 @@ export async function runStack(opts: StackOptions): Promise<void> {
   try {
     const sink = makeStackSink(opts.output);
     const hooks = attached.choices.map((c) => c.serves);
+    const scopes = attached.choices.map((c) => scopeOf(c.kind, opts.netns));
     const served = attached.choices.map((c) => `${c.slot}=${c.kind ?? 'unavailable'}`).join(', ');
     log.info(`stages: ${served}${opts.debugFunc ? '' : ' (--debug-func says why)'}`);
-    if (opts.debugFunc) sink.records([hooksRecord(attached)]);
+    if (opts.netns) log.info(`every stage watches the network namespace net:[${opts.netns.ino}] (--netns ${opts.netns.label})`);
+    else if (attached.choices.some((c) => c.kind === 'netfilter'))
+      log.info(`netfilter stages (${attached.choices.filter((c) => c.kind === 'netfilter').map((c) => c.slot).join(', ')}) see xtrace's network namespace only, the others every one; --netns PID|NAME watches one at every stage`);
+    if (opts.debugFunc) sink.records([hooksRecord(attached, opts.netns)]);
     if (hooks.every((h, i) => h === null || STAGES[i]!.id === STAGE.XT_STAGE_DROP)) throw new XtError('stack: no receive-path stage can be hooked on this kernel (--debug-func shows why)', EXIT.FEATURE);
 
     const clock = wallClock();
     const { startNs } = clock;
-    const counters = new Counters(obj, hooks, reasonName);
+    const counters = new Counters(obj, hooks, scopes, reasonName);
 
     if (!opts.stats) {
       const events = obj.map('stack_events');

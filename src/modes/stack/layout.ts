@@ -23,8 +23,8 @@ export const STAGE_VAL = {
 
 export const STACK_CONFIG = {
   name: 'xt_stack_config',
-  size: 40,
-  fields: { rate_limit: 0, emit: 4, net_filter: 5, port: 6, net: 8, mask: 24 },
+  size: 44,
+  fields: { rate_limit: 0, emit: 4, net_filter: 5, port: 6, net: 8, mask: 24, netns_ino: 40 },
 } as const satisfies StructLayout;
 
 export const STACK_STRUCTS: readonly StructLayout[] = [STACK_EVENT, STAGE_VAL, STACK_CONFIG];
