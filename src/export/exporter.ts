@@ -65,6 +65,18 @@ export class Exporter {
     );
   }
 
+  /**
+   * A run that ends by itself (every limited process exited, every interface gone) serves its final
+   * values to one more scrape: waits until a scrape begun after the last set() has been answered, at
+   * most `ms` (or until `abort` resolves: a signal). Without --metrics-listen, at once.
+   */
+  async lastScrape(ms: number, abort: Promise<unknown>): Promise<void> {
+    if (!this.endpoint) return;
+    log.info(`waiting up to ${Math.round(ms / 1000)} s for a last scrape of ${this.endpoint.url} (its final values)`);
+    const scraped = await Promise.race([this.endpoint.nextScrape(ms), abort.then(() => false)]);
+    log.info(scraped ? 'the final values were scraped' : 'no scrape came for the final values');
+  }
+
   /** After the last set(): its push, and what still waits, for at most a few seconds. */
   async close(): Promise<void> {
     await this.queued;

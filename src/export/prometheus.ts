@@ -164,15 +164,48 @@ export function wantsOpenMetrics(accept: string | undefined): boolean {
 }
 
 export class MetricsEndpoint {
+  /** bumped by nextScrape: a scrape that arrived at epoch e serves what was set before e */
+  private epoch = 0;
+  private waiters: Array<{ epoch: number; wake: () => void }> = [];
+
   private constructor(private readonly server: Server) {}
 
+  get arrival(): number {
+    return this.epoch;
+  }
+
+  /** A scrape that arrived at `epoch` has been answered. */
+  answered(epoch: number): void {
+    const ready = this.waiters.filter((w) => w.epoch <= epoch);
+    this.waiters = this.waiters.filter((w) => w.epoch > epoch);
+    for (const w of ready) w.wake();
+  }
+
+  /** Resolves true once a scrape that arrived after this call has been answered, false after `ms`. */
+  nextScrape(ms: number): Promise<boolean> {
+    const epoch = ++this.epoch;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w.wake !== wake);
+        resolve(false);
+      }, ms);
+      const wake = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.waiters.push({ epoch, wake });
+    });
+  }
+
   static async start(listen: { host: string; port: number }, flag: string, registry: MetricsRegistry): Promise<MetricsEndpoint> {
+    let self: MetricsEndpoint | null = null;
     const server = createServer((req, res) => {
       if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
+        const arrived = self?.arrival ?? 0;
         registry.exposition(wantsOpenMetrics(req.headers.accept)).then(
           ({ contentType, body }) => {
             res.writeHead(200, { 'Content-Type': contentType });
-            res.end(body);
+            res.end(body, () => self?.answered(arrived));
           },
           (e: Error) => {
             res.writeHead(500, { 'Content-Type': 'text/plain' });
@@ -202,7 +235,8 @@ export class MetricsEndpoint {
         err.code === 'EADDRINUSE' ? 'the address is in use' : err.code === 'EADDRNOTAVAIL' ? 'the address is not on this machine' : err.code === 'EACCES' ? 'permission denied (ports below 1024 need root)' : (err.code ?? err.message);
       throw new XtError(`${flag}: cannot listen on ${where}: ${why}; expected [host]:port with a free port on a local address`, err.code === 'EACCES' ? EXIT.PRIVILEGE : err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL' ? EXIT.USAGE : EXIT.FAILURE);
     }
-    return new MetricsEndpoint(server);
+    self = new MetricsEndpoint(server);
+    return self;
   }
 
   get url(): string {

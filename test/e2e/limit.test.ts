@@ -501,6 +501,43 @@ describe('limit', () => {
     }
   });
 
+  test('metrics: every series at zero from the first scrape after ready; a run that ends by itself (its process exited) serves the final values to one more scrape, then exits', async (t) => {
+    if (!requireKernel(t, needCgroup2)) return;
+    const p = new NetnsPair();
+    t.after(() => p.destroy());
+    const dir = tmp();
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const go = join(dir, 'go');
+    const m = await meter(p, 5313, 0, 8000);
+    t.after(() => void m.proc.kill());
+    const sender = new Peer(p.nsA, ['tcp-blast', p.ipB, 5313, 2500, go]); // sends for 2.5 s, then exits
+    t.after(() => sender.kill());
+    await sender.printed('connected');
+    const x = new XtraceProcess(['limit', '-p', String(sender.pid), '-r', '2M', '-q', '-o', 'json', '--interval', '1000', '--metrics-listen', '127.0.0.1:0']);
+    t.after(() => x.kill());
+    await x.ready();
+    const labels = `{target="pid",pid="${sender.pid}",comm="node",direction="egress"}`;
+    const value = (text: string, name: string): number => Number(new RegExp(`^${name}${labels.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
+    const first = await scrape(x.metricsUrl());
+    assert.equal(value(first, 'xtrace_limit_passed_bytes_total'), 0, first);
+    assert.equal(value(first, 'xtrace_limit_target_bytes_per_second'), TARGET, first);
+    writeFileSync(go, '');
+    for (let i = 0; i < 300 * SLOWDOWN && !/waiting up to 30 s for a last scrape/.test(x.stderr); i++) await sleep(50);
+    assert.match(x.stderr, /every limited process has exited: removing the limit/);
+    assert.match(x.stderr, /waiting up to 30 s for a last scrape/);
+    const last = await scrape(x.metricsUrl());
+    const started = performance.now();
+    const r = await x.wait();
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(performance.now() - started < 3000, 'it exits once the last scrape is served');
+    assert.match(r.stderr, /the final values were scraped/);
+    const [l] = limitsOf(summaryOf(r.records));
+    assert.ok((l!.passed_bytes as number) > TARGET, `passed ${l!.passed_bytes as number} bytes`);
+    assert.equal(value(last, 'xtrace_limit_passed_bytes_total'), l!.passed_bytes, 'the last scrape has the final count, as the summary');
+    assert.equal(value(last, 'xtrace_limit_passed_packets_total'), l!.passed_packets);
+    assert.equal(value(last, 'xtrace_limit_dropped_bytes_total'), l!.dropped_bytes);
+  });
+
   test('--hook netfilter from another network namespace: the hooks go in the limited process\'s, and the limit holds', async (t) => {
     const nfLinks = (): string | null => (/ bpf_nf_link_attach$/m.test(readFileSync('/proc/kallsyms', 'utf8')) ? null : 'needs BPF netfilter links (kernel 6.4+)');
     if (!requireKernel(t, nfLinks)) return;

@@ -68,6 +68,8 @@ async function containerCgroup(name: string, root: string): Promise<string> {
 }
 
 const EXIT_DRAIN_MS = 300;
+/** How long a run that ended by itself serves its final values, waiting for one more scrape. */
+const LAST_SCRAPE_MS = 30_000;
 
 /** Chooses a hook per slot, loads and attaches (shared with `xtrace probe --mode limit`). */
 export function attachLimit(slots: HookSlot[], config: Buffer): Attached {
@@ -251,8 +253,6 @@ export async function runLimit(o: LimitOptions): Promise<void> {
 
     metrics = await Exporter.start('limit', o);
     const hookSeries = hookMetrics(attached.choices);
-    const what = cgroupDir ? `cgroup ${cgroupDir}` : pids.map((p) => `PID ${p} (${commOf(p)})`).join(', ');
-    signalReady(o.readyFile, `limiting ${what} to ${rateText(rate)} ${direction} (burst ${o.timescale} s) at ${enforce.serves}`, links.map(linkInfo));
 
     const counterBuf = Buffer.alloc(perCpuStride(obj.map('limit_counters').valueSize));
     const statBuf = Buffer.alloc(perCpuStride(8));
@@ -292,6 +292,11 @@ export async function runLimit(o: LimitOptions): Promise<void> {
       events_lost: stat(LIMIT_STAT.XT_LS_EV_LOST),
     });
 
+    // every series from the first scrape after ready (at zero), not only after the first interval
+    metrics?.set([...limitMetrics(targets.map((t) => read(t)), evCounts()), ...hookSeries]);
+    const what = cgroupDir ? `cgroup ${cgroupDir}` : pids.map((p) => `PID ${p} (${commOf(p)})`).join(', ');
+    signalReady(o.readyFile, `limiting ${what} to ${rateText(rate)} ${direction} (burst ${o.timescale} s) at ${enforce.serves}`, links.map(linkInfo));
+
     let seen = { suppressed: 0, lost: 0 };
     const tick = (): void => {
       ring?.drain();
@@ -314,6 +319,8 @@ export async function runLimit(o: LimitOptions): Promise<void> {
     detachAll();
     if (why === 'EPIPE') return;
     ring.drainUntil(performance.now() + EXIT_DRAIN_MS);
+    // the final values for the scraper (and the last push)
+    metrics?.set([...limitMetrics(targets.map((t) => read(t)), evCounts()), ...hookSeries]);
     const durationS = Number(process.hrtime.bigint() - startNs) / 1e9;
     const summary: LimitSummaryRecord = {
       type: 'summary',
@@ -327,6 +334,8 @@ export async function runLimit(o: LimitOptions): Promise<void> {
     };
     sink.records([summary]);
     sink.flush();
+    // ended by itself (no signal): a scraper has not seen the last interval yet
+    if (why === 'gone') await metrics?.lastScrape(LAST_SCRAPE_MS, stopped);
   } catch (e) {
     if (e instanceof XtError) throw e;
     throw new XtError(`limit: ${(e as Error).message}`);

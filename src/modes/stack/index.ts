@@ -203,6 +203,7 @@ export async function runStack(opts: StackOptions): Promise<void> {
     }
     metrics = await Exporter.start('stack', opts);
     const hookSeries = hookMetrics(attached.choices);
+    metrics?.set([...stackMetrics(counters.read()), ...hookSeries]); // every series from the first scrape after ready
     signalReady(opts.readyFile, `stack: ${links.length} hooks attached; ${opts.stats ? `stats every ${opts.intervalMs} ms` : 'per-packet events'}`, links.map(linkInfo));
 
     let seen = { suppressed: 0, lost: 0 };

@@ -391,6 +391,11 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
     const labels = await containerLabeller(opts.containers);
     const kindsOf = (ls: Link[]): string[] => ls.map((a) => `${a.target}:${a.kind}`);
     const allKinds = kindsOf(links);
+    if (metrics) {
+      // every series from the first scrape after ready (at zero), not only after the first interval
+      const first = collector.collect();
+      exportFlows(first.flows, first.ips, first.counters);
+    }
     signalReady(opts.readyFile, `attached ${allKinds.join(', ')}; every ${opts.intervalMs} ms`, links.map(linkInfo));
 
     const pick = (flows: FlowRecord[]): FlowRecord[] => (opts.top > 0 ? flows.slice(0, opts.top) : flows);
