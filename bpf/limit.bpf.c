@@ -42,6 +42,10 @@
 #define IP_OFFSET_ 0x1FFF
 #define NF_DROP_ 0
 #define NF_ACCEPT_ 1
+#define SOL_SOCKET_ 1
+#define SOL_TCP_ 6
+#define SO_MAX_PACING_RATE_ 47
+#define TCP_WINDOW_CLAMP_ 10
 #define CG_DROP 0
 #define CG_PASS 1
 #define CG_DROP_CN 2
@@ -71,6 +75,29 @@ struct task_struct {
 	int tgid;
 } __attribute__((preserve_access_index));
 
+/* For the socket iterator (iter/tcp): the context, and the TCP socket's fields it reads. struct sock
+ * sits at offset 0 of struct tcp_sock, so a tcp_sock pointer reads sock fields through a cast. */
+struct bpf_iter_meta;
+struct bpf_iter__tcp {
+	struct bpf_iter_meta *meta;
+	struct sock_common *sk_common;
+	__u32 uid;
+} __attribute__((preserve_access_index));
+
+struct sock_common___family {
+	unsigned short skc_family;
+} __attribute__((preserve_access_index));
+
+struct tcp_sock {
+	__u32 srtt_us;    /* smoothed RTT << 3, in us */
+	__u32 mss_cache;
+	__u32 window_clamp;
+} __attribute__((preserve_access_index));
+
+struct sock___pacing {
+	unsigned long sk_max_pacing_rate;
+} __attribute__((preserve_access_index));
+
 struct xt_nf_ctx {
 	const void *state;
 	struct sk_buff *skb;
@@ -88,6 +115,7 @@ struct xt_limit_btf_anchor {
 	enum xt_limit_ev ev;
 	enum xt_limit_via via;
 	enum xt_limit_stat stat;
+	struct xt_paced paced;
 	struct bpf_sock sock; /* the cgroup sock programs' context: the kernel wants its size in the BTF */
 };
 const struct xt_limit_btf_anchor *xt_limit_btf_anchor __attribute__((unused));
@@ -139,6 +167,16 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
 } limit_events SEC(".maps");
+
+/* TCP sockets queued for (and then given) pacing or a window clamp, by socket cookie: the socket
+ * iterator sets them, and at exit gives them back what they had (a plain hash: nothing may be evicted
+ * before it is given back). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct xt_paced);
+} paced SEC(".maps");
 
 static __always_inline void stat(int idx)
 {
@@ -348,9 +386,23 @@ out:
 
 /* ---- the bucket ---- */
 
-enum verdict { V_PASS = 0, V_MARK, V_OVER };
+enum verdict { V_PASS = 0, V_MARK, V_OVER, V_OVER_KEPT /* over the burst, within the slack: taken */ };
 
-static __always_inline enum verdict bucket_take(__u32 idx, __u32 len)
+/* How far past the burst the bucket is in debt, in ns (0: it is not). */
+static __always_inline __u64 bucket_overdue(__u32 idx)
+{
+	struct xt_bucket *b = bpf_map_lookup_elem(&buckets, &idx);
+	__u64 now = bpf_ktime_get_ns(), tat;
+
+	if (!b)
+		return 0;
+	tat = *(volatile __u64 *)&b->tat_ns;
+	return tat > now + xt_limit_cfg.burst_ns ? tat - now - xt_limit_cfg.burst_ns : 0;
+}
+
+/* `slack_ns`: how far past the burst a packet may still take the bucket into debt (ingress TCP, whose
+ * sender is held back by its ACKs instead). */
+static __always_inline enum verdict bucket_take(__u32 idx, __u32 len, __u64 slack_ns)
 {
 	struct xt_bucket *b = bpf_map_lookup_elem(&buckets, &idx);
 	__u64 cost, now, tat, debt;
@@ -366,12 +418,14 @@ static __always_inline enum verdict bucket_take(__u32 idx, __u32 len)
 		tat = now; /* full: idle time refilled it (at most the burst) */
 	debt = tat + cost - now;
 	/* A full bucket passes even a packet bigger than it (a 64 KiB GSO packet under a small -t). */
-	if (debt > xt_limit_cfg.burst_ns && tat > now) {
+	if (debt > xt_limit_cfg.burst_ns + slack_ns && tat > now) {
 		v = V_OVER;
 	} else {
 		b->tat_ns = tat + cost;
 		if (debt + xt_limit_cfg.mark_ns > xt_limit_cfg.burst_ns)
 			v = V_MARK;
+		if (debt > xt_limit_cfg.burst_ns)
+			v = V_OVER_KEPT;
 	}
 	bpf_spin_unlock(&b->lock);
 	return v;
@@ -392,6 +446,14 @@ static __always_inline void account(__u32 bucket, __u32 len, int passed, int cn)
 	}
 	if (cn)
 		c->cn++;
+}
+
+static __always_inline void ack_held(__u32 bucket)
+{
+	struct xt_limit_counters *c = bpf_map_lookup_elem(&limit_counters, &bucket);
+
+	if (c)
+		__sync_fetch_and_add(&c->acks_held, 1);
 }
 
 static __always_inline void packet_event(__u32 tgid, __u32 bucket, __u32 len, int passed, int cn)
@@ -427,79 +489,177 @@ static __always_inline __u8 cg_proto(struct __sk_buff *skb)
 	return proto;
 }
 
-static __always_inline int cg_limit(struct __sk_buff *skb)
+/* A limited TCP socket's first packet queues it for the socket iterator (userspace runs it when the
+ * count of queued sockets moves): egress, TCP paces it at the rate, so it sends smoothly instead of
+ * bursting into the empty bucket and then waiting out its retransmission timer (200 ms at least: the
+ * sender ran 200 ms on, 200 ms off, and one second in five carried a fifth less); ingress, its window
+ * is clamped, so each burst the bucket drops is small (the sender retransmits what is dropped). */
+static __always_inline void pace_ask(struct __sk_buff *skb, struct bpf_sock *sk, struct xt_sk_tag *t)
 {
-	struct pkt p = {};
-	struct bpf_sock *sk;
-	struct xt_sk_tag *t = 0;
+	struct xt_paced q = {};
+	__u64 cookie;
+
+	if (!sk)
+		return;
+	if (!t)
+		t = bpf_sk_storage_get(&sk_tags, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!t || t->paced)
+		return;
+	t->paced = 1;
+	cookie = bpf_get_socket_cookie(skb);
+	if (bpf_map_update_elem(&paced, &cookie, &q, BPF_NOEXIST) == 0)
+		stat(XT_LS_PACE_ASKED);
+}
+
+/* Whose packet this is: fills `o` and returns 1 for a packet of a limited process (-p) or of the cgroup
+ * (--cgroup: bucket 0), else 0. A socket found through the learn map gets the tag in its storage. */
+struct owner {
+	struct pkt p;
+	struct bpf_sock *sk; /* the full socket, when the packet has one */
+	struct xt_sk_tag *t;
+	__u32 tgid;
+	__u32 bucket;
+};
+
+static __always_inline int owner_of(struct __sk_buff *skb, struct owner *o)
+{
 	struct xt_learn_val *lv;
 	struct xt_learn_key key = {};
-	__u32 tgid = 0, bucket = 0, len = skb->len;
+	struct bpf_sock *sk = skb->sk;
+
+#define CG_READ(off, dst, n) cg_read(skb, off, dst, n)
+	if (sk)
+		sk = bpf_sk_fullsock(sk);
+	o->sk = sk;
+	if (xt_limit_cfg.whole_cgroup)
+		return 1;
+	if (sk)
+		o->t = bpf_sk_storage_get(&sk_tags, sk, 0, 0);
+	if (o->t && o->t->tgid) {
+		o->tgid = o->t->tgid;
+		o->bucket = o->t->bucket;
+		if (!o->t->parsed) {
+			o->t->parsed = 1;
+			if (PARSE_IP(CG_READ, &o->p))
+				parse_event(&o->p, o->tgid, o->bucket);
+		}
+		return 1;
+	}
+	if (!PARSE_IP(CG_READ, &o->p))
+		return 0;
+	lv = learnt_owner(&o->p, &key);
+	if (!lv)
+		return 0;
+	o->tgid = lv->tgid;
+	o->bucket = lv->bucket;
+	if (sk) { /* move the owner into the socket's storage */
+		struct xt_sk_tag *t = bpf_sk_storage_get(&sk_tags, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+		o->t = t;
+		if (t && t->tgid == 0) {
+			t->tgid = o->tgid;
+			t->bucket = o->bucket;
+			__builtin_memcpy(&t->learnt, &key, sizeof(key));
+			t->parsed = 1;
+			map_event(o->tgid, o->bucket, XT_VIA_LEARNT);
+			parse_event(&o->p, o->tgid, o->bucket);
+		}
+	}
+	return 1;
+#undef CG_READ
+}
+
+/* Ingress TCP with pacing on: data past the bucket is still taken, up to this much past the burst; the
+ * sender is held back through the ACKs instead (lim_cg_ackgate), and only one that ignores them loses
+ * data. */
+#define XT_INGRESS_SLACK_NS 250000000ULL
+
+static __always_inline int cg_limit(struct __sk_buff *skb)
+{
+	struct owner o = {};
+	__u32 len = skb->len;
 	enum verdict v;
 	int tcp, cn = 0;
 
-#define CG_READ(off, dst, n) cg_read(skb, off, dst, n)
-	if (!xt_limit_cfg.whole_cgroup) {
-		sk = skb->sk;
-		if (sk)
-			sk = bpf_sk_fullsock(sk);
-		if (sk)
-			t = bpf_sk_storage_get(&sk_tags, sk, 0, 0);
-		if (t) {
-			tgid = t->tgid;
-			bucket = t->bucket;
-			if (!t->parsed) {
-				t->parsed = 1;
-				if (PARSE_IP(CG_READ, &p))
-					parse_event(&p, tgid, bucket);
-			}
-		} else {
-			if (!PARSE_IP(CG_READ, &p))
-				return CG_PASS;
-			lv = learnt_owner(&p, &key);
-			if (!lv)
-				return CG_PASS;
-			tgid = lv->tgid;
-			bucket = lv->bucket;
-			if (sk) { /* move the owner into the socket's storage */
-				t = bpf_sk_storage_get(&sk_tags, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-				if (t && t->tgid == 0) {
-					t->tgid = tgid;
-					t->bucket = bucket;
-					__builtin_memcpy(&t->learnt, &key, sizeof(key));
-					t->parsed = 1;
-					map_event(tgid, bucket, XT_VIA_LEARNT);
-					parse_event(&p, tgid, bucket);
-				}
-			}
-		}
-	}
-	tcp = (p.family ? p.proto : cg_proto(skb)) == IPPROTO_TCP;
-	v = bucket_take(bucket, len);
+	if (!owner_of(skb, &o))
+		return CG_PASS;
+	tcp = (o.p.family ? o.p.proto : cg_proto(skb)) == IPPROTO_TCP;
+	if (tcp && xt_limit_cfg.pace)
+		pace_ask(skb, o.sk, o.t);
+	v = bucket_take(o.bucket, len, !xt_limit_cfg.egress && tcp && xt_limit_cfg.pace ? XT_INGRESS_SLACK_NS : 0);
 	if (xt_limit_cfg.egress) {
 		int sig = xt_limit_cfg.cn && tcp;
 
 		if (v == V_OVER) {
-			account(bucket, len, 0, sig);
-			packet_event(tgid, bucket, len, 0, sig);
+			account(o.bucket, len, 0, sig);
+			packet_event(o.tgid, o.bucket, len, 0, sig);
 			return xt_limit_cfg.cn ? CG_DROP_CN : CG_DROP; /* UDP: ENOBUFS to the sender, as a full queue */
 		}
-		cn = sig && v == V_MARK;
-		account(bucket, len, 1, cn);
-		packet_event(tgid, bucket, len, 1, cn);
+		cn = sig && (v == V_MARK || v == V_OVER_KEPT);
+		account(o.bucket, len, 1, cn);
+		packet_event(o.tgid, o.bucket, len, 1, cn);
 		return cn ? CG_PASS_CN : CG_PASS;
 	}
 	if (v == V_OVER) {
-		account(bucket, len, 0, 0);
-		packet_event(tgid, bucket, len, 0, 0);
+		account(o.bucket, len, 0, 0);
+		packet_event(o.tgid, o.bucket, len, 0, 0);
 		return CG_DROP;
 	}
-	if (v == V_MARK && xt_limit_cfg.cn && bpf_skb_ecn_set_ce(skb))
+	if ((v == V_MARK || v == V_OVER_KEPT) && xt_limit_cfg.cn && bpf_skb_ecn_set_ce(skb))
 		cn = 1;
-	account(bucket, len, 1, cn);
-	packet_event(tgid, bucket, len, 1, cn);
+	account(o.bucket, len, 1, cn);
+	packet_event(o.tgid, o.bucket, len, 1, cn);
 	return CG_PASS;
-#undef CG_READ
+}
+
+/* A TCP segment that only acknowledges: no payload, no SYN, FIN or RST. */
+static __always_inline int pure_ack(struct __sk_buff *skb)
+{
+	__u8 vhl = 0, th[14];
+	__u16 total = 0;
+	__u32 ip_len, tcp_len;
+
+	if (bpf_skb_load_bytes(skb, 0, &vhl, 1))
+		return 0;
+	if ((vhl >> 4) == 4) {
+		struct iphdr ip;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) || ip.protocol != IPPROTO_TCP)
+			return 0;
+		ip_len = (ip.ihl & 0xF) * 4;
+		total = bpf_ntohs(ip.tot_len);
+	} else if ((vhl >> 4) == 6) {
+		struct ipv6hdr ip6;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) || ip6.nexthdr != IPPROTO_TCP)
+			return 0;
+		ip_len = sizeof(ip6);
+		total = bpf_ntohs(ip6.payload_len) + sizeof(ip6);
+	} else {
+		return 0;
+	}
+	if (ip_len > 60 || bpf_skb_load_bytes(skb, ip_len, th, sizeof(th)))
+		return 0;
+	tcp_len = (th[12] >> 4) * 4;
+	/* ACK set; SYN, FIN, RST clear; nothing after the header */
+	return (th[13] & 0x17) == 0x10 && total <= ip_len + tcp_len;
+}
+
+/* Ingress: a limited TCP receiver's pure ACKs wait (are dropped: the next one carries them) while the
+ * bucket is past its burst. Its sender cannot send beyond the window those ACKs would open, so it
+ * waits too, instead of sending what the bucket would drop and then retransmitting it: about one
+ * (spurious) retransmission a retransmission timeout, where dropping the data cost 38-46%. */
+SEC("cgroup_skb/egress")
+int lim_cg_ackgate(struct __sk_buff *skb)
+{
+	struct owner o = {};
+
+	if (!xt_limit_cfg.pace || !pure_ack(skb) || !owner_of(skb, &o))
+		return CG_PASS;
+	if (!bucket_overdue(o.bucket))
+		return CG_PASS;
+	ack_held(o.bucket);
+	return CG_DROP;
 }
 
 SEC("cgroup_skb/egress")
@@ -535,7 +695,7 @@ static __always_inline int nf_limit(struct sk_buff *skb)
 		tgid = lv->tgid;
 		bucket = lv->bucket;
 	}
-	if (bucket_take(bucket, len) == V_OVER) {
+	if (bucket_take(bucket, len, 0) == V_OVER) {
 		account(bucket, len, 0, 0);
 		packet_event(tgid, bucket, len, 0, 0);
 		return NF_DROP_;
@@ -767,6 +927,95 @@ SEC("tracepoint/sched/sched_process_exit")
 int exit_tp(void *ctx)
 {
 	return on_exit();
+}
+
+/* ---- the socket iterator: pacing and window clamps, set and given back ---- */
+
+/* Egress: TCP's pacing at the rate, in the bytes it counts (a segment without its IP header, which the
+ * bucket counts: one header a segment at most). With BBR, whose gain cycle paces under the cap an eighth
+ * of the time, the rate achieved is then about 0.97 of the limit. Ingress: a window of 100 ms of the rate (at least four segments, never
+ * above what the socket had): what the sender may send past the ACKs held back. */
+static __always_inline __u32 pace_value(struct tcp_sock *tp)
+{
+	__u64 mss = tp->mss_cache ? tp->mss_cache : 1448;
+	__u64 v;
+
+	if (xt_limit_cfg.egress) {
+		__u64 ip = ((struct sock_common___family *)tp)->skc_family == AF_INET6_ ? 40 : 20;
+
+		v = xt_limit_cfg.rate * mss / (mss + ip);
+		return v > 0xFFFFFFFEULL ? 0xFFFFFFFE : v;
+	}
+	v = xt_limit_cfg.rate / 10; /* 100 ms of the rate: the bucket is back within its burst before the
+				      * sender's retransmission timer (200 ms) fires */
+	if (v < 4 * mss)
+		v = 4 * mss;
+	if (tp->window_clamp && v > tp->window_clamp)
+		v = tp->window_clamp;
+	return v;
+}
+
+SEC("iter/tcp")
+int lim_pace(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct tcp_sock *tp;
+	struct xt_paced *q;
+	__u64 cookie;
+	int val;
+
+	if (!skc)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0;
+	cookie = bpf_get_socket_cookie(tp);
+	q = bpf_map_lookup_elem(&paced, &cookie);
+	if (!q || q->state != 0)
+		return 0;
+	val = pace_value(tp);
+	if (xt_limit_cfg.egress) {
+		q->old_max_pacing_rate = ((struct sock___pacing *)tp)->sk_max_pacing_rate;
+		if (bpf_setsockopt(tp, SOL_SOCKET_, SO_MAX_PACING_RATE_, &val, sizeof(val)))
+			return 0;
+	} else {
+		q->old_window_clamp = tp->window_clamp;
+		if (bpf_setsockopt(tp, SOL_TCP_, TCP_WINDOW_CLAMP_, &val, sizeof(val)))
+			return 0;
+	}
+	q->state = 1;
+	stat(XT_LS_PACED);
+	return 0;
+}
+
+SEC("iter/tcp")
+int lim_unpace(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct tcp_sock *tp;
+	struct xt_paced *q;
+	__u64 cookie;
+	int val;
+
+	if (!skc)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0;
+	cookie = bpf_get_socket_cookie(tp);
+	q = bpf_map_lookup_elem(&paced, &cookie);
+	if (!q || q->state != 1)
+		return 0;
+	if (xt_limit_cfg.egress) {
+		val = q->old_max_pacing_rate >= 0xFFFFFFFFULL ? -1 : (int)q->old_max_pacing_rate; /* ~0: unlimited */
+		bpf_setsockopt(tp, SOL_SOCKET_, SO_MAX_PACING_RATE_, &val, sizeof(val));
+	} else {
+		val = q->old_window_clamp;
+		bpf_setsockopt(tp, SOL_TCP_, TCP_WINDOW_CLAMP_, &val, sizeof(val));
+	}
+	q->state = 2;
+	stat(XT_LS_RESTORED);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "GPL";

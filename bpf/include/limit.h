@@ -31,6 +31,9 @@ enum xt_limit_stat {
 	XT_LS_EV_SUPPRESSED, /* over --event-limit */
 	XT_LS_EV_LOST,       /* ring buffer full */
 	XT_LS_TAGGED,        /* sockets tagged */
+	XT_LS_PACE_ASKED,    /* TCP sockets queued for pacing (egress) or a window clamp (ingress) */
+	XT_LS_PACED,         /* of those, set by the socket iterator */
+	XT_LS_RESTORED,      /* paced sockets given back their own settings (at exit) */
 	XT_LS_MAX = 8,
 };
 
@@ -41,6 +44,7 @@ struct xt_limit_counters {
 	__u64 drop_bytes;
 	__u64 drop_packets;
 	__u64 cn;         /* congestion signals: egress NET_XMIT_CN to TCP, ingress ECN CE marks */
+	__u64 acks_held;  /* ingress, TCP: the receiver's pure ACKs held back while the bucket was empty */
 };
 
 /* Addresses are 16 bytes: IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d). Process names come from /proc. */
@@ -78,6 +82,15 @@ struct xt_sk_tag {
 	__u32 bucket;
 	struct xt_learn_key learnt; /* what it wrote to the learn map (port 0: nothing); removed at release */
 	__u8 parsed;                /* the parse event was sent */
+	__u8 paced;                 /* queued for the socket iterator's pacing or window clamp */
+	__u8 pad[2];
+};
+
+/* A TCP socket the socket iterator set (by cookie): what it had before, given back at exit. */
+struct xt_paced {
+	__u64 old_max_pacing_rate; /* SO_MAX_PACING_RATE before (egress) */
+	__u32 old_window_clamp;    /* TCP_WINDOW_CLAMP before (ingress) */
+	__u8 state;                /* 0: queued, 1: set, 2: given back */
 	__u8 pad[3];
 };
 
@@ -98,7 +111,8 @@ struct xt_limit_config {
 	__u8 whole_cgroup; /* --cgroup: every packet is bucket 0's */
 	__u8 need_learn;   /* tagged sockets also write the learn map (netfilter hook, UDP) */
 	__u8 quiet;        /* --quiet: only fork and exit events (userspace follows the processes) */
-	__u8 pad[7];
+	__u8 pace;         /* TCP: pace limited sockets at the rate (egress); clamp their window and hold their ACKs (ingress) */
+	__u8 pad[6];
 };
 
 #endif

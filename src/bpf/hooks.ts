@@ -17,8 +17,8 @@ import { type Link, NF, NF_PRI_LAST, type Refusal, attachBySection, attachCgroup
 import { inNetns, netnsOf } from './netns.js';
 import { type BpfObject, LoadError } from './object.js';
 
-export type HookKind = 'fentry' | 'kprobe' | 'tp_btf' | 'tracepoint' | 'netfilter' | 'cgroup';
-export const HOOK_KINDS: readonly HookKind[] = ['fentry', 'kprobe', 'tp_btf', 'tracepoint', 'netfilter', 'cgroup'];
+export type HookKind = 'fentry' | 'kprobe' | 'tp_btf' | 'tracepoint' | 'netfilter' | 'cgroup' | 'iter';
+export const HOOK_KINDS: readonly HookKind[] = ['fentry', 'kprobe', 'tp_btf', 'tracepoint', 'netfilter', 'cgroup', 'iter'];
 
 export interface HookPart {
   prog: string;
@@ -96,6 +96,8 @@ function precheck(kind: HookKind, part: HookPart): string | null {
       if (!root) return 'tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing)';
       return existsSync(`${root}/events/${part.target}`) ? null : `the kernel has no tracepoint ${part.target.replace('/', ':')}`;
     }
+    case 'iter':
+      return kernelBtfHas(`bpf_iter_${part.target}`, 'func') === false ? `the kernel has no ${part.target} iterator` : null;
     case 'netfilter': {
       const [, ns] = splitAt(part.target);
       if (ns && !existsSync(ns)) return `${ns}: no such network namespace (the process has gone?)`;

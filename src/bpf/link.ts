@@ -8,6 +8,7 @@
  * `xtrace probe`. XTRACE_DISABLE_HOOKS=name,... refuses candidates by name (to exercise a fallback).
  */
 import { execFileSync } from 'node:child_process';
+import { readSync } from 'node:fs';
 import { EXIT, XtError } from '../errors.js';
 import { log } from '../log.js';
 import { MissingSymbol, type Ptr, c, errno, lib, strerror } from './native.js';
@@ -35,6 +36,8 @@ export interface Link {
   readonly id: number;
   /** the id of the program it runs */
   readonly progId: number;
+  /** the link's fd, where it has one (an iterator is run through it) */
+  readonly fd?: number;
   destroy(): void;
 }
 
@@ -128,13 +131,16 @@ class FdLink implements Link {
   constructor(
     readonly target: string,
     readonly kind: string,
-    private fd: number,
+    private linkFd: number,
   ) {
-    ({ id: this.id, progId: this.progId } = linkIds(fd));
+    ({ id: this.id, progId: this.progId } = linkIds(linkFd));
+  }
+  get fd(): number {
+    return this.linkFd;
   }
   destroy(): void {
-    if (this.fd >= 0) c.close(this.fd);
-    this.fd = -1;
+    if (this.linkFd >= 0) c.close(this.linkFd);
+    this.linkFd = -1;
   }
 }
 
@@ -305,13 +311,37 @@ class LibbpfLink implements Link {
   ) {
     ({ id: this.id, progId: this.progId } = linkIds(lib.bpfLinkFd(link) as number));
   }
+  get fd(): number {
+    return this.link ? (lib.bpfLinkFd(this.link) as number) : -1;
+  }
   destroy(): void {
     if (this.link) lib.bpfLinkDestroy(this.link);
     this.link = null;
   }
 }
 
-/** Attaches a loaded program where its section says (fentry/F, kprobe/F, tp_btf/T, tracepoint/C/T). */
+/**
+ * An iterator's link (iter/tcp, ...): `open()` a new iteration (an fd whose read runs the program over
+ * every object, until EOF), `run()` one to its end.
+ */
+export function openIter(l: Link): number {
+  if (l.fd === undefined || l.fd < 0) throw new Error(`${l.kind}: no iterator link`);
+  const fd = lib.iterCreate(l.fd) as number;
+  if (fd < 0) throw new Error(`bpf_iter_create: ${strerror(fd)}`);
+  return fd;
+}
+
+export function runIter(l: Link): void {
+  const fd = openIter(l);
+  const buf = Buffer.alloc(4096);
+  try {
+    while (readSync(fd, buf, 0, buf.length, null) > 0);
+  } finally {
+    c.close(fd);
+  }
+}
+
+/** Attaches a loaded program where its section says (fentry/F, kprobe/F, tp_btf/T, tracepoint/C/T, iter/T). */
 export function attachBySection(obj: BpfObject, prog: string, kind: string, target: string): Link | Refusal {
   const l = lib.progAttach(obj.progHandle(prog)) as Ptr | null;
   if (!l) {

@@ -96,6 +96,7 @@ export const lib = lazyFuncs(
     progSetExpectedAttachType: 'int bpf_program__set_expected_attach_type(void *prog, int type)',
     progAttach: 'void *bpf_program__attach(const void *prog)',
     bpfLinkFd: 'int bpf_link__fd(const void *link)',
+    iterCreate: 'int bpf_iter_create(int link_fd)',
     bpfLinkDestroy: 'int bpf_link__destroy(void *link)',
     linkCreate: 'int bpf_link_create(int prog_fd, int target_fd, int attach_type, const void *opts)',
     progGetFdById: 'int bpf_prog_get_fd_by_id(uint32_t id)',

@@ -32,11 +32,25 @@ export const netnsName = (n: Netns): string => {
   }
 };
 
-/** Runs `fn` in the namespace at `path`, then returns to this thread's own. Throws when setns refuses. */
-export function inNetns<T>(ns: Netns, fn: () => T): T {
+/** A namespace held open: usable after the process whose /proc entry named it has gone. */
+export interface NetnsHandle extends Netns {
+  fd: number;
+}
+
+export function openNetns(path: string): NetnsHandle {
+  const fd = c.open(path, O_RDONLY) as number;
+  if (fd < 0) throw new Error(`${path}: ${strerror(errno())}`);
+  return { path, ino: statSync(path).ino, fd };
+}
+
+export const closeNetns = (h: NetnsHandle): void => void c.close(h.fd);
+
+/** Runs `fn` in the namespace (a path, or a handle held open), then returns to this thread's own. Throws when setns refuses. */
+export function inNetns<T>(ns: Netns | NetnsHandle, fn: () => T): T {
   const own = ownNetns();
   if (own.ino === ns.ino) return fn();
-  const target = c.open(ns.path, O_RDONLY) as number;
+  const held = 'fd' in ns;
+  const target = held ? ns.fd : (c.open(ns.path, O_RDONLY) as number);
   if (target < 0) throw new Error(`${ns.path}: ${strerror(errno())}`);
   const back = c.open(own.path, O_RDONLY) as number;
   try {
@@ -48,7 +62,7 @@ export function inNetns<T>(ns: Netns, fn: () => T): T {
       if ((c.setns(back, CLONE_NEWNET) as number) < 0) throw new Error(`setns back to ${own.path}: ${strerror(errno())}`);
     }
   } finally {
-    c.close(target);
+    if (!held) c.close(target);
     if (back >= 0) c.close(back);
   }
 }

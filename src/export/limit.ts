@@ -19,6 +19,7 @@ export function limitMetrics(limits: LimitCounters[], ev: { events_sent: number;
     m('xtrace_limit_dropped_bytes_total', 'IP bytes dropped over the limit', 'counter', (c) => c.dropped_bytes),
     m('xtrace_limit_dropped_packets_total', 'Packets dropped over the limit', 'counter', (c) => c.dropped_packets),
     m('xtrace_limit_congestion_signals_total', 'Congestion signals sent (egress: NET_XMIT_CN to TCP; ingress: ECN CE marks)', 'counter', (c) => c.congestion_signals),
+    m('xtrace_limit_acks_held_total', 'Ingress, TCP: pure ACKs of the receiver held back while the bucket was past its burst', 'counter', (c) => c.acks_held),
     eventsMetric('xtrace_limit_events_total', 'Limiter events', ev),
   ];
 }

@@ -45,12 +45,12 @@ function targetText(c: LimitCounters): string {
 export function limitStatsLine(c: LimitCounters): string {
   return (
     `[limit] ${targetText(c)} ${c.direction}: target ${rateText(c.rate_target_bytes_per_s)}, achieved ${rateText(c.rate_achieved_bytes_per_s)}; ` +
-    `passed ${humanBytes(c.passed_bytes)} (${c.passed_packets} pkts), dropped ${humanBytes(c.dropped_bytes)} (${c.dropped_packets} pkts), congestion signals ${c.congestion_signals}`
+    `passed ${humanBytes(c.passed_bytes)} (${c.passed_packets} pkts), dropped ${humanBytes(c.dropped_bytes)} (${c.dropped_packets} pkts), congestion signals ${c.congestion_signals}${c.direction === 'ingress' ? `, ACKs held ${c.acks_held}` : ''}`
   );
 }
 
 export function limitSummaryText(s: LimitSummaryRecord): string {
-  const lines = [`summary: ${s.duration_s} s, enforced at ${s.hook}; ${s.sockets_tagged} sockets tagged; events ${s.events_sent} sent, ${s.events_suppressed} suppressed (--event-limit), ${s.events_lost} lost`];
+  const lines = [`summary: ${s.duration_s} s, enforced at ${s.hook}; ${s.sockets_tagged} sockets tagged, ${s.sockets_paced} paced (${s.sockets_restored} given back their own settings); events ${s.events_sent} sent, ${s.events_suppressed} suppressed (--event-limit), ${s.events_lost} lost`];
   for (const c of s.limits) lines.push(`  ${limitStatsLine(c).replace(/^\[limit\] /, '').replace('achieved', 'achieved on average')}`);
   return lines.join('\n');
 }

@@ -40,6 +40,8 @@ export interface LimitCounters {
   dropped_bytes: number;
   dropped_packets: number;
   congestion_signals: number;
+  /** ingress, TCP: the receiver's pure ACKs held back while the bucket was past its burst (its sender waits) */
+  acks_held: number;
   /** false once the process (and every child it took along) has exited */
   alive: boolean;
 }
@@ -58,6 +60,9 @@ export interface LimitSummaryRecord {
   hook: string;
   limits: LimitCounters[];
   sockets_tagged: number;
+  /** TCP sockets paced at the rate (egress) or given a window clamp (ingress), and given back their own settings at exit */
+  sockets_paced: number;
+  sockets_restored: number;
   events_sent: number;
   events_suppressed: number;
   events_lost: number;

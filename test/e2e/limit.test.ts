@@ -200,31 +200,76 @@ describe('limit', () => {
       }
     });
 
-  test('ingress: a receiver is held to 2 MiB/s (excess dropped before its socket)', async (t) => {
-    if (!requireKernel(t, needCgroup2)) return;
-    const p = new NetnsPair();
-    t.after(() => p.destroy());
-    let x: XtraceProcess | null = null;
-    let sender: Peer | null = null;
-    let m: Awaited<ReturnType<typeof meter>> | null = null;
-    try {
-      m = await meter(p, 5304, 3000, 5000);
-      x = new XtraceProcess(['limit', '-p', String(m.proc.pid), '-d', 'ingress', '-r', '2M', '-q', '-o', 'json', '--interval', '500']);
+  for (const mib of [2, 10])
+    test(`ingress: a TCP receiver is held to ${mib} MiB/s +/- 10%, and under 5% of the sender's segments are retransmitted (its ACKs are held back, not its data dropped)`, async (t) => {
+      if (!requireKernel(t, needCgroup2)) return;
+      const p = new NetnsPair();
+      t.after(() => p.destroy());
+      const target = mib * MiB;
+      const m = await meter(p, 5304, 3000, 5000);
+      t.after(() => void m.proc.kill());
+      const x = new XtraceProcess(['limit', '-p', String(m.proc.pid), '-d', 'ingress', '-r', `${mib}M`, '-q', '-o', 'json', '--interval', '500']);
+      t.after(() => x.kill());
       await x.ready();
-      sender = new Peer(p.nsA, ['tcp-blast', p.ipB, 5304, 9000]);
+      const before = p.nstat(p.nsA, 'TcpOutSegs', 'TcpRetransSegs');
+      const sender = new Peer(p.nsA, ['tcp-blast', p.ipB, 5304, 9000]);
+      t.after(() => sender.kill());
       const rate = await m.rate();
-      assertNear(rate, TARGET, 0.1, 'limited receiver');
+      const after = p.nstat(p.nsA, 'TcpOutSegs', 'TcpRetransSegs');
+      assertNear(rate, target, 0.1, 'limited receiver');
+      const out = (after.TcpOutSegs ?? 0) - (before.TcpOutSegs ?? 0);
+      const retrans = (after.TcpRetransSegs ?? 0) - (before.TcpRetransSegs ?? 0);
+      assert.ok(retrans < 0.05 * out, `${retrans} of ${out} segments retransmitted (${((100 * retrans) / out).toFixed(2)}%)`);
       const r = await x.stop('SIGINT');
-      const [l] = limitsOf(summaryOf(r.records));
+      assert.equal(r.code, 0, r.stderr);
+      const s = summaryOf(r.records);
+      const [l] = limitsOf(s);
       assert.equal(l!.direction, 'ingress');
-      assert.ok((l!.dropped_packets as number) > 0, 'segments over the limit were dropped');
-    } finally {
-      await x?.kill();
-      sender?.kill();
-      m?.proc.kill();
-      p.destroy();
-    }
-  });
+      assert.ok((l!.acks_held as number) > 0, 'ACKs were held back');
+      assert.ok((s.sockets_paced as number) >= 1 && s.sockets_restored === s.sockets_paced, `window clamped and given back: ${s.sockets_paced} / ${s.sockets_restored}`);
+    });
+
+  for (const mib of [2, 10])
+    test(`egress: every one-second window carries the target within 5% after the first two seconds (TCP paced at the rate), ${mib} MiB/s`, async (t) => {
+      if (!requireKernel(t, needCgroup2)) return;
+      const p = new NetnsPair();
+      t.after(() => p.destroy());
+      const dir = tmp();
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
+      const go = join(dir, 'go');
+      const target = mib * MiB;
+      const sink = await server(p.nsB, 'tcp-sink', p.ipB, 5314);
+      t.after(() => void sink.proc.kill());
+      const sender = new Peer(p.nsA, ['tcp-blast', p.ipB, 5314, 120_000, go]);
+      t.after(() => sender.kill());
+      await sender.printed('connected');
+      const x = new XtraceProcess(['limit', '-p', String(sender.pid), '-r', `${mib}M`, '-q', '-o', 'json', '--interval', '1000']);
+      t.after(() => x.kill());
+      await x.ready();
+      writeFileSync(go, '');
+      // IP bytes the receiving interface took, each second: its bytes less 14 of Ethernet a frame
+      const ipBytes = (): number => {
+        const s = p.linkStats(p.nsB, p.ifB);
+        return s.rx_bytes - 14 * s.rx_packets;
+      };
+      await sleep(2000);
+      const samples = [ipBytes()];
+      let at = performance.now();
+      const windows: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        await sleep(1000);
+        const now = performance.now(); // the rate over the time that actually passed
+        samples.push(ipBytes());
+        windows.push(((samples.at(-1)! - samples.at(-2)!) / ((now - at) / 1000)));
+        at = now;
+      }
+      const text = windows.map((w) => (w / MiB).toFixed(3)).join(' ');
+      assert.ok(windows.every((w) => Math.abs(w / target - 1) <= 0.05), `MiB/s each second: ${text} (target ${mib})`);
+      const r = await x.stop('SIGINT');
+      assert.equal(r.code, 0, r.stderr);
+      const s = summaryOf(r.records);
+      assert.ok((s.sockets_paced as number) >= 1 && s.sockets_restored === s.sockets_paced, `paced and given back: ${s.sockets_paced} / ${s.sockets_restored}`);
+    });
 
   for (const cn of [true, false])
     test(`UDP${cn ? '' : ' --no-congestion-signal'}: every datagram passes or is dropped and counted, exactly`, async (t) => {

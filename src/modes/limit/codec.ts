@@ -13,6 +13,8 @@ export interface LimitConfig {
   wholeCgroup: boolean;
   needLearn: boolean;
   quiet: boolean;
+  /** TCP: pace limited sockets (egress), clamp their window (ingress), through the socket iterator */
+  pace?: boolean;
 }
 
 export function encodeLimitConfig(c: LimitConfig): Buffer {
@@ -27,6 +29,7 @@ export function encodeLimitConfig(c: LimitConfig): Buffer {
   b.writeUInt8(c.wholeCgroup ? 1 : 0, f.whole_cgroup);
   b.writeUInt8(c.needLearn ? 1 : 0, f.need_learn);
   b.writeUInt8(c.quiet ? 1 : 0, f.quiet);
+  b.writeUInt8(c.pace ? 1 : 0, f.pace);
   return b;
 }
 
@@ -85,13 +88,14 @@ export interface BucketCounters {
   dropBytes: number;
   dropPackets: number;
   cn: number;
+  acksHeld: number;
 }
 
 /** Sums one bucket's per-CPU counters. */
 export function sumCounters(values: Buffer): BucketCounters {
   const f = LIMIT_COUNTERS.fields;
   const step = Math.ceil(LIMIT_COUNTERS.size / 8) * 8;
-  const t = { passBytes: 0n, passPackets: 0n, dropBytes: 0n, dropPackets: 0n, cn: 0n };
+  const t = { passBytes: 0n, passPackets: 0n, dropBytes: 0n, dropPackets: 0n, cn: 0n, acksHeld: 0n };
   for (let cpu = 0; cpu < possibleCpus(); cpu++) {
     const o = cpu * step;
     t.passBytes += values.readBigUInt64LE(o + f.pass_bytes);
@@ -99,6 +103,7 @@ export function sumCounters(values: Buffer): BucketCounters {
     t.dropBytes += values.readBigUInt64LE(o + f.drop_bytes);
     t.dropPackets += values.readBigUInt64LE(o + f.drop_packets);
     t.cn += values.readBigUInt64LE(o + f.cn);
+    t.acksHeld += values.readBigUInt64LE(o + f.acks_held);
   }
-  return { passBytes: Number(t.passBytes), passPackets: Number(t.passPackets), dropBytes: Number(t.dropBytes), dropPackets: Number(t.dropPackets), cn: Number(t.cn) };
+  return { passBytes: Number(t.passBytes), passPackets: Number(t.passPackets), dropBytes: Number(t.dropBytes), dropPackets: Number(t.dropPackets), cn: Number(t.cn), acksHeld: Number(t.acksHeld) };
 }

@@ -1,6 +1,6 @@
 /** limit mode: options -> buckets and hooks -> events and per-interval stats -> records; on exit the limit is gone. */
 import { type Attached, type HookSlot, attachSlots } from '../../bpf/hooks.js';
-import { type Link, linkInfo } from '../../bpf/link.js';
+import { type Link, linkInfo, progId } from '../../bpf/link.js';
 import { lookup, perCpuStride, sumU64, update } from '../../bpf/maps.js';
 import { lib } from '../../bpf/native.js';
 import { netnsOf, ownNetns } from '../../bpf/netns.js';
@@ -19,7 +19,8 @@ import { defaultObject, requireBpfPrivilege, signalReady, untilStopped, wallCloc
 import { PROTO_NAMES, decodeLimitEvent, encodeLearnKey, encodeLearnVal, encodeLimitConfig, sumCounters } from './codec.js';
 import { LIMIT_EV, LIMIT_STAT, LIMIT_VIA } from './layout.js';
 import type { LIMIT_OPTIONS } from './options.js';
-import { alive, comm, containerCgroupDir, findCgroup2, tgidOf, udpSocketsOf } from './procs.js';
+import { alive, cgroupProcs, comm, containerCgroupDir, findCgroup2, tgidOf, udpSocketsOf } from './procs.js';
+import { Pacing } from './pacing.js';
 import { limitSlots } from './slots.js';
 
 export type LimitOptions = Resolved<typeof LIMIT_OPTIONS>;
@@ -116,6 +117,7 @@ export async function runLimit(o: LimitOptions): Promise<void> {
     wholeCgroup: cgroupDir !== undefined,
     needLearn: o.hook !== 'cgroup',
     quiet: o.quiet,
+    pace: o.congestionSignal,
   });
   const stopped = untilStopped();
   const slots = limitSlots({
@@ -125,14 +127,21 @@ export async function runLimit(o: LimitOptions): Promise<void> {
     cgroupMissing: cg.why,
     netns: [...namespaces.values()].map((n) => n.path),
     pids: cgroupDir ? null : { root, children: o.children },
+    pace: o.congestionSignal,
   });
   const attached = attachLimit(slots, config);
   const { obj } = attached;
   const links: Link[] = attached.links;
   let ring: RingReader | null = null;
   let metrics: Exporter | null = null;
+  let pacing: Pacing | null = null;
   const detachAll = (): void => {
-    while (links.length) links.pop()!.destroy();
+    // the hooks first (no socket is queued after), then every paced socket gets its own settings back
+    const iter = links.filter((l) => l.kind === 'iter');
+    for (const l of links.filter((x) => x.kind !== 'iter').reverse()) l.destroy();
+    pacing?.restore();
+    for (const l of iter) l.destroy();
+    links.length = 0;
   };
   try {
     const served = new Map(attached.choices.map((c) => [c.slot, c]));
@@ -147,6 +156,10 @@ export async function runLimit(o: LimitOptions): Promise<void> {
     }
     if (pids.length && !served.get('sock_create')?.serves && !served.get('first_send')?.serves && !served.get('first_recv')?.serves)
       throw new XtError('limit: the kernel serves none of the hooks that attribute sockets to processes (-v says why)', EXIT.FEATURE);
+    const linkOf = (prog: string): Link | undefined => {
+      const id = progId(obj.progFd(prog));
+      return links.find((l) => l.progId === id);
+    };
     if (enforce.kind === 'netfilter') {
       const where = [...namespaces.entries()].map(([ino, n]) => `${n.path ? `net:[${ino}]` : `net:[${ino}] (xtrace's own)`} of ${n.pids.map((p) => `PID ${p}`).join(', ')}`);
       log.info(`enforcing at netfilter in the network namespace${namespaces.size > 1 ? 's' : ''} ${where.join('; ')}; packets over the limit are dropped (no congestion signal there)`);
@@ -261,6 +274,16 @@ export async function runLimit(o: LimitOptions): Promise<void> {
       lookup(obj.map('limit_stats'), key4, statBuf);
       return Number(sumU64(statBuf, 0, 8, 0));
     };
+    const paceLink = served.get('pace')?.serves ? linkOf('lim_pace') : undefined;
+    const unpaceLink = served.get('pace')?.serves ? linkOf('lim_unpace') : undefined;
+    if (paceLink && unpaceLink) {
+      // the namespaces of the limited processes: -p's and their children, or every process of the cgroup
+      const nsPaths = (): string[] => (cgroupDir ? cgroupProcs(cgroupDir) : [...bucketOf.keys()]).map((pid) => `/proc/${pid}/ns/net`);
+      pacing = new Pacing(paceLink, unpaceLink, () => stat(LIMIT_STAT.XT_LS_PACE_ASKED), nsPaths);
+      pacing.start();
+      log.info(egress ? 'TCP sockets are paced at the rate (SO_MAX_PACING_RATE), given back their own at exit' : "TCP sockets' receive window is clamped to what the rate carries in two round trips, given back at exit");
+    } else if (o.congestionSignal && enforce.kind === 'cgroup')
+      log.warn(`the kernel cannot ${egress ? 'pace' : 'clamp the window of'} limited TCP sockets (${served.get('pace')?.tried.map((t) => t.reason).join('; ') || 'no socket iterator'}): TCP then sends in bursts between waits, and retransmits more`);
     const read = (t: Target, rateOver?: number): LimitCounters => {
       key4.writeUInt32LE(t.bucket);
       counterBuf.fill(0);
@@ -283,6 +306,7 @@ export async function runLimit(o: LimitOptions): Promise<void> {
         dropped_bytes: c.dropBytes,
         dropped_packets: c.dropPackets,
         congestion_signals: c.cn,
+        acks_held: c.acksHeld,
         alive: t.cgroup !== undefined || t.members.size > 0,
       };
     };
@@ -330,6 +354,8 @@ export async function runLimit(o: LimitOptions): Promise<void> {
       hook: enforce.serves,
       limits: targets.map((t) => read(t, durationS)),
       sockets_tagged: stat(LIMIT_STAT.XT_LS_TAGGED),
+      sockets_paced: stat(LIMIT_STAT.XT_LS_PACED),
+      sockets_restored: stat(LIMIT_STAT.XT_LS_RESTORED),
       ...evCounts(),
     };
     sink.records([summary]);

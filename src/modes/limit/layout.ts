@@ -12,8 +12,8 @@ export const LIMIT_EVENT = {
 
 export const LIMIT_COUNTERS = {
   name: 'xt_limit_counters',
-  size: 40,
-  fields: { pass_bytes: 0, pass_packets: 8, drop_bytes: 16, drop_packets: 24, cn: 32 },
+  size: 48,
+  fields: { pass_bytes: 0, pass_packets: 8, drop_bytes: 16, drop_packets: 24, cn: 32, acks_held: 40 },
 } as const satisfies StructLayout;
 
 export const LEARN_KEY = { name: 'xt_learn_key', size: 20, fields: { addr: 0, port: 16, proto: 18, pad: 19 } } as const satisfies StructLayout;
@@ -23,14 +23,16 @@ export const BUCKET = { name: 'xt_bucket', size: 16, fields: { lock: 0, pad: 4, 
 export const LIMIT_CONFIG = {
   name: 'xt_limit_config',
   size: 40,
-  fields: { rate: 0, burst_ns: 8, mark_ns: 16, event_limit: 24, egress: 28, cn: 29, whole_cgroup: 30, need_learn: 31, quiet: 32, pad: 33 },
+  fields: { rate: 0, burst_ns: 8, mark_ns: 16, event_limit: 24, egress: 28, cn: 29, whole_cgroup: 30, need_learn: 31, quiet: 32, pace: 33, pad: 34 },
 } as const satisfies StructLayout;
 
-export const LIMIT_STRUCTS: readonly StructLayout[] = [LIMIT_EVENT, LIMIT_COUNTERS, LEARN_KEY, LEARN_VAL, BUCKET, LIMIT_CONFIG];
+export const PACED = { name: 'xt_paced', size: 16, fields: { old_max_pacing_rate: 0, old_window_clamp: 8, state: 12, pad: 13 } } as const satisfies StructLayout;
+
+export const LIMIT_STRUCTS: readonly StructLayout[] = [LIMIT_EVENT, LIMIT_COUNTERS, LEARN_KEY, LEARN_VAL, BUCKET, LIMIT_CONFIG, PACED];
 
 export const LIMIT_EV = { XT_LEV_MAP: 0, XT_LEV_PARSE: 1, XT_LEV_SEND: 2, XT_LEV_DROP: 3, XT_LEV_LEARN: 4, XT_LEV_FORK: 5, XT_LEV_EXIT: 6 } as const;
 export const LIMIT_VIA = { XT_VIA_SOCK_CREATE: 0, XT_VIA_SEND: 1, XT_VIA_RECV: 2, XT_VIA_LEARNT: 3 } as const;
-export const LIMIT_STAT = { XT_LS_EV_SENT: 0, XT_LS_EV_SUPPRESSED: 1, XT_LS_EV_LOST: 2, XT_LS_TAGGED: 3, XT_LS_MAX: 8 } as const;
+export const LIMIT_STAT = { XT_LS_EV_SENT: 0, XT_LS_EV_SUPPRESSED: 1, XT_LS_EV_LOST: 2, XT_LS_TAGGED: 3, XT_LS_PACE_ASKED: 4, XT_LS_PACED: 5, XT_LS_RESTORED: 6, XT_LS_MAX: 8 } as const;
 export const XT_LIMIT_MAX_BUCKETS = 64;
 
 export const LIMIT_ENUMS: Readonly<Record<string, Readonly<Record<string, number>>>> = {

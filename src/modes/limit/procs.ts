@@ -176,3 +176,18 @@ export function udpSocketsOf(pid: number): LocalSocket[] {
   }
   return out;
 }
+
+/** Every process of a cgroup v2 directory and of its children. */
+export function cgroupProcs(dir: string): number[] {
+  const out: number[] = [];
+  const walk = (d: string, depth: number): void => {
+    try {
+      for (const line of readFileSync(`${d}/cgroup.procs`, 'utf8').split('\n')) if (line) out.push(Number(line));
+      if (depth < 16) for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(`${d}/${e.name}`, depth + 1);
+    } catch {
+      /* removed meanwhile */
+    }
+  };
+  walk(dir, 0);
+  return out;
+}

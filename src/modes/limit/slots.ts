@@ -15,6 +15,8 @@ export interface SlotPlan {
   netns?: ReadonlyArray<string | null>;
   /** -p: tag sockets and follow processes (the cgroup v2 root for the sock hooks; null: none mounted) */
   pids: { root: string | null; children: boolean } | null;
+  /** TCP pacing (egress) or window clamps (ingress) through the socket iterator */
+  pace?: boolean;
 }
 
 const fns = (kind: 'fentry' | 'kprobe', dir: 'send' | 'recv'): HookCandidate => ({
@@ -29,7 +31,11 @@ const fns = (kind: 'fentry' | 'kprobe', dir: 'send' | 'recv'): HookCandidate => 
 export function limitSlots(p: SlotPlan): HookSlot[] {
   const cgroup: HookCandidate = {
     kind: 'cgroup',
-    parts: [{ prog: p.egress ? 'lim_cg_egress' : 'lim_cg_ingress', target: `${p.egress ? 'inet_egress' : 'inet_ingress'}@${p.enforceDir ?? ''}` }],
+    parts: [
+      { prog: p.egress ? 'lim_cg_egress' : 'lim_cg_ingress', target: `${p.egress ? 'inet_egress' : 'inet_ingress'}@${p.enforceDir ?? ''}` },
+      // ingress, TCP: the receiver's ACKs held back while the bucket is past its burst
+      ...(p.egress || !p.pace ? [] : [{ prog: 'lim_cg_ackgate', target: `inet_egress@${p.enforceDir ?? ''}` }]),
+    ],
     ...(p.enforceDir === null ? { unavailable: p.cgroupMissing ?? 'no cgroup v2 hierarchy' } : {}),
   };
   const nfHook = p.egress ? 'local_out' : 'local_in';
@@ -43,6 +49,8 @@ export function limitSlots(p: SlotPlan): HookSlot[] {
     }),
   };
   const slots: HookSlot[] = [{ name: 'enforce', candidates: p.hook === 'cgroup' ? [cgroup] : p.hook === 'netfilter' ? [nf] : [cgroup, nf] }];
+  if (p.pace)
+    slots.push({ name: 'pace', candidates: [{ kind: 'iter', parts: [{ prog: 'lim_pace', target: 'tcp' }, { prog: 'lim_unpace', target: 'tcp' }] }] });
   if (!p.pids) return slots;
   if (p.pids.root)
     slots.push({
