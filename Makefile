@@ -58,7 +58,7 @@ BUILD_NEEDS := $(CLANG):clang llc:llvm /usr/include/bpf/bpf_helpers.h:libbpf-dev
 	bpftool:bpftool ip:iproute2 tc:iproute2 /usr/lib/$(MULTIARCH)/libpcap.so.0.8:libpcap0.8
 TEST_NEEDS := nft:nftables sysctl:procps nstat:iproute2 ping:iputils-ping python3:python3 setpriv:util-linux taskset:util-linux \
 	prometheus:prometheus promtool:prometheus victoria-metrics:victoria-metrics prometheus-node-exporter:prometheus-node-exporter \
-	tcpdump:tcpdump tshark:tshark
+	tcpdump:tcpdump tshark:tshark iperf3:iperf3
 
 deps: ## install what is missing (apt-get: clang, llvm, libbpf-dev, bpftool, iproute2; Node.js >= 20; node modules)
 	@scripts/install-missing.sh $(BUILD_NEEDS) node:nodejs npm:npm

@@ -421,6 +421,9 @@ static __always_inline int on_sk(__u32 stage, struct sock *sk, long copied)
 
 	if (!sk || parse_sk(sk, &p) || !wanted(&p) || !sk_in_netns(sk))
 		return 0;
+	/* No peer: a listening socket woken by a new connection, no packet of a connection: not counted. */
+	if (!p.sport)
+		return 0;
 	last = bpf_map_lookup_elem(&sk_last, &sk_key);
 	if (last) {
 		skb = last->skb;

@@ -57,6 +57,11 @@ function program(): Command {
       parent = sub;
     }
     const cmd = parent.command(e.path.at(-1)!).description(e.summary).allowExcessArguments(false);
+    // an unknown option of a subcommand points at the subcommand's own help
+    cmd.configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      outputError: (s, write) => write(`xtrace: ${s.replace(/^error: /, '').trim()} (xtrace ${e.path.join(' ')} --help lists its options)\n`),
+    });
     for (const s of Object.values(e.options)) addOption(cmd, s);
     if (e.positional) cmd.argument(e.positional.name, e.positional.help);
     cmd.action(async (...args: unknown[]) => {

@@ -82,6 +82,25 @@ function kernelSymbol(name: string): boolean {
 
 const kprobePmu = (): boolean => existsSync('/sys/bus/event_source/devices/kprobe/type');
 
+/**
+ * What a kernel that refuses fentry programs as root (EPERM at load) lacks. fentry runs through a BPF
+ * trampoline patched into the function's ftrace call site: tracefs lists the functions ftrace can hook
+ * in available_filter_functions, and a kernel without it (ftrace's function hooks off) has none. With
+ * the hooks there, the refusal is the kernel's policy (lockdown, or its vendor's restriction).
+ */
+function fentryLack(): string {
+  const root = tracefsRoot();
+  if (root && !existsSync(`${root}/available_filter_functions`))
+    return `the kernel has no ftrace function hooks (no ${root}/available_filter_functions), which BPF trampolines (fentry) need`;
+  let lockdown = '';
+  try {
+    lockdown = /\[(\w+)\]/.exec(readFileSync('/sys/kernel/security/lockdown', 'utf8'))?.[1] ?? '';
+  } catch {
+    /* securityfs not mounted */
+  }
+  return `the kernel does not let root load BPF trampolines (fentry)${lockdown && lockdown !== 'none' ? `; kernel lockdown: ${lockdown}` : ''}${root ? '' : ' (tracefs is not mounted: its function hooks cannot be checked)'}`;
+}
+
 /** Why the running kernel cannot serve this part, found without loading anything; null when it may. */
 function precheck(kind: HookKind, part: HookPart): string | null {
   switch (kind) {
@@ -216,7 +235,9 @@ export function attachSlots(what: string, slots: readonly HookSlot[], open: () =
       } catch (e) {
         const slot = e instanceof LoadError && e.prog ? slots.findIndex((_, i) => chosen[i]?.parts.some((p) => p.prog === e.prog)) : -1;
         if (slot < 0) throw e; // the caller checked privileges: a refusal of one program is that hook's, even EPERM
-        refused.set(key(slots[slot]!, chosen[slot]!), (e as LoadError).reason);
+        let reason = (e as LoadError).reason;
+        if (chosen[slot]!.kind === 'fentry' && /Operation not permitted/.test(reason)) reason = `${reason}: ${fentryLack()}`;
+        refused.set(key(slots[slot]!, chosen[slot]!), reason);
         log.debug(`${what}: ${slots[slot]!.name}: ${hookName(chosen[slot]!)} refused at load: ${(e as LoadError).reason}`);
         fail();
         continue;

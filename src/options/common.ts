@@ -7,7 +7,7 @@ import { INTERVAL_MAX, INTERVAL_MIN, parseChoice, parseInteger, parseInterval, p
 import { flag, optional, value } from './spec.js';
 
 export const interval = (fallback = '5000') =>
-  value('--interval <ms>', `report interval in ms, ${INTERVAL_MIN}..${INTERVAL_MAX}, or 500ms/5s/1m`, (v, from) => parseInterval(v, from), {
+  value('--interval <ms>', `report interval in ms, ${INTERVAL_MIN}..${INTERVAL_MAX}, or 500ms/5s/1m/1h`, (v, from) => parseInterval(v, from), {
     env: ['INTERVAL'],
     default: fallback,
   });

@@ -17,12 +17,14 @@ export function parseListen(v: string, flag: string): { host: string; port: numb
 export const INTERVAL_MIN = 100;
 export const INTERVAL_MAX = 3_600_000;
 
-/** Milliseconds: "5000", "500ms", "5s", "1m"; 100 .. 3600000. */
+const UNIT_MS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Milliseconds: "5000", "500ms", "5s", "1m", "1h"; 100 .. 3600000 (one hour). */
 export function parseInterval(v: string, flag = '--interval'): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(v);
-  const ms = m ? Math.round(Number(m[1]) * (m[2] === 's' ? 1000 : m[2] === 'm' ? 60_000 : 1)) : NaN;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(v);
+  const ms = m ? Math.round(Number(m[1]) * UNIT_MS[m[2] ?? '']!) : NaN;
   if (!Number.isFinite(ms) || ms < INTERVAL_MIN || ms > INTERVAL_MAX)
-    throw usageError(`${flag}: expected milliseconds from ${INTERVAL_MIN} to ${INTERVAL_MAX} (or 500ms, 5s, 1m), got '${v}'`);
+    throw usageError(`${flag}: expected milliseconds from ${INTERVAL_MIN} to ${INTERVAL_MAX} (or 500ms, 5s, 1m, 1h), got '${v}'`);
   return ms;
 }
 

@@ -67,7 +67,7 @@ export function helpOf(s: AnySpec): string {
   if (s.kind === 'bool') return s.help;
   const extra: string[] = [];
   if (s.env?.length) extra.push(`env ${s.env.join(' or ')}`);
-  if (s.default !== undefined) extra.push(`default: ${s.default}`);
+  if (s.default !== undefined && s.default !== '') extra.push(`default: ${s.default}`);
   if (s.detect) extra.push(`default: ${s.detect.describe}`);
   return extra.length ? `${s.help} (${extra.join('; ')})` : s.help;
 }

@@ -37,8 +37,15 @@ export function limitEventLine(r: LimitEventRecord): string {
 
 export const rateText = (bytesPerS: number): string => `${humanBytes(Math.round(bytesPerS))}/s`;
 
+/** `2.00 MiB/s = 16.8 Mbit/s`: -r is in bytes (binary), iperf3 -b and tc rate in bits (decimal) */
+export function rateBoth(bytesPerS: number): string {
+  const bits = bytesPerS * 8;
+  const [v, u] = bits >= 1e9 ? [bits / 1e9, 'Gbit/s'] : bits >= 1e6 ? [bits / 1e6, 'Mbit/s'] : [bits / 1e3, 'kbit/s'];
+  return `${rateText(bytesPerS)} = ${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${u}`;
+}
+
 function targetText(c: LimitCounters): string {
-  return c.target === 'cgroup' ? `cgroup ${c.cgroup}` : `PID=${c.pid} (${c.comm})${c.alive ? '' : ' exited'}`;
+  return c.target === 'cgroup' ? `cgroup ${c.cgroup}` : `PID=${c.pid} (${c.comm})${c.alive ? '' : ', exited,'}`;
 }
 
 /** `[limit] PID=1234 (iperf3) egress: target 2.00 MiB/s, achieved 1.98 MiB/s; passed ..., dropped ..., congestion signals 5` */

@@ -28,7 +28,7 @@ const WIDTHS = [18, 15, 15, 8, 8, 10, 10, 15, 6, 11, 3, 8];
 const RIGHT = new Set([3, 4, 5, 6, 8, 10, 11]);
 
 function cells(r: StackRecord): string[] {
-  const last = r.drop_reason ?? (r.pid ? `${r.pid}/${r.comm}` : '');
+  const last = r.drop_reason ? `${r.drop_reason}${r.teardown ? ' (teardown)' : ''}` : r.pid ? `${r.pid}/${r.comm}` : '';
   return [r.stage, r.src, r.dst, String(r.sport), String(r.dport), String(r.seq), String(r.ack), clock(r.ts), String(r.len), r.tcp_flags || '.', String(r.cpu), r.latency_ns === undefined ? '-' : humanNs(r.latency_ns), last];
 }
 
@@ -46,7 +46,7 @@ export function stackLine(r: StackRecord): string {
   const parts = [clock(r.ts), r.stage, ep(r.src, r.sport), '->', ep(r.dst, r.dport), `seq ${r.seq}`, `ack ${r.ack}`, `len ${r.len}`, `[${r.tcp_flags || '.'}]`, `cpu ${r.cpu}`];
   if (r.latency_ns !== undefined) parts.push(`+${humanNs(r.latency_ns)}`);
   if (r.pid) parts.push(`pid ${r.pid} ${r.comm}`);
-  if (r.drop_reason) parts.push(`reason ${r.drop_reason}`);
+  if (r.drop_reason) parts.push(`reason ${r.drop_reason}${r.teardown ? ' (socket teardown)' : ''}`);
   return parts.join(' ');
 }
 
@@ -68,6 +68,8 @@ export function countersText(c: StackCounters, hist: boolean): string {
   const lines = [columns(['STAGE', 'HOOK', 'SEES', 'PACKETS', 'AVG LATENCY'], rows, new Set([3, 4]))];
   const drops = Object.entries(c.drops);
   lines.push(`drops: ${drops.length ? drops.map(([k, v]) => `${k} ${v}`).join(', ') : 'none'}`);
+  const teardown = Object.entries(c.teardown);
+  if (teardown.length) lines.push(`freed at socket teardown (not drops): ${teardown.map(([k, v]) => `${k} ${v}`).join(', ')}`);
   lines.push(`events: ${c.events_sent} sent, ${c.events_suppressed} suppressed by --rate-limit, ${c.events_lost} lost (ring buffer full)`);
   if (hist) for (const s of c.stages) if (s.latency_hist.length) lines.push(histogram(s));
   return lines.join('\n');

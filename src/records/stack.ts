@@ -28,6 +28,8 @@ export interface StackRecord {
   comm?: string;
   /** the kernel's drop reason by name (kfree_skb) */
   drop_reason?: string;
+  /** kfree_skb of a socket's own teardown (QUEUE_PURGE, SOCKET_CLOSE, TCP_CLOSE): not a network drop */
+  teardown?: boolean;
 }
 
 export interface LatencyBucket {
@@ -50,8 +52,10 @@ export interface StageStats {
 
 export interface StackCounters {
   stages: StageStats[];
-  /** drops by reason name */
+  /** drops on the way, by reason name (the network's or the stack's refusals) */
   drops: Record<string, number>;
+  /** skbs freed at a socket's teardown, by reason name (QUEUE_PURGE at every close of a socket with data still queued): not drops */
+  teardown: Record<string, number>;
   events_sent: number;
   events_suppressed: number;
   events_lost: number;

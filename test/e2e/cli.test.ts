@@ -49,7 +49,7 @@ describe('bad input', () => {
         [['-i', p.ifA, '--max-flows', '16'], /^xtrace: --max-flows: expected a whole number from \d+ to \d+ \(at least 256 per CPU; at most a quarter of memory at \d+ bytes a flow on \d+ CPUs\), got '16'$/],
         [['-i', p.ifA, '--max-flows', '999999999'], /^xtrace: --max-flows: expected a whole number from/],
         [['-i', p.ifA, '--ready-file', '/nonexistent/dir/ready'], /^xtrace: --ready-file: expected a path in an existing, writable directory, got '\/nonexistent\/dir\/ready'$/],
-        [['-i', p.ifA, '--bogus'], /^xtrace: unknown option '--bogus' \(xtrace --help lists the commands and options\)$/],
+        [['-i', p.ifA, '--bogus'], /^xtrace: unknown option '--bogus' \(xtrace xdp --help lists its options\)$/],
         [['-i', p.ifA, '--rate-limit', 'fast'], /^xtrace: --rate-limit: expected a number with an optional K\/M suffix/],
         [['-i', p.ifA], /^xtrace: XTRACE_LOG_LEVEL: expected error\|warn\|info\|debug, got 'bogus'$/, { XTRACE_LOG_LEVEL: 'bogus' }],
         [['-i', p.ifA], /^xtrace: XTRACE_LOG_FORMAT: expected text\|json, got 'yaml'$/, { XTRACE_LOG_FORMAT: 'yaml' }],

@@ -88,6 +88,7 @@ test('stack: a stage that sees nothing while a later one counts is named, with t
   const c = (rcv: string, n: number, scope = ALL, local = 'fentry:ip_local_deliver+ip6_input', localScope = ALL) => ({
     stages: [st('netif_receive_skb', 'tp_btf:netif_receive_skb', 60), st('ip_rcv_finish', rcv, n, scope), st('ip_local_deliver', local, local.startsWith('netfilter') ? 0 : 50, localScope), st('tcp_v4_do_rcv', 'tp_btf:tcp_probe', 41)],
     drops: {},
+    teardown: {},
     events_sent: 0,
     events_suppressed: 0,
     events_lost: 0,

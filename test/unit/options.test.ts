@@ -52,6 +52,7 @@ describe('options', () => {
       process.env.XT_TEST_A = 'many';
       usage(() => resolve(specs, {}), /^XT_TEST_A: expected a whole number from 0 to 9, got 'many'$/);
       assert.equal(helpOf(specs.n), 'a number (env XT_TEST_A or XT_TEST_B; default: 1)');
+      assert.equal(helpOf(value('--label <l>', 'a label', (v) => v, { default: '' })), 'a label', 'an empty default is not shown as "(default: )"');
     } finally {
       process.env = saved;
     }
@@ -70,6 +71,8 @@ describe('options', () => {
     assert.equal(parseInterval('1m'), 60000);
     assert.equal(parseInterval('100'), 100);
     assert.equal(parseInterval('3600000'), 3600000);
+    assert.equal(parseInterval('1h'), 3600000, 'one hour: the maximum, written as such');
+    usage(() => parseInterval('2h'), /^--interval: expected milliseconds from 100 to 3600000 \(or 500ms, 5s, 1m, 1h\), got '2h'$/);
     usage(() => parseInterval('99'), /^--interval: expected milliseconds from 100 to 3600000 .*got '99'$/);
     usage(() => parseInterval('3600001'), /--interval/);
     usage(() => parseInterval('fast'), /--interval/);

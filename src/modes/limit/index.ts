@@ -13,7 +13,7 @@ import { hookMetrics } from '../../export/prometheus.js';
 import { log } from '../../log.js';
 import { formatAddr } from '../../options/index.js';
 import type { Resolved } from '../../options/spec.js';
-import { makeLimitSink, rateText } from '../../output/limit.js';
+import { makeLimitSink, rateBoth } from '../../output/limit.js';
 import type { LimitCounters, LimitEventName, LimitEventRecord, LimitSummaryRecord } from '../../records/index.js';
 import { defaultObject, requireBpfPrivilege, signalReady, untilStopped, wallClock } from '../common.js';
 import { PROTO_NAMES, decodeLimitEvent, encodeLearnKey, encodeLearnVal, encodeLimitConfig, sumCounters } from './codec.js';
@@ -319,7 +319,7 @@ export async function runLimit(o: LimitOptions): Promise<void> {
     // every series from the first scrape after ready (at zero), not only after the first interval
     metrics?.set([...limitMetrics(targets.map((t) => read(t)), evCounts()), ...hookSeries]);
     const what = cgroupDir ? `cgroup ${cgroupDir}` : pids.map((p) => `PID ${p} (${commOf(p)})`).join(', ');
-    signalReady(o.readyFile, `limiting ${what} to ${rateText(rate)} ${direction} (burst ${o.timescale} s) at ${enforce.serves}`, links.map(linkInfo));
+    signalReady(o.readyFile, `limiting ${what} to ${rateBoth(rate)} ${direction} (burst ${o.timescale} s) at ${enforce.serves}`, links.map(linkInfo));
 
     let seen = { suppressed: 0, lost: 0 };
     const tick = (): void => {

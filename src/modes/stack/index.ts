@@ -24,6 +24,9 @@ import { STAGES, stageFunction } from './stages.js';
 
 export type StackOptions = Resolved<typeof STACK_OPTIONS>;
 
+/** Drop reasons that are a socket's own teardown, not a drop on the way: a healthy connection's close frees them. */
+export const TEARDOWN_REASONS: ReadonlySet<string> = new Set(['QUEUE_PURGE', 'SOCKET_CLOSE', 'TCP_CLOSE']);
+
 /** Drop reason numbers -> names, from the running kernel's BTF (enum skb_drop_reason), as the kernel prints them. */
 export function dropReasonNames(): (n: number) => string {
   const names = new Map([...kernelEnum('skb_drop_reason')].map(([v, n]) => [v, n.replace(/^SKB_DROP_REASON_/, '')]));
@@ -92,14 +95,16 @@ class Counters {
       return Number(sumU64(this.ctrBuf, 0, 8, 0));
     };
     const drops: Record<string, number> = {};
+    const teardown: Record<string, number> = {};
     const stride = this.drops.valueStride;
     this.drops.dump((keys, values, n) => {
       for (let i = 0; i < n; i++) {
         const name = this.reasonName(keys.readUInt32LE(i * 4));
-        drops[name] = (drops[name] ?? 0) + Number(sumU64(values, i * stride, 8, 0));
+        const into = TEARDOWN_REASONS.has(name) ? teardown : drops;
+        into[name] = (into[name] ?? 0) + Number(sumU64(values, i * stride, 8, 0));
       }
     });
-    return { stages, drops, events_sent: ctr(STACK_STAT.XT_SS_EV_SENT), events_suppressed: ctr(STACK_STAT.XT_SS_EV_SUPPRESSED), events_lost: ctr(STACK_STAT.XT_SS_EV_LOST) };
+    return { stages, drops, teardown, events_sent: ctr(STACK_STAT.XT_SS_EV_SENT), events_suppressed: ctr(STACK_STAT.XT_SS_EV_SUPPRESSED), events_lost: ctr(STACK_STAT.XT_SS_EV_LOST) };
   }
 }
 
@@ -195,7 +200,10 @@ export async function runStack(opts: StackOptions): Promise<void> {
             r.pid = e.pid;
             r.comm = e.comm;
           }
-          if (e.stage === STAGE.XT_STAGE_DROP) r.drop_reason = reasonName(e.dropReason);
+          if (e.stage === STAGE.XT_STAGE_DROP) {
+            r.drop_reason = reasonName(e.dropReason);
+            if (TEARDOWN_REASONS.has(r.drop_reason)) r.teardown = true;
+          }
           sink.event(r);
         },
       });
