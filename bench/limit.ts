@@ -16,7 +16,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, rmdirSync } from 'node:fs';
 import { XtraceProcess, sleep } from '../test/lib/cli.js';
-import { cgroup2Root } from '../src/modes/limit/procs.js';
+import { cgroup2Root } from '../src/host/procs.js';
 import { NetnsPair } from '../test/lib/netns.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);

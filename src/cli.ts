@@ -3,7 +3,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT, XtError, usageError } from './errors.js';
 import { fatal, logEnvProblem, setVerbose } from './log.js';
-import { REGISTRY, applianceModes } from './modes/registry.js';
+import { REGISTRY, applianceModes, entryOf } from './modes/registry.js';
 import { type AnySpec, attributeOf, flagName, helpOf, resolve } from './options/spec.js';
 import { version } from './version.js';
 
@@ -77,7 +77,7 @@ function program(): Command {
     });
   }
   p.action(async (f: { list?: boolean }) => {
-    if (f.list) return (await import('./modes/interfaces/index.js')).runInterfaces('table');
+    if (f.list) return entryOf(['interfaces']).run({ output: 'table' }); // -l: the interfaces command
     p.outputHelp();
   });
   return p;

@@ -103,15 +103,35 @@ export function lookup(map: BpfMap, key: Buffer, out: Buffer): boolean {
   return true;
 }
 
+/** Deletes one key; false when it was not there. */
+export function remove(map: BpfMap, key: Buffer): boolean {
+  const rc = lib.deleteElem(map.fd, key) as number;
+  if (rc === -ENOENT) return false;
+  if (rc < 0) throw new Error(`delete from map ${map.name}: ${strerror(rc)}`);
+  return true;
+}
+
 export function update(map: BpfMap, key: Buffer, value: Buffer): void {
   const rc = lib.updateElem(map.fd, key, value, 0) as number;
   if (rc < 0) throw new Error(`update of map ${map.name}: ${strerror(rc)}`);
 }
 
-/** Sums a u64 field over the CPUs of one per-CPU value block. */
-export function sumU64(values: Buffer, base: number, valueSize: number, offset: number): bigint {
+/**
+ * Sums u64 fields over the CPUs of one per-CPU value block (each CPU's value rounded up to 8 bytes):
+ * one sum per offset, in the order given. The one place per-CPU counters are added up.
+ */
+export function sumPerCpu(values: Buffer, base: number, valueSize: number, offsets: readonly number[]): bigint[] {
   const step = Math.ceil(valueSize / 8) * 8;
-  let s = 0n;
-  for (let cpu = 0; cpu < possibleCpus(); cpu++) s += values.readBigUInt64LE(base + cpu * step + offset);
-  return s;
+  const sums = new Array<bigint>(offsets.length).fill(0n);
+  for (let cpu = 0, n = possibleCpus(); cpu < n; cpu++) {
+    const o = base + cpu * step;
+    for (let i = 0; i < offsets.length; i++) sums[i]! += values.readBigUInt64LE(o + offsets[i]!);
+  }
+  return sums;
 }
+
+/** Sums one u64 field over the CPUs of one per-CPU value block. */
+export const sumU64 = (values: Buffer, base: number, valueSize: number, offset: number): bigint => sumPerCpu(values, base, valueSize, [offset])[0]!;
+
+/** The offsets of `count` consecutive u64 words from `first` (an array in a per-CPU value). */
+export const u64Words = (first: number, count: number): number[] => Array.from({ length: count }, (_, i) => first + 8 * i);

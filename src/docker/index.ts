@@ -7,7 +7,7 @@ import Docker from 'dockerode';
 import { XtError, featureError } from '../errors.js';
 import { log } from '../log.js';
 import { formatAddr } from '../options/ip.js';
-import { readText } from '../sysfs/files.js';
+import { readText } from '../host/files.js';
 
 export const SOCKET = process.env.DOCKER_SOCKET ?? '/var/run/docker.sock';
 

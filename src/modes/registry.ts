@@ -73,6 +73,13 @@ const MODES: readonly Entry[] = [
   }),
 ];
 
+/** The registry entry of a command path (['interfaces'], ['docker', 'up']). */
+export function entryOf(path: readonly string[]): Entry {
+  const e = REGISTRY.find((x) => x.path.join(' ') === path.join(' '));
+  if (!e) throw new Error(`no command ${path.join(' ')}`);
+  return e;
+}
+
 /** The modes the appliance runs as MODE (the entrypoint and compose pass MODE to the CLI, which checks it here). */
 export const applianceModes = (): string[] => MODES.filter((m) => m.appliance).map((m) => m.path[0]!);
 

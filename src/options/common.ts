@@ -2,7 +2,7 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { usageError } from '../errors.js';
-import { parseRemoteWriteUrl, parseVictoriaMetricsUrl } from '../export/push.js';
+import { parseRemoteWriteUrl, parseVictoriaMetricsUrl } from './push.js';
 import { INTERVAL_MAX, INTERVAL_MIN, parseChoice, parseInteger, parseInterval, parseListen } from './index.js';
 import { flag, optional, value } from './spec.js';
 

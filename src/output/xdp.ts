@@ -1,14 +1,12 @@
 /** Renderers for the xdp mode's records: table (default), json (one object a line), text. */
 import type { Counters, FlowRecord, IpRecord, PacketRecord, XdpRecord } from '../records/index.js';
 import { columns, humanBits, humanBytes, humanCount } from './human.js';
-import { etherTypeName } from '../modes/xdp/names.js';
+import { etherTypeName, protoLabel } from '../records/index.js';
 import { lineBatcher, out } from './stdout.js';
 
 export const OUTPUTS = ['table', 'json', 'text'] as const;
 export type OutputFormat = (typeof OUTPUTS)[number];
 
-const PROTO_LABEL: Record<string, string> = { tcp: 'TCP', udp: 'UDP', icmp: 'ICMP', icmpv6: 'ICMPv6', roce_v1: 'RoCEv1', roce_v2: 'RoCEv2' };
-export const protoLabel = (p: FlowRecord['proto']): string => (typeof p === 'number' ? `IP/${p}` : PROTO_LABEL[p] ?? p);
 
 const hasPorts = (r: { proto: FlowRecord['proto'] }): boolean => r.proto === 'tcp' || r.proto === 'udp' || r.proto === 'roce_v2';
 const endpoint = (addr: string, port: number, ports: boolean): string => {

@@ -6,3 +6,4 @@ export * from './flow.js';
 export * from './rdma.js';
 export * from './stack.js';
 export * from './limit.js';
+export * from './names.js';

@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { readText } from './files.js';
+import { readText } from '../host/files.js';
 
 export interface Roots {
   /** stands for /sys */

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
 import { describe, test, type TestContext } from 'node:test';
-import { cgroup2Root } from '../../src/modes/limit/procs.js';
+import { cgroup2Root } from '../../src/host/procs.js';
 import { XtraceProcess, sleep } from '../lib/cli.js';
 import { CLI, ROOT, SLOWDOWN, requireCommands, requireKernel } from '../lib/env.js';
 import { FixtureCopy } from '../lib/fixtures.js';

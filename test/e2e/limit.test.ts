@@ -13,7 +13,7 @@ import { type Rec, XtraceProcess, sleep } from '../lib/cli.js';
 import { CLI, SLOWDOWN, requireKernel } from '../lib/env.js';
 import { bpftoolHas } from '../lib/hooks.js';
 import { NetnsPair } from '../lib/netns.js';
-import { cgroup2Root } from '../../src/modes/limit/procs.js';
+import { cgroup2Root } from '../../src/host/procs.js';
 import { server } from '../lib/peer.js';
 
 const TRAFFIC = fileURLToPath(new URL('../lib/traffic.js', import.meta.url));

@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { XtraceProcess, sleep } from '../lib/cli.js';
 import { ROOT, requireKernel } from '../lib/env.js';
 import { NetnsPair } from '../lib/netns.js';
-import { cgroup2Root } from '../../src/modes/limit/procs.js';
+import { cgroup2Root } from '../../src/host/procs.js';
 
 const ROUNDS = 4;
 

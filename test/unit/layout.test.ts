@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { LIMIT_CONFIG, LIMIT_ENUMS, LIMIT_STRUCTS } from '../../src/modes/limit/layout.js';
 import { STACK_CONFIG, STACK_ENUMS, STACK_STRUCTS } from '../../src/modes/stack/layout.js';
-import { CONFIG, ENUMS, type StructLayout, STRUCTS } from '../../src/modes/xdp/layout.js';
+import type { StructLayout } from '../../src/bpf/layout.js';
+import { CONFIG, ENUMS, STRUCTS } from '../../src/modes/xdp/layout.js';
 import { BPF_OBJECT, ROOT, STRICT, hasCommand } from '../lib/env.js';
 
 interface BtfType {

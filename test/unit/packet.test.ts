@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { decodeEvent } from '../../src/modes/xdp/codec.js';
 import { EVENT, XT_ICMP_NONE } from '../../src/modes/xdp/layout.js';
 import { parseNet } from '../../src/options/index.js';
-import { makeEventJson, packetRecord } from '../../src/output/packet.js';
+import { makeEventJson, packetRecord } from '../../src/modes/xdp/eventjson.js';
 import { packetJson } from '../../src/output/xdp.js';
 
 const F = EVENT.fields;

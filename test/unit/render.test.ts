@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { FlowRecord, IpRecord, PacketRecord, SummaryRecord } from '../../src/records/index.js';
-import { roceOpcodeName, tcpFlagNames } from '../../src/modes/xdp/names.js';
+import { roceOpcodeName, tcpFlagNames } from '../../src/records/index.js';
 import { humanBits, humanBytes } from '../../src/output/human.js';
 import { flowTable, ipBlock, makeSink, packetJson, packetLine } from '../../src/output/xdp.js';
 

@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { queryHooks } from '../../bpf/link.js';
 import { defaultRouteInterface, listInterfaces } from '../../options/index.js';
 import { columns } from '../../output/human.js';
-import { readText } from '../../sysfs/files.js';
+import { readText } from '../../host/files.js';
 
 export interface InterfaceRecord {
   type: 'interface';

@@ -1,5 +1,5 @@
 /** Encoders and decoders for the structs of bpf/include/limit.h (offsets from ./layout.ts). */
-import { possibleCpus } from '../../bpf/maps.js';
+import { sumPerCpu } from '../../bpf/maps.js';
 import { formatAddr } from '../../options/index.js';
 import { LEARN_KEY, LEARN_VAL, LIMIT_CONFIG, LIMIT_COUNTERS, LIMIT_EVENT } from './layout.js';
 
@@ -65,7 +65,6 @@ export function decodeLimitEvent(dv: DataView, off: number): LimitEvent {
   };
 }
 
-export const PROTO_NAMES: Record<number, string> = { 6: 'TCP', 17: 'UDP', 1: 'ICMP', 58: 'ICMPv6' };
 
 export function encodeLearnKey(addr: Buffer, port: number, proto: number): Buffer {
   const b = Buffer.alloc(LEARN_KEY.size);
@@ -94,16 +93,6 @@ export interface BucketCounters {
 /** Sums one bucket's per-CPU counters. */
 export function sumCounters(values: Buffer): BucketCounters {
   const f = LIMIT_COUNTERS.fields;
-  const step = Math.ceil(LIMIT_COUNTERS.size / 8) * 8;
-  const t = { passBytes: 0n, passPackets: 0n, dropBytes: 0n, dropPackets: 0n, cn: 0n, acksHeld: 0n };
-  for (let cpu = 0; cpu < possibleCpus(); cpu++) {
-    const o = cpu * step;
-    t.passBytes += values.readBigUInt64LE(o + f.pass_bytes);
-    t.passPackets += values.readBigUInt64LE(o + f.pass_packets);
-    t.dropBytes += values.readBigUInt64LE(o + f.drop_bytes);
-    t.dropPackets += values.readBigUInt64LE(o + f.drop_packets);
-    t.cn += values.readBigUInt64LE(o + f.cn);
-    t.acksHeld += values.readBigUInt64LE(o + f.acks_held);
-  }
-  return { passBytes: Number(t.passBytes), passPackets: Number(t.passPackets), dropBytes: Number(t.dropBytes), dropPackets: Number(t.dropPackets), cn: Number(t.cn), acksHeld: Number(t.acksHeld) };
+  const [passBytes, passPackets, dropBytes, dropPackets, cn, acksHeld] = sumPerCpu(values, 0, LIMIT_COUNTERS.size, [f.pass_bytes, f.pass_packets, f.drop_bytes, f.drop_packets, f.cn, f.acks_held]).map(Number) as [number, number, number, number, number, number];
+  return { passBytes, passPackets, dropBytes, dropPackets, cn, acksHeld };
 }

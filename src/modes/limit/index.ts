@@ -1,8 +1,7 @@
 /** limit mode: options -> buckets and hooks -> events and per-interval stats -> records; on exit the limit is gone. */
 import { type Attached, type HookSlot, attachSlots } from '../../bpf/hooks.js';
 import { type Link, linkInfo, progId } from '../../bpf/link.js';
-import { lookup, perCpuStride, sumU64, update } from '../../bpf/maps.js';
-import { lib } from '../../bpf/native.js';
+import { lookup, perCpuStride, remove, sumU64, update } from '../../bpf/maps.js';
 import { netnsOf, ownNetns } from '../../bpf/netns.js';
 import { BpfObject } from '../../bpf/object.js';
 import { RingReader } from '../../bpf/ringbuf.js';
@@ -14,12 +13,12 @@ import { log } from '../../log.js';
 import { formatAddr } from '../../options/index.js';
 import type { Resolved } from '../../options/spec.js';
 import { makeLimitSink, rateBoth } from '../../output/limit.js';
-import type { LimitCounters, LimitEventName, LimitEventRecord, LimitSummaryRecord } from '../../records/index.js';
+import { type LimitCounters, type LimitEventName, type LimitEventRecord, type LimitSummaryRecord, ipProtoLabel } from '../../records/index.js';
 import { defaultObject, requireBpfPrivilege, signalReady, untilStopped, wallClock } from '../common.js';
-import { PROTO_NAMES, decodeLimitEvent, encodeLearnKey, encodeLearnVal, encodeLimitConfig, sumCounters } from './codec.js';
+import { decodeLimitEvent, encodeLearnKey, encodeLearnVal, encodeLimitConfig, sumCounters } from './codec.js';
 import { LIMIT_EV, LIMIT_STAT, LIMIT_VIA } from './layout.js';
 import type { LIMIT_OPTIONS } from './options.js';
-import { alive, cgroupProcs, comm, containerCgroupDir, findCgroup2, tgidOf, udpSocketsOf } from './procs.js';
+import { alive, cgroupProcs, comm, containerCgroupDir, findCgroup2, tgidOf, udpSocketsOf } from '../../host/procs.js';
 import { Pacing } from './pacing.js';
 import { limitSlots } from './slots.js';
 
@@ -193,7 +192,7 @@ export async function runLimit(o: LimitOptions): Promise<void> {
       }
     const unlimit = (pid: number): void => {
       key4.writeUInt32LE(pid);
-      lib.deleteElem(limitedMap.fd, key4);
+      remove(limitedMap, key4); // gone already when its exit program ran first
     };
 
     const emit = (event: LimitEventName, pid: number, extra: Partial<LimitEventRecord> = {}, tsNs?: bigint): void => {
@@ -257,7 +256,7 @@ export async function runLimit(o: LimitOptions): Promise<void> {
         }
         const extra: Partial<LimitEventRecord> = {};
         if (name === 'map') extra.via = VIA_NAMES[e.via] ?? String(e.via);
-        if (name === 'parse' || name === 'learn') Object.assign(extra, { ip: e.addr, port: e.port, proto: PROTO_NAMES[e.proto] ?? String(e.proto) });
+        if (name === 'parse' || name === 'learn') Object.assign(extra, { ip: e.addr, port: e.port, proto: ipProtoLabel(e.proto) });
         if (name === 'send' || name === 'drop') Object.assign(extra, { bytes: e.bytes, packets: 1, congestion_signal: e.via === 1 });
         emit(name, e.tgid || (targets[e.bucket]?.pid ?? 0), extra, e.tsNs);
       },

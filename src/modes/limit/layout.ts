@@ -2,7 +2,7 @@
  * The limit capability's structs: TypeScript mirror of bpf/include/limit.h.
  * test/unit/layout.test.ts checks every number here against the BTF of build/bpf/limit.bpf.o.
  */
-import type { StructLayout } from '../xdp/layout.js';
+import type { EnumLayouts, StructLayout } from '../../bpf/layout.js';
 
 export const LIMIT_EVENT = {
   name: 'xt_limit_event',
@@ -35,7 +35,7 @@ export const LIMIT_VIA = { XT_VIA_SOCK_CREATE: 0, XT_VIA_SEND: 1, XT_VIA_RECV: 2
 export const LIMIT_STAT = { XT_LS_EV_SENT: 0, XT_LS_EV_SUPPRESSED: 1, XT_LS_EV_LOST: 2, XT_LS_TAGGED: 3, XT_LS_PACE_ASKED: 4, XT_LS_PACED: 5, XT_LS_RESTORED: 6, XT_LS_MAX: 8 } as const;
 export const XT_LIMIT_MAX_BUCKETS = 64;
 
-export const LIMIT_ENUMS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
+export const LIMIT_ENUMS: EnumLayouts = {
   xt_limit_ev: LIMIT_EV,
   xt_limit_via: LIMIT_VIA,
   xt_limit_stat: LIMIT_STAT,

@@ -9,7 +9,7 @@ import { columns } from '../../output/human.js';
 import { version } from '../../version.js';
 import { requireBpfPrivilege } from '../common.js';
 import type { Attached } from '../../bpf/hooks.js';
-import { findCgroup2 } from '../limit/procs.js';
+import { findCgroup2 } from '../../host/procs.js';
 import { STAGES } from '../stack/stages.js';
 
 /** A cgroup v2 hierarchy: a directory with cgroup.controllers (an empty /sys/fs/cgroup is none). */

@@ -1,9 +1,9 @@
 /** Encoders and decoders for the structs of bpf/include/stack.h (offsets from ./layout.ts). */
-import { possibleCpus } from '../../bpf/maps.js';
+import { sumPerCpu, u64Words } from '../../bpf/maps.js';
 import { type Net, formatAddr } from '../../options/index.js';
 import { maskAddr } from '../../options/ip.js';
 import type { LatencyBucket } from '../../records/index.js';
-import { tcpFlagNames } from '../xdp/names.js';
+import { tcpFlagNames } from '../../records/index.js';
 import { STACK_CONFIG, STACK_EVENT, STAGE_VAL, XT_LAT_BUCKETS } from './layout.js';
 
 export interface StackConfig {
@@ -95,19 +95,8 @@ export interface StageTotals {
 
 /** One stage's per-CPU values (possibleCpus() blocks of xt_stage_val), summed. */
 export function sumStageValues(values: Buffer): StageTotals {
-  const step = Math.ceil(STAGE_VAL.size / 8) * 8;
   const f = STAGE_VAL.fields;
-  let packets = 0n;
-  let latCount = 0n;
-  let latSum = 0n;
-  const buckets = new Array<bigint>(XT_LAT_BUCKETS).fill(0n);
-  for (let cpu = 0; cpu < possibleCpus(); cpu++) {
-    const base = cpu * step;
-    packets += values.readBigUInt64LE(base + f.packets);
-    latCount += values.readBigUInt64LE(base + f.lat_count);
-    latSum += values.readBigUInt64LE(base + f.lat_sum_ns);
-    for (let b = 0; b < XT_LAT_BUCKETS; b++) buckets[b]! += values.readBigUInt64LE(base + f.lat + 8 * b);
-  }
+  const [packets, latCount, latSum, ...buckets] = sumPerCpu(values, 0, STAGE_VAL.size, [f.packets, f.lat_count, f.lat_sum_ns, ...u64Words(f.lat, XT_LAT_BUCKETS)]) as [bigint, bigint, bigint, ...bigint[]];
   const hist: LatencyBucket[] = [];
   buckets.forEach((n, b) => {
     if (n > 0n) hist.push({ below_ns: 2 ** b, count: Number(n) });

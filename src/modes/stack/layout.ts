@@ -2,7 +2,7 @@
  * The stack capability's structs: TypeScript mirror of bpf/include/stack.h.
  * test/unit/layout.test.ts checks every number here against the BTF of build/bpf/stack.bpf.o.
  */
-import type { StructLayout } from '../xdp/layout.js';
+import type { EnumLayouts, StructLayout } from '../../bpf/layout.js';
 
 export const STACK_EVENT = {
   name: 'xt_stack_event',
@@ -35,7 +35,7 @@ export const STAGE = {
 } as const;
 export const STACK_STAT = { XT_SS_EV_SENT: 0, XT_SS_EV_SUPPRESSED: 1, XT_SS_EV_LOST: 2, XT_SS_MAX: 8 } as const;
 
-export const STACK_ENUMS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
+export const STACK_ENUMS: EnumLayouts = {
   xt_stage: STAGE,
   xt_stack_stat: STACK_STAT,
 };

@@ -1,11 +1,18 @@
 /** Encoders and decoders for the structs of bpf/include/flow.h (offsets from src/bpf/layout.ts). */
 import { CONFIG, EVENT, FLOW_KEY, FLOW_VAL, IP_VAL, LPM_KEY, XT_ICMP_NONE, XT_MAX_IFACES } from './layout.js';
-import { sumU64 } from '../../bpf/maps.js';
+import { sumPerCpu } from '../../bpf/maps.js';
 import { XT_CAP_MAX } from '../../capture/cbpf.js';
 import { type Net, formatAddr } from '../../options/index.js';
 import type { Dir } from '../../records/index.js';
-import { etherTypeHex, formatMac, protoName, roceOpcodeName, tcpFlagNames } from './names.js';
+import { IP_PROTO_NAMES, type ProtoName, etherTypeHex, formatMac, roceOpcodeName, tcpFlagNames } from '../../records/index.js';
 import { KIND } from './layout.js';
+
+const KIND_NAMES: Readonly<Record<number, ProtoName | undefined>> = { [KIND.XT_KIND_ROCE_V1]: 'roce_v1', [KIND.XT_KIND_ROCE_V2]: 'roce_v2', [KIND.XT_KIND_ETHER]: 'ether' };
+
+/** A flow key's or event's protocol: what carried it (RoCE, a non-IP frame), else its IP protocol. */
+export function protoName(kind: number, proto: number): ProtoName {
+  return KIND_NAMES[kind] ?? IP_PROTO_NAMES[proto] ?? proto;
+}
 
 export interface KernelConfig {
   watchCount: number;
@@ -113,8 +120,8 @@ export function sumFlowValues(b: Buffer, off: number, cpus: number): FlowTotals 
 
 export function sumIpValues(b: Buffer): { in_packets: number; in_bytes: number; out_packets: number; out_bytes: number } {
   const f = IP_VAL.fields;
-  const sum = (field: number): number => Number(sumU64(b, 0, IP_VAL.size, field));
-  return { in_packets: sum(f.in_packets), in_bytes: sum(f.in_bytes), out_packets: sum(f.out_packets), out_bytes: sum(f.out_bytes) };
+  const [inP, inB, outP, outB] = sumPerCpu(b, 0, IP_VAL.size, [f.in_packets, f.in_bytes, f.out_packets, f.out_bytes]).map(Number);
+  return { in_packets: inP!, in_bytes: inB!, out_packets: outP!, out_bytes: outB! };
 }
 
 export interface DecodedEvent {

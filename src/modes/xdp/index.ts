@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { execa } from 'execa';
 import { type Link, attachTc, attachXdp, linkInfo } from '../../bpf/link.js';
-import { MapDumper, lookup, perCpuStride, possibleCpus, sumU64, update } from '../../bpf/maps.js';
+import { MapDumper, lookup, perCpuStride, possibleCpus, sumPerCpu, u64Words, update } from '../../bpf/maps.js';
 import { BpfObject } from '../../bpf/object.js';
 import { RingReader } from '../../bpf/ringbuf.js';
 import { EXIT, XtError, usageError } from '../../errors.js';
@@ -13,17 +13,17 @@ import { FlowSeries, flowMetrics } from '../../export/flows.js';
 import { log } from '../../log.js';
 import { type Iface, type Net, listInterfaces } from '../../options/index.js';
 import type { Resolved } from '../../options/spec.js';
-import { makeEventJson, packetRecord } from '../../output/packet.js';
+import { makeEventJson, packetRecord } from './eventjson.js';
 import { makeSink } from '../../output/xdp.js';
 import { onStdoutDrained, stdoutCongested } from '../../output/stdout.js';
 import type { Counters, FlowRecord, FlowTuple, IfaceCounters, IpRecord, StatsRecord, SummaryRecord } from '../../records/index.js';
 import { requireBpfPrivilege, signalReady, untilStopped, wallClock } from '../common.js';
-import { decodeEvent, decodeFlowKey, encodeLpmKey, sumFlowValues, sumIpValues } from './codec.js';
+import { decodeEvent, decodeFlowKey, encodeLpmKey, protoName, sumFlowValues, sumIpValues } from './codec.js';
 import { openFlowObject } from './object.js';
 import { STAT, XT_MAX_IFACES, XT_MAX_WATCH } from './layout.js';
 import { combinedFilter, flagNames } from './sugar.js';
 import { Capture } from './capture.js';
-import { protoName, tcpFlagNames } from './names.js';
+import { tcpFlagNames } from '../../records/index.js';
 import type { XDP_OPTIONS } from './options.js';
 
 export type XdpOptions = Resolved<typeof XDP_OPTIONS>;
@@ -94,7 +94,7 @@ class Collector {
     const key = Buffer.alloc(4);
     key.writeUInt32LE(i);
     lookup(m, key, this.statsBuf);
-    return Array.from({ length: STAT.XT_STAT_MAX }, (_, j) => Number(sumU64(this.statsBuf, 0, m.valueSize, j * 8)));
+    return sumPerCpu(this.statsBuf, 0, m.valueSize, u64Words(0, STAT.XT_STAT_MAX)).map(Number);
   }
 
   /**

@@ -2,11 +2,7 @@
  * The xdp capability's structs: TypeScript mirror of bpf/include/flow.h (sizes, field offsets, enum values).
  * test/unit/layout.test.ts checks every number here against the BTF of build/bpf/flow.bpf.o.
  */
-export interface StructLayout {
-  readonly name: string;
-  readonly size: number;
-  readonly fields: Readonly<Record<string, number>>;
-}
+import type { EnumLayouts, StructLayout } from '../../bpf/layout.js';
 
 export const FLOW_KEY = {
   name: 'xt_flow_key',
@@ -63,7 +59,7 @@ export const XT_MAX_IFACES = 16;
 export const XT_ICMP_NONE = 255;
 
 /** Enum name -> its values, as the test compares them with BTF. */
-export const ENUMS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
+export const ENUMS: EnumLayouts = {
   xt_dir: DIR,
   xt_kind: KIND,
   xt_stat: STAT,

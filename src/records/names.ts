@@ -1,12 +1,22 @@
-/** Names the xdp decoder gives kernel numbers: protocols, TCP flags, RoCE opcodes. */
-import type { ProtoName } from '../../records/index.js';
+/**
+ * Names the records give kernel numbers, shared by every mode, renderer and exporter: IP protocols,
+ * TCP flags, RoCE opcodes, EtherTypes, MAC addresses.
+ */
+import type { ProtoName } from './flow.js';
 
-const PROTO_NAMES: Record<number, ProtoName> = { 6: 'tcp', 17: 'udp', 1: 'icmp', 58: 'icmpv6' };
-const KIND_NAMES: Record<number, ProtoName | undefined> = { 1: 'roce_v1', 2: 'roce_v2', 3: 'ether' };
 
-export function protoName(kind: number, proto: number): ProtoName {
-  return KIND_NAMES[kind] ?? PROTO_NAMES[proto] ?? proto;
-}
+/** IP protocol numbers as records name them */
+export const IP_PROTO_NAMES: Readonly<Record<number, ProtoName>> = { 6: 'tcp', 17: 'udp', 1: 'icmp', 58: 'icmpv6' };
+
+/** How table and text outputs show a record's protocol: `TCP`, `RoCEv2`, `IP/47` */
+const PROTO_LABEL: Readonly<Record<string, string>> = { tcp: 'TCP', udp: 'UDP', icmp: 'ICMP', icmpv6: 'ICMPv6', roce_v1: 'RoCEv1', roce_v2: 'RoCEv2' };
+export const protoLabel = (p: ProtoName): string => (typeof p === 'number' ? `IP/${p}` : PROTO_LABEL[p] ?? p);
+
+/** An IP protocol number as the limit mode's lines name it: `TCP`, `UDP`, `ICMPv6`, or the number */
+export const ipProtoLabel = (proto: number): string => {
+  const n = IP_PROTO_NAMES[proto];
+  return n === undefined ? String(proto) : protoLabel(n);
+};
 
 const TCP_FLAGS = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'];
 export function tcpFlagNames(bits: number): string {

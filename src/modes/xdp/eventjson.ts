@@ -4,12 +4,11 @@
  * the record in between. What repeats from packet to packet (an IPv4 flow's interface-to-ports part,
  * interface names, protocols, TCP flags) is turned into text once and looked up after.
  */
-import { formatAddr } from '../options/index.js';
-import { EVENT, KIND, XT_ICMP_NONE } from '../modes/xdp/layout.js';
-import { etherTypeHex, formatMac, protoName, roceOpcodeName, tcpFlagNames } from '../modes/xdp/names.js';
-import { jstr } from './xdp.js';
-import type { DecodedEvent } from '../modes/xdp/codec.js';
-import type { PacketRecord } from '../records/index.js';
+import { formatAddr } from '../../options/index.js';
+import { jstr } from '../../output/xdp.js';
+import { type PacketRecord, etherTypeHex, formatMac, roceOpcodeName, tcpFlagNames } from '../../records/index.js';
+import { type DecodedEvent, protoName } from './codec.js';
+import { EVENT, KIND, XT_ICMP_NONE } from './layout.js';
 
 const F = EVENT.fields;
 /** IPv4 flows whose text is kept: 2^FLOW_BITS slots, a newer flow takes an older one's */
