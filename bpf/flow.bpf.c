@@ -40,6 +40,8 @@ struct xt_btf_anchor {
 	enum xt_dir dir;
 	enum xt_kind kind;
 	enum xt_stat stat;
+	enum xt_flow_const flow_const;
+	struct xt_cap cap;
 };
 const struct xt_btf_anchor *xt_btf_anchor __attribute__((unused));
 
@@ -117,6 +119,8 @@ static __always_inline __u64 wake_flags(void *ring, __u64 threshold, __u64 size)
 	return avail < threshold && avail + size >= threshold ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
+/* Plain adds (counters.h's rule): every program here runs in softirq (XDP, TC ingress) or with BH off
+ * (TC egress), so nothing interrupts it on its CPU to touch the same per-CPU slot. */
 static __always_inline void stat_add(struct xt_stats *s, int idx, __u64 n)
 {
 	if (s)
@@ -448,8 +452,6 @@ static __always_inline void account(struct pkt *p, int rc, __u32 len, __u32 segs
 		log_packet(p, s, len + tag, pkts, now);
 }
 
-#define XT_STR_(x) #x
-#define XT_STR(x) XT_STR_(x)
 
 /* min(v, max), on the register the caller then uses: clang may otherwise test one copy of a
  * value and pass another, whose bounds the verifier does not know. */
@@ -472,10 +474,10 @@ static __always_inline __u64 pcap_filter(__u8 *buf, __u32 n, __u32 len)
 	asm volatile("r1 = %[buf]\n\t"
 		     "r2 = %[n]\n\t"
 		     "r3 = %[len]\n\t"
-		     "r0 = " XT_STR(XT_FILTER_MARK) "\n\t"
+		     "r0 = %[mark]\n\t"
 		     "%[ret] = r0"
 		     : [ret] "=r"(ret)
-		     : [buf] "r"(buf), [n] "r"((__u64)n), [len] "r"((__u64)len)
+		     : [buf] "r"(buf), [n] "r"((__u64)n), [len] "r"((__u64)len), [mark] "i"(XT_FILTER_MARK)
 		     : "r0", "r1", "r2", "r3", "r4", "r5", "memory");
 	return ret;
 }

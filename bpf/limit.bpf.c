@@ -34,6 +34,9 @@
 #include <bpf/bpf_endian.h>
 #include "limit.h"
 #include "addr.h"
+#include "kernel.h"
+#include "counters.h"
+#include "parse.h"
 #define XT_RL_LOCKFREE /* kprobe and tracepoint programs may not take a bpf_spin_lock */
 #include "ratelimit.h"
 
@@ -50,30 +53,6 @@
 #define CG_PASS 1
 #define CG_DROP_CN 2
 #define CG_PASS_CN 3
-
-/* The fields read, as CO-RE relocatable definitions (names as in the kernel). */
-struct sk_buff {
-	unsigned int len;
-	__u16 network_header;
-	unsigned char *head;
-} __attribute__((preserve_access_index));
-
-struct sock_common {
-	__be32 skc_rcv_saddr;
-	__u16 skc_num;
-	unsigned short skc_family;
-	struct in6_addr skc_v6_rcv_saddr;
-} __attribute__((preserve_access_index));
-
-struct sock {
-	struct sock_common __sk_common;
-	__u16 sk_protocol;
-} __attribute__((preserve_access_index));
-
-struct task_struct {
-	int pid;
-	int tgid;
-} __attribute__((preserve_access_index));
 
 /* For the socket iterator (iter/tcp): the context, and the TCP socket's fields it reads. struct sock
  * sits at offset 0 of struct tcp_sock, so a tcp_sock pointer reads sock fields through a cast. */
@@ -98,10 +77,6 @@ struct sock___pacing {
 	unsigned long sk_max_pacing_rate;
 } __attribute__((preserve_access_index));
 
-struct xt_nf_ctx {
-	const void *state;
-	struct sk_buff *skb;
-};
 
 const volatile struct xt_limit_config xt_limit_cfg = {};
 
@@ -115,6 +90,7 @@ struct xt_limit_btf_anchor {
 	enum xt_limit_ev ev;
 	enum xt_limit_via via;
 	enum xt_limit_stat stat;
+	enum xt_limit_const limit_const;
 	struct xt_paced paced;
 	struct bpf_sock sock; /* the cgroup sock programs' context: the kernel wants its size in the BTF */
 };
@@ -180,11 +156,7 @@ struct {
 
 static __always_inline void stat(int idx)
 {
-	__u32 k = idx;
-	__u64 *v = bpf_map_lookup_elem(&limit_stats, &k);
-
-	if (v)
-		__sync_fetch_and_add(v, 1);
+	xt_count(&limit_stats, idx, 1);
 }
 
 /* Sends an event built on the stack (bpf_ringbuf_output copies it: no reference to track across the
@@ -313,46 +285,22 @@ static __always_inline void local_side(struct pkt *p, const __u8 *src, const __u
 	}
 }
 
-/* `nh`: the IP header; `read(off, dst, n)` reads the packet from the IP header on. */
-#define PARSE_IP(read, p)                                                                                  \
-	({                                                                                                 \
-		int _ok = 0;                                                                               \
-		__u8 _vhl = 0;                                                                             \
-		__u8 _s[16], _d[16];                                                                       \
-		__be16 _ports[2] = {};                                                                     \
-		if (read(0, &_vhl, 1) == 0) {                                                              \
-			if ((_vhl >> 4) == 4) {                                                            \
-				struct iphdr _ip;                                                          \
-				if (read(0, &_ip, sizeof(_ip)) == 0) {                                     \
-					(p)->family = 4;                                                   \
-					(p)->proto = _ip.protocol;                                         \
-					(p)->ecn = _ip.tos & 3;                                            \
-					map_v4(_s, _ip.saddr);                                             \
-					map_v4(_d, _ip.daddr);                                             \
-					if (!(_ip.frag_off & bpf_htons(IP_OFFSET_)))                       \
-						read((_ip.ihl & 0xF) * 4, _ports, 4);                      \
-					_ok = 1;                                                           \
-				}                                                                          \
-			} else if ((_vhl >> 4) == 6) {                                                     \
-				struct ipv6hdr _ip6;                                                       \
-				if (read(0, &_ip6, sizeof(_ip6)) == 0) {                                   \
-					(p)->family = 6;                                                   \
-					(p)->proto = _ip6.nexthdr;                                         \
-					(p)->ecn = (bpf_ntohl(*(__be32 *)&_ip6) >> 20) & 3;                \
-					__builtin_memcpy(_s, &_ip6.saddr, 16);                             \
-					__builtin_memcpy(_d, &_ip6.daddr, 16);                             \
-					read(sizeof(_ip6), _ports, 4);                                     \
-					_ok = 1;                                                           \
-				}                                                                          \
-			}                                                                                  \
-		}                                                                                          \
-		if (_ok) {                                                                                 \
-			if ((p)->proto != IPPROTO_TCP && (p)->proto != IPPROTO_UDP)                         \
-				_ports[0] = _ports[1] = 0;                                                 \
-			local_side(p, _s, _d, bpf_ntohs(_ports[0]), bpf_ntohs(_ports[1]));                 \
-		}                                                                                          \
-		_ok;                                                                                       \
-	})
+/* A packet's local side and protocol, from its IP header at `src` (an skb for cgroup_skb, kernel memory
+ * for netfilter: see parse.h); 1 when it is IP. */
+static __always_inline int parse_pkt(const void *src, enum xt_src kind, struct pkt *p)
+{
+	struct xt_ip ip = {};
+	__u16 sport, dport;
+
+	if (!xt_parse_ip(src, kind, &ip))
+		return 0;
+	p->family = ip.family;
+	p->proto = ip.proto;
+	p->ecn = ip.ecn;
+	xt_parse_ports(src, kind, &ip, &sport, &dport);
+	local_side(p, ip.saddr, ip.daddr, sport, dport);
+	return 1;
+}
 
 /* The owner of a packet whose socket has no tag: its local IP:port (a socket bound to the
  * wildcard address: UDP, or a v6 socket taking IPv4). */
@@ -437,15 +385,17 @@ static __always_inline void account(__u32 bucket, __u32 len, int passed, int cn)
 
 	if (!c)
 		return;
+	/* Atomic even per CPU (counters.h): the egress program runs under a sending process, and the
+	 * ingress program in softirq may interrupt it on the same CPU and the same bucket. */
 	if (passed) {
-		c->pass_bytes += len;
-		c->pass_packets++;
+		__sync_fetch_and_add(&c->pass_bytes, len);
+		__sync_fetch_and_add(&c->pass_packets, 1);
 	} else {
-		c->drop_bytes += len;
-		c->drop_packets++;
+		__sync_fetch_and_add(&c->drop_bytes, len);
+		__sync_fetch_and_add(&c->drop_packets, 1);
 	}
 	if (cn)
-		c->cn++;
+		__sync_fetch_and_add(&c->cn, 1);
 }
 
 static __always_inline void ack_held(__u32 bucket)
@@ -472,11 +422,6 @@ static __always_inline void parse_event(struct pkt *p, __u32 tgid, __u32 bucket)
 }
 
 /* ---- enforcement: cgroup_skb ---- */
-
-static __always_inline int cg_read(struct __sk_buff *skb, __u32 off, void *dst, __u32 n)
-{
-	return bpf_skb_load_bytes(skb, off, dst, n);
-}
 
 /* The IP protocol of the packet (IPv6: the first next header). */
 static __always_inline __u8 cg_proto(struct __sk_buff *skb)
@@ -527,7 +472,6 @@ static __always_inline int owner_of(struct __sk_buff *skb, struct owner *o)
 	struct xt_learn_key key = {};
 	struct bpf_sock *sk = skb->sk;
 
-#define CG_READ(off, dst, n) cg_read(skb, off, dst, n)
 	if (sk)
 		sk = bpf_sk_fullsock(sk);
 	o->sk = sk;
@@ -540,12 +484,12 @@ static __always_inline int owner_of(struct __sk_buff *skb, struct owner *o)
 		o->bucket = o->t->bucket;
 		if (!o->t->parsed) {
 			o->t->parsed = 1;
-			if (PARSE_IP(CG_READ, &o->p))
+			if (parse_pkt(skb, XT_SRC_SKB, &o->p))
 				parse_event(&o->p, o->tgid, o->bucket);
 		}
 		return 1;
 	}
-	if (!PARSE_IP(CG_READ, &o->p))
+	if (!parse_pkt(skb, XT_SRC_SKB, &o->p))
 		return 0;
 	lv = learnt_owner(&o->p, &key);
 	if (!lv)
@@ -566,7 +510,6 @@ static __always_inline int owner_of(struct __sk_buff *skb, struct owner *o)
 		}
 	}
 	return 1;
-#undef CG_READ
 }
 
 /* Ingress TCP with pacing on: data past the bucket is still taken, up to this much past the burst; the
@@ -684,10 +627,8 @@ static __always_inline int nf_limit(struct sk_buff *skb)
 	__u32 len = BPF_CORE_READ(skb, len);
 	__u32 tgid = 0, bucket = 0;
 
-#define NF_READ(off, dst, n) bpf_probe_read_kernel(dst, n, nh + (off))
-	if (!PARSE_IP(NF_READ, &p))
+	if (!parse_pkt(nh, XT_SRC_KERNEL, &p))
 		return NF_ACCEPT_;
-#undef NF_READ
 	if (!xt_limit_cfg.whole_cgroup) {
 		lv = learnt_owner(&p, 0);
 		if (!lv)

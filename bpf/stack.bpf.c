@@ -26,67 +26,17 @@
 #include <bpf/bpf_endian.h>
 #include "stack.h"
 #include "addr.h"
+#include "kernel.h"
+#include "counters.h"
+#include "log2.h"
+#include "parse.h"
 #define XT_RL_LOCKFREE /* kprobe and tracepoint programs may not take a bpf_spin_lock */
 #include "ratelimit.h"
 
 #define AF_INET_ 2
 #define AF_INET6_ 10
-#define IP_OFFSET_ 0x1FFF
 #define NO_HEADER 0xFFFF /* an skb header offset that was never set */
 #define NF_ACCEPT_ 1
-
-/* The fields read, as CO-RE relocatable definitions (names as in the kernel). */
-struct ns_common {
-	unsigned int inum;
-} __attribute__((preserve_access_index));
-
-struct net {
-	struct ns_common ns;
-} __attribute__((preserve_access_index));
-
-typedef struct {
-	struct net *net;
-} possible_net_t;
-
-struct net_device {
-	int ifindex;
-	possible_net_t nd_net;
-} __attribute__((preserve_access_index));
-
-struct sock;
-
-struct sk_buff {
-	unsigned int len;
-	__u16 protocol;
-	__u16 transport_header;
-	__u16 network_header;
-	unsigned char *head;
-	unsigned char *data;
-	struct net_device *dev;
-	struct sock *sk;
-} __attribute__((preserve_access_index));
-
-struct sock_common {
-	possible_net_t skc_net;
-	__be32 skc_daddr;
-	__be32 skc_rcv_saddr;
-	__be16 skc_dport;
-	__u16 skc_num;
-	unsigned short skc_family;
-	struct in6_addr skc_v6_daddr;
-	struct in6_addr skc_v6_rcv_saddr;
-} __attribute__((preserve_access_index));
-
-struct sock {
-	struct sock_common __sk_common;
-	__u16 sk_protocol;
-} __attribute__((preserve_access_index));
-
-/* The netfilter program's context (include/net/netfilter/nf_bpf_link.h). */
-struct xt_nf_ctx {
-	const void *state;
-	struct sk_buff *skb;
-};
 
 const volatile struct xt_stack_config xt_stack_cfg = {};
 
@@ -96,6 +46,7 @@ struct xt_stack_btf_anchor {
 	struct xt_stage_val val;
 	enum xt_stage stage;
 	enum xt_stack_stat stat;
+	enum xt_stack_const stack_const;
 };
 const struct xt_stack_btf_anchor *xt_stack_btf_anchor __attribute__((unused));
 
@@ -162,11 +113,7 @@ struct {
 
 static __always_inline void count(int idx)
 {
-	__u32 k = idx;
-	__u64 *v = bpf_map_lookup_elem(&stack_counters, &k);
-
-	if (v)
-		__sync_fetch_and_add(v, 1);
+	xt_count(&stack_counters, idx, 1);
 }
 
 /* IP and TCP headers of an skb: from skb->data where it points at the IP header (netif_receive_skb,
@@ -176,6 +123,7 @@ static __always_inline int parse_skb(struct sk_buff *skb, int l3_at_data, struct
 	__u16 proto = BPF_CORE_READ(skb, protocol);
 	unsigned char *l3, *l4;
 	struct tcphdr th;
+	struct xt_ip ip = {};
 	__u32 l3_payload;
 
 	if (l3_at_data) {
@@ -187,37 +135,16 @@ static __always_inline int parse_skb(struct sk_buff *skb, int l3_at_data, struct
 			return -1;
 		l3 = BPF_CORE_READ(skb, head) + nh;
 	}
-	if (proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr ip;
-		__u32 ihl;
-
-		if (bpf_probe_read_kernel(&ip, sizeof(ip), l3))
-			return -1;
-		if (ip.version != 4 || ip.protocol != IPPROTO_TCP || (ip.frag_off & bpf_htons(IP_OFFSET_)))
-			return -1;
-		ihl = ip.ihl * 4;
-		if (ihl < sizeof(ip))
-			return -1;
-		map_v4(p->saddr, ip.saddr);
-		map_v4(p->daddr, ip.daddr);
-		p->family = 4;
-		l4 = l3 + ihl;
-		l3_payload = bpf_ntohs(ip.tot_len) - ihl;
-	} else if (proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr ip6;
-
-		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), l3))
-			return -1;
-		if (ip6.version != 6 || ip6.nexthdr != IPPROTO_TCP) /* extension headers: not followed */
-			return -1;
-		__builtin_memcpy(p->saddr, &ip6.saddr, 16);
-		__builtin_memcpy(p->daddr, &ip6.daddr, 16);
-		p->family = 6;
-		l4 = l3 + sizeof(ip6);
-		l3_payload = bpf_ntohs(ip6.payload_len);
-	} else {
+	if (proto != bpf_htons(ETH_P_IP) && proto != bpf_htons(ETH_P_IPV6))
 		return -1;
-	}
+	/* TCP only; a fragment, or IPv6 extension headers, are not followed */
+	if (!xt_parse_ip(l3, XT_SRC_KERNEL, &ip) || ip.family != (proto == bpf_htons(ETH_P_IP) ? 4 : 6) || ip.proto != IPPROTO_TCP || ip.later_fragment)
+		return -1;
+	__builtin_memcpy(p->saddr, ip.saddr, 16);
+	__builtin_memcpy(p->daddr, ip.daddr, 16);
+	p->family = ip.family;
+	l4 = l3 + ip.l4_off;
+	l3_payload = ip.l3_payload;
 	if (bpf_probe_read_kernel(&th, sizeof(th), l4))
 		return -1;
 	p->sport = bpf_ntohs(th.source);
@@ -296,20 +223,6 @@ static __always_inline int wanted(const struct pkt *p)
 	return 1;
 }
 
-/* floor(log2(v)) + 1 for v > 0, 0 for 0, capped at the last bucket. */
-static __always_inline __u32 lat_bucket(__u64 v)
-{
-	__u32 b = 0;
-
-	if (v >= (1ULL << 32)) { v >>= 32; b += 32; }
-	if (v >= (1ULL << 16)) { v >>= 16; b += 16; }
-	if (v >= (1ULL << 8)) { v >>= 8; b += 8; }
-	if (v >= (1ULL << 4)) { v >>= 4; b += 4; }
-	if (v >= (1ULL << 2)) { v >>= 2; b += 2; }
-	if (v >= (1ULL << 1)) { v >>= 1; b += 1; }
-	b += v; /* v is 0 or 1 here */
-	return b < XT_LAT_BUCKETS ? b : XT_LAT_BUCKETS - 1;
-}
 
 static __always_inline void account(__u32 stage, __u64 lat, int known)
 {
@@ -321,7 +234,7 @@ static __always_inline void account(__u32 stage, __u64 lat, int known)
 	 * its CPU by one in softirq context updating the same slot. */
 	__sync_fetch_and_add(&v->packets, 1);
 	if (known) {
-		__u32 b = lat_bucket(lat);
+		__u32 b = xt_log2_bucket(lat, XT_LAT_BUCKETS - 1);
 
 		__sync_fetch_and_add(&v->lat_count, 1);
 		__sync_fetch_and_add(&v->lat_sum_ns, lat);

@@ -4,9 +4,19 @@
 #ifndef XTRACE_FLOW_H
 #define XTRACE_FLOW_H
 
-#define XT_MAX_WATCH 256
-#define XT_MAX_IFACES 16 /* interfaces one run attaches to; `stats` has one more slot for any other */
-#define XT_ICMP_NONE 255 /* icmp_type/icmp_code when the ICMP header was not seen (fragment, truncated) */
+/* Constants userspace needs too: an enum, so the object's BTF carries them (the layout test checks
+ * src/modes/xdp/layout.ts and src/capture/cbpf.ts against it). */
+enum xt_flow_const {
+	XT_MAX_WATCH = 256,
+	XT_MAX_IFACES = 16,  /* interfaces one run attaches to; `stats` has one more slot for any other */
+	XT_ICMP_NONE = 255,  /* icmp_type/icmp_code when the ICMP header was not seen (fragment, truncated) */
+	/* Bytes of a packet the filter sees and a capture keeps at most: a 9018-byte jumbo frame, plus the
+	 * VLAN tag TC gets as metadata and puts back, rounded up. */
+	XT_CAP_MAX = 9216,
+	/* The instruction `r0 = XT_FILTER_MARK` in each program: userspace replaces it with a jump to the
+	 * translated --filter expression (classic BPF from libpcap), which jumps back with r0 = its verdict. */
+	XT_FILTER_MARK = 0x7f1173a1,
+};
 
 enum xt_dir { XT_DIR_INGRESS = 0, XT_DIR_EGRESS = 1 };
 
@@ -114,12 +124,6 @@ struct xt_config {
 	__u32 copy_bytes;   /* bytes copied of each packet: what the filter can read, and snaplen with -w; 1..XT_CAP_MAX */
 };
 
-/* Bytes of a packet the filter sees and a capture keeps at most: a 9018-byte jumbo frame, plus the
- * VLAN tag TC gets as metadata and puts back, rounded up. */
-#define XT_CAP_MAX 9216
-/* The instruction `r0 = XT_FILTER_MARK` in each program: userspace replaces it with a jump to the
- * translated --filter expression (classic BPF from libpcap), which jumps back with r0 = its verdict. */
-#define XT_FILTER_MARK 0x7f1173a1
 
 /* A captured packet in the `packets` ring: this header, then `caplen` bytes. */
 struct xt_cap_hdr {

@@ -4,7 +4,9 @@
 #ifndef XTRACE_LIMIT_H
 #define XTRACE_LIMIT_H
 
-#define XT_LIMIT_MAX_BUCKETS 64
+enum xt_limit_const {
+	XT_LIMIT_MAX_BUCKETS = 64, /* -p processes, or the one --cgroup */
+};
 
 /* What an event says, in the earlier tool's vocabulary. */
 enum xt_limit_ev {

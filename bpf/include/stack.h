@@ -17,7 +17,9 @@ enum xt_stage {
 	XT_STAGE_COUNT,
 };
 
-#define XT_LAT_BUCKETS 40 /* log2 of nanoseconds: bucket b holds [2^(b-1), 2^b) ns, 0 holds 0 */
+enum xt_stack_const {
+	XT_LAT_BUCKETS = 40, /* log2 of nanoseconds: bucket b holds [2^(b-1), 2^b) ns, 0 holds 0 */
+};
 
 /* Per-CPU counters, one array slot each. */
 enum xt_stack_stat {

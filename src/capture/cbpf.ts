@@ -61,7 +61,7 @@ export function bytesRead(prog: readonly ClassicInsn[]): number {
   return Math.min(most, XT_CAP_MAX);
 }
 
-/** Bytes of the copy (bpf/include/flow.h XT_CAP_MAX); M[] follows them. */
+/** bpf/include/flow.h's XT_CAP_MAX (bytes of the copy; M[] follows them) and XT_FILTER_MARK: the layout test checks them against the object's BTF. */
 export const XT_CAP_MAX = 9216;
 export const XT_FILTER_MARK = 0x7f1173a1;
 
@@ -102,12 +102,17 @@ const N = 2;
 const LEN = 3;
 const A = 4;
 const XR = 5;
-const MEM_OFF = XT_CAP_MAX;
-/** xt_cap.wire_len: where the packet's length goes when r3 counts a loop's rounds */
-const LEN_OFF = XT_CAP_MAX + 64;
-/** xt_cap.x_spill and n_spill: X and the copy's length go through memory at each round, so the verifier stops following their ranges */
-const X_SPILL_OFF = XT_CAP_MAX + 68;
-const N_SPILL_OFF = XT_CAP_MAX + 72;
+/**
+ * struct xt_cap's fields the translation addresses, from its `data` (r1): M[16], then the packet's
+ * length (kept there when r3 counts a loop's rounds), then X and the copy's length, which go through
+ * memory at each round so that the verifier stops following their ranges. The layout test checks these
+ * against the object's BTF.
+ */
+export const CAP_FROM_DATA = { mem: XT_CAP_MAX, wire_len: XT_CAP_MAX + 64, x_spill: XT_CAP_MAX + 68, n_spill: XT_CAP_MAX + 72 } as const;
+const MEM_OFF = CAP_FROM_DATA.mem;
+const LEN_OFF = CAP_FROM_DATA.wire_len;
+const X_SPILL_OFF = CAP_FROM_DATA.x_spill;
+const N_SPILL_OFF = CAP_FROM_DATA.n_spill;
 /**
  * Rounds the loops of a program may take, in all, before the filter ends with "no match". libpcap's
  * `protochain` walks the header chain with a backward jump, a round a header: 64 rounds follow any

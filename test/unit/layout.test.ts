@@ -8,6 +8,8 @@ import { STACK_CONFIG, STACK_ENUMS, STACK_STRUCTS } from '../../src/modes/stack/
 import type { StructLayout } from '../../src/bpf/layout.js';
 import { CONFIG, ENUMS, STRUCTS } from '../../src/modes/xdp/layout.js';
 import { BPF_OBJECT, ROOT, STRICT, hasCommand } from '../lib/env.js';
+import { CAP_FROM_DATA, XT_CAP_MAX, XT_FILTER_MARK } from '../../src/capture/cbpf.js';
+import { bytesPerFlow } from '../../src/modes/xdp/options.js';
 
 interface BtfType {
   id: number;
@@ -55,4 +57,20 @@ test(`struct layouts match the BTF of ${object.replace(ROOT, '')}`, (t) => {
   const cfgVar = types.find((x) => x.kind === 'VAR' && x.name === configVar)!;
   const v = rodata.vars!.find((x) => x.type_id === cfgVar.id)!;
   assert.deepEqual([v.offset, v.size], [0, CONFIG.size]);
+});
+
+test('the filter translation addresses struct xt_cap and uses flow.h\'s constants as the object has them', (t) => {
+  const types = btf(BPF_OBJECT);
+  if (typeof types === 'string') {
+    if (STRICT) throw new Error(types);
+    return t.skip(types);
+  }
+  const cap = types.find((x) => x.kind === 'STRUCT' && x.name === 'xt_cap')!;
+  const at = (name: string): number => cap.members!.find((m) => m.name === name)!.bits_offset / 8;
+  assert.deepEqual(CAP_FROM_DATA, { mem: at('mem') - at('data'), wire_len: at('wire_len') - at('data'), x_spill: at('x_spill') - at('data'), n_spill: at('n_spill') - at('data') });
+  const consts = Object.fromEntries(types.find((x) => x.kind === 'ENUM' && x.name === 'xt_flow_const')!.values!.map((v) => [v.name, v.val >>> 0]));
+  assert.equal(XT_CAP_MAX, consts.XT_CAP_MAX);
+  assert.equal(XT_FILTER_MARK, consts.XT_FILTER_MARK);
+  // --max-flows' memory bound counts the key and the value as the object has them
+  assert.equal(bytesPerFlow(2), (types.find((x) => x.kind === 'STRUCT' && x.name === 'xt_flow_key')!.size!) + 64 + 2 * Math.ceil(types.find((x) => x.kind === 'STRUCT' && x.name === 'xt_flow_val')!.size! / 8) * 8);
 });

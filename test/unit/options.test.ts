@@ -24,11 +24,12 @@ describe('options', () => {
 
   test('--max-flows: at least 256 per CPU, at most a quarter of memory, at most 16M', () => {
     assert.deepEqual(maxFlowsBounds(2, 24 * 2 ** 30), { min: 1024, max: 16_777_216 });
-    const big = maxFlowsBounds(64, 16 * 2 ** 30); // 64 CPUs, 16 GiB: 2,668 bytes a flow
+    const big = maxFlowsBounds(64, 16 * 2 ** 30); // 64 CPUs, 16 GiB: 2,672 bytes a flow (a 48-byte key, 64 of the element, 40 a CPU)
+    assert.equal(bytesPerFlow(64), 48 + 64 + 40 * 64);
     assert.equal(big.min, 16384);
     assert.equal(big.max, Math.floor((16 * 2 ** 30) / 4 / bytesPerFlow(64)));
     assert.equal(parseMaxFlows('65536', '--max-flows', big, 64), 65536);
-    usage(() => parseMaxFlows('16', '--max-flows', big, 64), /^--max-flows: expected a whole number from 16384 to 1609\d+ \(at least 256 per CPU; at most a quarter of memory at 2668 bytes a flow on 64 CPUs\), got '16'$/);
+    usage(() => parseMaxFlows('16', '--max-flows', big, 64), /^--max-flows: expected a whole number from 16384 to 1607397 \(at least 256 per CPU; at most a quarter of memory at 2672 bytes a flow on 64 CPUs\), got '16'$/);
     usage(() => parseMaxFlows('16777216', '--max-flows', big, 64), /^--max-flows: expected a whole number from 16384/);
   });
 

@@ -33,10 +33,12 @@ export const LIMIT_STRUCTS: readonly StructLayout[] = [LIMIT_EVENT, LIMIT_COUNTE
 export const LIMIT_EV = { XT_LEV_MAP: 0, XT_LEV_PARSE: 1, XT_LEV_SEND: 2, XT_LEV_DROP: 3, XT_LEV_LEARN: 4, XT_LEV_FORK: 5, XT_LEV_EXIT: 6 } as const;
 export const LIMIT_VIA = { XT_VIA_SOCK_CREATE: 0, XT_VIA_SEND: 1, XT_VIA_RECV: 2, XT_VIA_LEARNT: 3 } as const;
 export const LIMIT_STAT = { XT_LS_EV_SENT: 0, XT_LS_EV_SUPPRESSED: 1, XT_LS_EV_LOST: 2, XT_LS_TAGGED: 3, XT_LS_PACE_ASKED: 4, XT_LS_PACED: 5, XT_LS_RESTORED: 6, XT_LS_MAX: 8 } as const;
-export const XT_LIMIT_MAX_BUCKETS = 64;
+export const LIMIT_CONST = { XT_LIMIT_MAX_BUCKETS: 64 } as const;
+export const XT_LIMIT_MAX_BUCKETS = LIMIT_CONST.XT_LIMIT_MAX_BUCKETS;
 
 export const LIMIT_ENUMS: EnumLayouts = {
   xt_limit_ev: LIMIT_EV,
   xt_limit_via: LIMIT_VIA,
   xt_limit_stat: LIMIT_STAT,
+  xt_limit_const: LIMIT_CONST,
 };

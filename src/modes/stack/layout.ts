@@ -13,7 +13,8 @@ export const STACK_EVENT = {
   },
 } as const satisfies StructLayout;
 
-export const XT_LAT_BUCKETS = 40;
+export const STACK_CONST = { XT_LAT_BUCKETS: 40 } as const;
+export const XT_LAT_BUCKETS = STACK_CONST.XT_LAT_BUCKETS;
 
 export const STAGE_VAL = {
   name: 'xt_stage_val',
@@ -38,4 +39,5 @@ export const STACK_STAT = { XT_SS_EV_SENT: 0, XT_SS_EV_SUPPRESSED: 1, XT_SS_EV_L
 export const STACK_ENUMS: EnumLayouts = {
   xt_stage: STAGE,
   xt_stack_stat: STACK_STAT,
+  xt_stack_const: STACK_CONST,
 };

@@ -44,7 +44,14 @@ export const STATS = { name: 'xt_stats', size: 128, fields: { v: 0 } } as const 
 /** a captured packet in the `packets` ring: this header, then caplen bytes */
 export const CAP_HDR = { name: 'xt_cap_hdr', size: 24, fields: { ts_ns: 0, ifindex: 8, len: 12, caplen: 16, dir: 20, pad: 21 } } as const satisfies StructLayout;
 
-export const STRUCTS: readonly StructLayout[] = [FLOW_KEY, FLOW_VAL, LPM_KEY, IP_VAL, EVENT, CONFIG, STATS, CAP_HDR];
+/** the per-CPU scratch copy the filter reads: src/capture/cbpf.ts addresses its fields from `data` on */
+export const CAP = {
+  name: 'xt_cap',
+  size: 9320,
+  fields: { hdr: 0, data: 24, mem: 9240, wire_len: 9304, x_spill: 9308, n_spill: 9312, pad: 9316 },
+} as const satisfies StructLayout;
+
+export const STRUCTS: readonly StructLayout[] = [FLOW_KEY, FLOW_VAL, LPM_KEY, IP_VAL, EVENT, CONFIG, STATS, CAP_HDR, CAP];
 
 export const DIR = { XT_DIR_INGRESS: 0, XT_DIR_EGRESS: 1 } as const;
 export const KIND = { XT_KIND_IP: 0, XT_KIND_ROCE_V1: 1, XT_KIND_ROCE_V2: 2, XT_KIND_ETHER: 3 } as const;
@@ -53,14 +60,16 @@ export const STAT = {
   XT_STAT_FRAGMENTS: 5, XT_STAT_TRUNCATED: 6, XT_STAT_FLOWS_CREATED: 7, XT_STAT_FLOW_FAILED: 8, XT_STAT_EV_SENT: 9,
   XT_STAT_EV_SUPPRESSED: 10, XT_STAT_EV_DROPPED: 11, XT_STAT_CAP_SENT: 12, XT_STAT_CAP_DROPPED: 13, XT_STAT_FILTERED: 14, XT_STAT_MAX: 16,
 } as const;
-export const XT_MAX_WATCH = 256;
-export const XT_MAX_IFACES = 16;
+export const FLOW_CONST = { XT_MAX_WATCH: 256, XT_MAX_IFACES: 16, XT_ICMP_NONE: 255, XT_CAP_MAX: 9216, XT_FILTER_MARK: 0x7f1173a1 } as const;
+export const XT_MAX_WATCH = FLOW_CONST.XT_MAX_WATCH;
+export const XT_MAX_IFACES = FLOW_CONST.XT_MAX_IFACES;
 /** icmp_type/icmp_code when the ICMP header was not seen (a fragment, a truncated packet) */
-export const XT_ICMP_NONE = 255;
+export const XT_ICMP_NONE = FLOW_CONST.XT_ICMP_NONE;
 
 /** Enum name -> its values, as the test compares them with BTF. */
 export const ENUMS: EnumLayouts = {
   xt_dir: DIR,
   xt_kind: KIND,
   xt_stat: STAT,
+  xt_flow_const: FLOW_CONST,
 };

@@ -9,7 +9,7 @@ import {
 } from '../../options/index.js';
 import { flag, optional, value } from '../../options/spec.js';
 import type { Iface } from '../../options/index.js';
-import { XT_MAX_IFACES } from './layout.js';
+import { FLOW_KEY, FLOW_VAL, XT_MAX_IFACES } from './layout.js';
 
 /** CPUs the kernel sizes per-CPU maps for (/sys/devices/system/cpu/possible, e.g. "0-63"). */
 export function possibleCpuCount(path = '/sys/devices/system/cpu/possible'): number {
@@ -25,8 +25,8 @@ export function possibleCpuCount(path = '/sys/devices/system/cpu/possible'): num
   }
 }
 
-/** What one flow costs in the kernel: the key, a per-CPU value (40 bytes, rounded to 8) for every CPU, and the hash element's own ~64 bytes. */
-export const bytesPerFlow = (cpus: number): number => 44 + 64 + 40 * cpus;
+/** What one flow costs in the kernel: the key, a per-CPU value (rounded to 8) for every CPU, and the hash element's own ~64 bytes. */
+export const bytesPerFlow = (cpus: number): number => FLOW_KEY.size + 64 + Math.ceil(FLOW_VAL.size / 8) * 8 * cpus;
 
 /**
  * --max-flows bounds. Lower: the LRU keeps up to 128 free entries per CPU in per-CPU lists, so a table
