@@ -13,12 +13,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { EXIT, XtError } from '../errors.js';
 import { log } from '../log.js';
 import { kernelBtfHas } from './btf.js';
-import { type Link, NF, NF_PRI_LAST, type Refusal, attachBySection, attachCgroup, attachNetfilter, disabledHooks } from './link.js';
+import { type Link, NF, NF_PRI_LAST, type Refusal, type TcDir, attachBySection, attachCgroup, attachError, attachNetfilter, attachTcFilter, attachTcx, attachXdpLink, disabledHooks } from './link.js';
+import { MissingSymbol } from './native.js';
 import { inNetns, netnsOf } from './netns.js';
 import { type BpfObject, LoadError } from './object.js';
 
-export type HookKind = 'fentry' | 'kprobe' | 'tp_btf' | 'tracepoint' | 'netfilter' | 'cgroup' | 'iter';
-export const HOOK_KINDS: readonly HookKind[] = ['fentry', 'kprobe', 'tp_btf', 'tracepoint', 'netfilter', 'cgroup', 'iter'];
+export type HookKind = 'fentry' | 'kprobe' | 'tp_btf' | 'tracepoint' | 'netfilter' | 'cgroup' | 'iter' | 'xdp/native' | 'xdp/generic' | 'tcx' | 'tc';
+export const HOOK_KINDS: readonly HookKind[] = ['fentry', 'kprobe', 'tp_btf', 'tracepoint', 'netfilter', 'cgroup', 'iter', 'xdp/native', 'xdp/generic', 'tcx', 'tc'];
+/** Kinds that attach a program already loaded in another way: a refusal moves to the next candidate without reloading. */
+const INTERFACE_KINDS: ReadonlySet<HookKind> = new Set(['xdp/native', 'xdp/generic', 'tcx', 'tc']);
 
 export interface HookPart {
   prog: string;
@@ -26,9 +29,11 @@ export interface HookPart {
    * fentry/kprobe: a kernel function; tp_btf: a tracepoint; tracepoint: "category/name"; netfilter:
    * "ipv4/pre_routing" ... in xtrace's network namespace, or "ipv4/local_out@/proc/PID/ns/net" in
    * another's; cgroup: "ATTACH@DIR" (inet_egress, inet_ingress, sock_create, sock_release on a cgroup
-   * v2 directory)
+   * v2 directory); xdp/native, xdp/generic: an interface; tcx, tc: "ingress@IFACE" or "egress@IFACE"
    */
   target: string;
+  /** the interface's index (xdp/*, tcx, tc) */
+  ifindex?: number;
   /** attach when the kernel has the target, go on without it otherwise (the IPv6 half, when IPv6 is a module) */
   optional?: boolean;
 }
@@ -43,6 +48,12 @@ export interface HookCandidate {
 export interface HookSlot {
   name: string;
   candidates: readonly HookCandidate[];
+  /**
+   * The run cannot go on without it (an interface's hooks): when no candidate serves, attachSlots
+   * throws one line, "cannot attach WHAT to WHERE: kind: reason; ..." (exit 3 without privilege, 1 when
+   * another program holds the hook, 4 otherwise), instead of leaving the slot unavailable.
+   */
+  required?: { what: string; where: string };
 }
 
 export interface HookTry {
@@ -127,6 +138,11 @@ function precheck(kind: HookKind, part: HookPart): string | null {
       if (!(attach in CGROUP_ATTACH)) return `unknown cgroup attach point ${attach}`;
       return existsSync(`${dir}/cgroup.procs`) ? null : `${dir} is not a cgroup directory`;
     }
+    case 'xdp/native':
+    case 'xdp/generic':
+    case 'tcx':
+    case 'tc':
+      return part.ifindex === undefined ? `${part.target}: no interface index` : null;
   }
 }
 
@@ -157,6 +173,18 @@ const EEXIST = 17;
 const BPF_NETFILTER = 45;
 
 function attachPart(obj: BpfObject, kind: HookKind, part: HookPart): Link | Refusal {
+  if (INTERFACE_KINDS.has(kind)) {
+    const [dir, iface] = splitAt(part.target);
+    const fd = obj.progFd(part.prog);
+    try {
+      if (kind === 'xdp/native' || kind === 'xdp/generic') return attachXdpLink(fd, part.target, part.ifindex!, kind === 'xdp/native' ? 'native' : 'generic');
+      const tcDir = dir as TcDir;
+      return kind === 'tcx' ? attachTcx(fd, iface!, part.ifindex!, tcDir) : attachTcFilter(fd, iface!, part.ifindex!, tcDir);
+    } catch (e) {
+      if (!(e instanceof MissingSymbol)) throw e;
+      return { refused: e.message }; // an older libbpf without the function
+    }
+  }
   if (kind === 'netfilter') {
     const [where, ns] = splitAt(part.target);
     const t = NF_TARGET[where];
@@ -192,30 +220,44 @@ export interface Attached {
   choices: SlotChoice[];
 }
 
+/** A required slot none of whose candidates serves: its one line (see HookSlot.required). */
+function requiredError(s: HookSlot, refused: ReadonlyMap<string, Refusal>, key: (s: HookSlot, c: HookCandidate) => string): XtError {
+  const tried = s.candidates.map((c) => ({ name: c.kind, outcome: 'refused' as const, reason: refused.get(key(s, c))?.refused ?? '?' }));
+  const last = [...s.candidates].reverse().map((c) => refused.get(key(s, c))).find((r) => r?.errno !== undefined) ?? { refused: 'no candidate' };
+  return attachError(s.required!.what, s.required!.where, tried, last);
+}
+
 /**
- * Opens the object (`open` sets its configuration), loads only the chosen candidates' programs and
- * attaches them; retries without a candidate the kernel refused. Throws when no slot can be served.
+ * Opens the object (`open` sets its configuration), loads only the chosen candidates' programs,
+ * calls `loaded` (maps to fill before any packet is seen), and attaches them; retries without a
+ * candidate the kernel refused: at once with the next one where it runs the same programs (XDP native
+ * then generic, tcx then a classic TC filter), else with the object reloaded. Throws when no slot can
+ * be served, or a required slot cannot.
  */
-export function attachSlots(what: string, slots: readonly HookSlot[], open: () => BpfObject): Attached {
+export function attachSlots(what: string, slots: readonly HookSlot[], open: () => BpfObject, loaded?: (obj: BpfObject) => void): Attached {
   const off = disabledHooks();
-  const refused = new Map<string, string>(); // hookName -> reason
+  const refused = new Map<string, Refusal>(); // slot/hookName -> why
   const key = (s: HookSlot, c: HookCandidate): string => `${s.name}/${hookName(c)}`;
   for (const s of slots)
     for (const c of s.candidates) {
       if (off.has(c.kind)) {
-        refused.set(key(s, c), 'turned off by XTRACE_DISABLE_HOOKS');
+        refused.set(key(s, c), { refused: 'turned off by XTRACE_DISABLE_HOOKS' });
         continue;
       }
       if (c.unavailable) {
-        refused.set(key(s, c), c.unavailable);
+        refused.set(key(s, c), { refused: c.unavailable });
         continue;
       }
       const why = c.parts.filter((p) => !p.optional).map((p) => precheck(c.kind, p)).find((r) => r !== null);
-      if (why) refused.set(key(s, c), why);
+      if (why) refused.set(key(s, c), { refused: why });
     }
+  const progsOf = (c: HookCandidate): string => c.parts.map((p) => p.prog).sort().join(',');
   const maxTries = slots.reduce((n, s) => n + s.candidates.length, 1);
   for (let attempt = 0; attempt < maxTries; attempt++) {
     const chosen = slots.map((s) => s.candidates.find((c) => !refused.has(key(s, c))) ?? null);
+    slots.forEach((s, i) => {
+      if (s.required && !chosen[i]) throw requiredError(s, refused, key);
+    });
     if (chosen.every((c) => c === null)) break;
     const parts = new Map<string, HookCandidate>(); // prog -> candidate
     chosen.forEach((c) => {
@@ -237,26 +279,47 @@ export function attachSlots(what: string, slots: readonly HookSlot[], open: () =
         if (slot < 0) throw e; // the caller checked privileges: a refusal of one program is that hook's, even EPERM
         let reason = (e as LoadError).reason;
         if (chosen[slot]!.kind === 'fentry' && /Operation not permitted/.test(reason)) reason = `${reason}: ${fentryLack()}`;
-        refused.set(key(slots[slot]!, chosen[slot]!), reason);
+        refused.set(key(slots[slot]!, chosen[slot]!), { refused: reason });
         log.debug(`${what}: ${slots[slot]!.name}: ${hookName(chosen[slot]!)} refused at load: ${(e as LoadError).reason}`);
         fail();
         continue;
       }
+      loaded?.(obj);
       let retry = false;
       slots.forEach((s, i) => {
-        const c = chosen[i];
-        if (!c || retry) return;
-        for (const p of c.parts) {
-          if (!parts.has(p.prog) || (p.optional && precheck(c.kind, p))) continue;
-          const r = attachPart(obj, c.kind, p);
-          if ('refused' in r) {
-            if (r.final) throw new XtError(`${what}: cannot attach ${hookName(c)}: ${r.refused} (needs root or CAP_BPF+CAP_PERFMON+CAP_NET_ADMIN)`, EXIT.PRIVILEGE);
+        let c = chosen[i];
+        while (c && !retry) {
+          const made: Link[] = [];
+          let refusal: Refusal | null = null;
+          for (const p of c.parts) {
+            if (!parts.has(p.prog) || (p.optional && precheck(c.kind, p))) continue;
+            const r = attachPart(obj, c.kind, p);
+            if (!('refused' in r)) {
+              made.push(r);
+              continue;
+            }
+            if (r.final && !s.required) throw new XtError(`${what}: cannot attach ${hookName(c)}: ${r.refused} (needs root or CAP_BPF+CAP_PERFMON+CAP_NET_ADMIN)`, EXIT.PRIVILEGE);
             if (p.optional) continue;
-            refused.set(key(s, c), r.refused);
-            retry = true;
+            refusal = r;
+            break;
+          }
+          if (!refusal) {
+            links.push(...made);
             return;
           }
-          links.push(r);
+          for (const l of made.reverse()) l.destroy();
+          refused.set(key(s, c), refusal);
+          log.debug(`${what}: ${s.name}: ${hookName(c)} refused: ${refusal.refused}`);
+          if (refusal.final) throw requiredError({ ...s, candidates: s.candidates.slice(0, s.candidates.indexOf(c) + 1) }, refused, key);
+          // the next candidate, where it runs the same (loaded) programs another way, is tried at once
+          const same = progsOf(c);
+          const next = s.candidates.slice(s.candidates.indexOf(c) + 1).find((x) => !refused.has(key(s, x))) ?? null;
+          if (next && INTERFACE_KINDS.has(next.kind) && progsOf(next) === same) {
+            chosen[i] = c = next;
+            continue;
+          }
+          if (!next && s.required) throw requiredError(s, refused, key);
+          retry = true;
         }
       });
       if (retry) {
@@ -273,7 +336,7 @@ export function attachSlots(what: string, slots: readonly HookSlot[], open: () =
           tried: s.candidates.map((x, j) => ({
             hook: hookName(x),
             outcome: j < idx ? 'refused' : j === idx ? 'serves' : 'not tried',
-            reason: j < idx ? refused.get(key(s, x)) ?? '' : '',
+            reason: j < idx ? refused.get(key(s, x))?.refused ?? '' : '',
           })),
         };
       });
@@ -283,6 +346,6 @@ export function attachSlots(what: string, slots: readonly HookSlot[], open: () =
       throw e;
     }
   }
-  const reasons = slots.flatMap((s) => s.candidates.map((c) => `${s.name} ${hookName(c)}: ${refused.get(key(s, c)) ?? '?'}`));
+  const reasons = slots.flatMap((s) => s.candidates.map((c) => `${s.name} ${hookName(c)}: ${refused.get(key(s, c))?.refused ?? '?'}`));
   throw new XtError(`${what}: the kernel serves none of the hooks: ${reasons.join('; ')}`, EXIT.FEATURE);
 }

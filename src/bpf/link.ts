@@ -3,15 +3,14 @@
  * (XDP links, tcx links), so the kernel detaches it when the process dies, even on SIGKILL; older
  * kernels get a classic TC filter (clsact + cls_bpf through libbpf's bpf_tc_* API), removed on exit.
  *
- * Where several ways can serve, the candidates are data in preference order (`Candidate[]`) and
- * `firstThatAttaches` takes the first that does, keeping each refusal's reason for --verbose and
- * `xtrace probe`. XTRACE_DISABLE_HOOKS=name,... refuses candidates by name (to exercise a fallback).
+ * Each function here attaches one way and returns the link or the kernel's refusal; which way is tried
+ * first, and what follows a refusal, is data in the modes' hook slots (src/bpf/hooks.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { readSync } from 'node:fs';
 import { EXIT, XtError } from '../errors.js';
 import { log } from '../log.js';
-import { MissingSymbol, type Ptr, c, errno, lib, strerror } from './native.js';
+import { type Ptr, c, errno, lib, strerror } from './native.js';
 import type { BpfObject } from './object.js';
 
 const BPF_XDP = 37;
@@ -58,57 +57,16 @@ export interface Refusal {
   final?: boolean;
 }
 
-export interface Candidate<T> {
-  name: string;
-  attach(): T | Refusal;
-}
-
+/** A hook tried: how it went ("refused" with the kernel's reason). */
 export interface Tried {
   name: string;
   outcome: 'serves' | 'refused' | 'not tried';
   reason: string;
 }
 
-export interface Chosen<T> {
-  value: T;
-  name: string;
-  tried: Tried[];
-}
-
-const isRefusal = (x: unknown): x is Refusal => typeof x === 'object' && x !== null && 'refused' in x;
-
+/** XTRACE_DISABLE_HOOKS=name,...: hook kinds refused before anything is tried (to exercise a fallback). */
 export function disabledHooks(): Set<string> {
   return new Set((process.env.XTRACE_DISABLE_HOOKS ?? '').split(',').map((s) => s.trim()).filter(Boolean));
-}
-
-/** Tries the candidates in order; returns the first that attaches, or throws with every reason. */
-export function firstThatAttaches<T>(what: string, candidates: ReadonlyArray<Candidate<T>>, fail: (tried: Tried[], last: Refusal) => XtError): Chosen<T> {
-  const tried: Tried[] = [];
-  const off = disabledHooks();
-  let last: Refusal = { refused: 'no candidate' };
-  for (const cand of candidates) {
-    if (off.has(cand.name)) {
-      tried.push({ name: cand.name, outcome: 'refused', reason: 'turned off by XTRACE_DISABLE_HOOKS' });
-      continue;
-    }
-    let r: T | Refusal;
-    try {
-      r = cand.attach();
-    } catch (e) {
-      if (!(e instanceof MissingSymbol)) throw e;
-      r = { refused: e.message };
-    }
-    if (!isRefusal(r)) {
-      tried.push({ name: cand.name, outcome: 'serves', reason: '' });
-      for (const rest of candidates.slice(tried.length)) tried.push({ name: rest.name, outcome: 'not tried', reason: '' });
-      log.debug(`${what}: ${tried.map((t) => `${t.name} ${t.outcome}${t.reason ? ` (${t.reason})` : ''}`).join(', ')}`);
-      return { value: r, name: cand.name, tried };
-    }
-    last = r;
-    tried.push({ name: cand.name, outcome: 'refused', reason: r.refused });
-    if (r.final) break;
-  }
-  throw fail(tried, last);
 }
 
 /** Link and program ids of a bpf_link fd (bpf_link_info: type, id, prog_id). */
@@ -153,7 +111,8 @@ function linkCreateOpts(flags: number): Buffer {
 
 const kernelSaid = (rc: number, final = rc === -EPERM): Refusal => ({ refused: strerror(rc), errno: -rc, final });
 
-function attachError(what: string, iface: string, tried: Tried[], last: Refusal): XtError {
+/** One line for an interface hook no way could serve: exit 3 without privilege, 1 when another program holds it, else 4. */
+export function attachError(what: string, iface: string, tried: readonly Tried[], last: Refusal): XtError {
   const reasons = tried.filter((t) => t.outcome === 'refused').map((t) => `${t.name}: ${t.reason}`).join('; ');
   if (last.errno === EPERM) return new XtError(`cannot attach ${what} to ${iface}: ${reasons} (needs root or CAP_BPF+CAP_NET_ADMIN)`, EXIT.PRIVILEGE);
   if (last.errno === EBUSY || last.errno === EEXIST)
@@ -163,27 +122,13 @@ function attachError(what: string, iface: string, tried: Tried[], last: Refusal)
 
 export type XdpMode = 'auto' | 'native' | 'generic';
 
-/** XDP as a link: native, then generic (mode auto), or just the one asked for. */
-export function attachXdp(progFd: number, iface: string, ifindex: number, mode: XdpMode): Link {
-  const cand = (name: 'native' | 'generic', flags: number): Candidate<Link> => ({
-    name: `xdp/${name}`,
-    attach: () => {
-      const fd = lib.linkCreate(progFd, ifindex, BPF_XDP, linkCreateOpts(flags)) as number;
-      if (fd >= 0) return new FdLink(iface, `xdp/${name}`, fd);
-      const r = kernelSaid(fd, fd === -EPERM || fd === -EBUSY || fd === -EEXIST);
-      // the driver's answer for an MTU past what its single-buffer XDP takes (jumbo frames)
-      return fd === -ERANGE && name === 'native' ? { ...r, refused: `${r.refused}: the MTU is too large for this driver's native XDP` } : r;
-    },
-  });
-  const chain = [...(mode !== 'generic' ? [cand('native', XDP_FLAGS_DRV_MODE)] : []), ...(mode !== 'native' ? [cand('generic', XDP_FLAGS_SKB_MODE)] : [])];
-  const r = firstThatAttaches(`${iface} ingress`, chain, (tried, last) => attachError(`XDP (--xdp-mode ${mode})`, iface, tried, last));
-  const native = r.tried.find((t) => t.name === 'xdp/native');
-  if (r.name === 'xdp/generic' && native?.outcome === 'refused') {
-    log.info(`${iface}: native XDP not available (${native.reason}), falling back to generic XDP`);
-  }
-  if (r.name === 'xdp/generic')
-    log.warn(`${iface}: generic XDP counts a GRO/GSO packet as one frame (bytes with one set of headers); --ingress-hook tc counts wire frames`);
-  return r.value;
+/** XDP as a link in one mode. EPERM and a program already there (EBUSY, EEXIST) are final: the other mode would fail the same way. */
+export function attachXdpLink(progFd: number, iface: string, ifindex: number, mode: 'native' | 'generic'): Link | Refusal {
+  const fd = lib.linkCreate(progFd, ifindex, BPF_XDP, linkCreateOpts(mode === 'native' ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE)) as number;
+  if (fd >= 0) return new FdLink(iface, `xdp/${mode}`, fd);
+  const r = kernelSaid(fd, fd === -EPERM || fd === -EBUSY || fd === -EEXIST);
+  // the driver's answer for an MTU past what its single-buffer XDP takes (jumbo frames)
+  return fd === -ERANGE && mode === 'native' ? { ...r, refused: `${r.refused}: the MTU is too large for this driver's native XDP` } : r;
 }
 
 /** A classic cls_bpf filter; on destroy only this filter is deleted (the clsact qdisc and others' filters stay). */
@@ -241,38 +186,26 @@ function tcOpts(progFd: number): Buffer {
 
 export type TcDir = 'ingress' | 'egress';
 
-/** TC hooks in order of preference: tcx links, then a classic clsact filter. */
-function tcChain(fd: number, iface: string, ifindex: number, dir: TcDir): Array<Candidate<Link>> {
-  return [
-    {
-      name: 'tcx',
-      attach: () => {
-        const link = lib.linkCreate(fd, ifindex, dir === 'egress' ? BPF_TCX_EGRESS : BPF_TCX_INGRESS, null) as number;
-        return link >= 0 ? new FdLink(iface, `tcx/${dir}`, link) : kernelSaid(link);
-      },
-    },
-    {
-      name: 'tc',
-      attach: () => {
-        const hook = tcHook(ifindex, dir === 'egress' ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-        const rc = lib.tcHookCreate(hook) as number; // creates clsact, or finds it (EEXIST)
-        if (rc < 0 && rc !== -EEXIST) return kernelSaid(rc);
-        const created = rc === 0;
-        const o = tcOpts(fd);
-        const at = lib.tcAttach(hook, o) as number;
-        if (at < 0) {
-          if (created) lib.tcHookDestroy(tcHook(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS));
-          return kernelSaid(at);
-        }
-        log.warn(`${iface}: this kernel has no tcx links; ${dir} uses a classic TC filter, which outlives a SIGKILLed xtrace`);
-        return new TcFilter(iface, `tc/${dir}`, o.readUInt32LE(16), hook, o.readUInt32LE(20), o.readUInt32LE(24), created);
-      },
-    },
-  ];
+/** A tcx link (6.6+). */
+export function attachTcx(progFd: number, iface: string, ifindex: number, dir: TcDir): Link | Refusal {
+  const link = lib.linkCreate(progFd, ifindex, dir === 'egress' ? BPF_TCX_EGRESS : BPF_TCX_INGRESS, null) as number;
+  return link >= 0 ? new FdLink(iface, `tcx/${dir}`, link) : kernelSaid(link);
 }
 
-export function attachTc(progFd: number, iface: string, ifindex: number, dir: TcDir): Link {
-  return firstThatAttaches(`${iface} ${dir}`, tcChain(progFd, iface, ifindex, dir), (tried, last) => attachError(`the TC ${dir} program`, iface, tried, last)).value;
+/** A classic clsact filter (before tcx), through libbpf's bpf_tc_* API. */
+export function attachTcFilter(progFd: number, iface: string, ifindex: number, dir: TcDir): Link | Refusal {
+  const hook = tcHook(ifindex, dir === 'egress' ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+  const rc = lib.tcHookCreate(hook) as number; // creates clsact, or finds it (EEXIST)
+  if (rc < 0 && rc !== -EEXIST) return kernelSaid(rc);
+  const created = rc === 0;
+  const o = tcOpts(progFd);
+  const at = lib.tcAttach(hook, o) as number;
+  if (at < 0) {
+    if (created) lib.tcHookDestroy(tcHook(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS));
+    return kernelSaid(at);
+  }
+  log.warn(`${iface}: this kernel has no tcx links; ${dir} uses a classic TC filter, which outlives a SIGKILLed xtrace`);
+  return new TcFilter(iface, `tc/${dir}`, o.readUInt32LE(16), hook, o.readUInt32LE(20), o.readUInt32LE(24), created);
 }
 
 export interface HookState {

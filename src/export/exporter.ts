@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import { usageError } from '../errors.js';
 import { log } from '../log.js';
+import type { Sink } from '../records/index.js';
 import { type Metric, MetricsEndpoint, MetricsRegistry } from './prometheus.js';
 import { type PushAuth, type PushTarget, Pusher, pushStats } from './push.js';
 
@@ -23,7 +24,8 @@ export interface ExportOptions {
 /** How long the last push may take at exit. */
 const EXIT_PUSH_MS = 3000;
 
-export class Exporter {
+/** A Sink of metrics: records() takes an interval's (the last one is served and pushed); it has no per-packet ones. */
+export class Exporter implements Sink<Metric, never> {
   private constructor(
     private readonly registry: MetricsRegistry,
     private readonly endpoint: MetricsEndpoint | null,
@@ -50,9 +52,13 @@ export class Exporter {
 
   private queued: Promise<void> = Promise.resolve();
 
+  event(): void {}
+
+  flush(): void {}
+
   /** The mode's metrics of this interval: served from now on, and pushed. */
-  set(metrics: Metric[]): void {
-    this.registry.set(metrics);
+  records(metrics: readonly Metric[]): void {
+    this.registry.set([...metrics]);
     if (this.pushers.length === 0) return;
     const ts = Date.now();
     this.queued = this.registry.samples().then(
@@ -67,7 +73,7 @@ export class Exporter {
 
   /**
    * A run that ends by itself (every limited process exited, every interface gone) serves its final
-   * values to one more scrape: waits until a scrape begun after the last set() has been answered, at
+   * values to one more scrape: waits until a scrape begun after the last records() has been answered, at
    * most `ms` (or until `abort` resolves: a signal). Without --metrics-listen, at once.
    */
   async lastScrape(ms: number, abort: Promise<unknown>): Promise<void> {
@@ -77,7 +83,7 @@ export class Exporter {
     log.info(scraped ? 'the final values were scraped' : 'no scrape came for the final values');
   }
 
-  /** After the last set(): its push, and what still waits, for at most a few seconds. */
+  /** After the last records(): its push, and what still waits, for at most a few seconds. */
   async close(): Promise<void> {
     await this.queued;
     await Promise.all(this.pushers.map((p) => p.close(EXIT_PUSH_MS)));

@@ -42,10 +42,16 @@ export type StopReason = NodeJS.Signals | 'EPIPE';
  * third exits at once, saying so (bpf_links go with the process; a classic TC filter would stay).
  */
 export function untilStopped(): Promise<StopReason> {
-  return new Promise((resolve) => {
-    let signals = 0;
-    let stopping = false;
-    const onSignal = (sig: NodeJS.Signals): void => {
+  return stopSignals().stopped;
+}
+
+/** untilStopped's handlers, and a way to take them off (a run that has ended, in a process that goes on). */
+export function stopSignals(): { stopped: Promise<StopReason>; dispose(): void } {
+  let signals = 0;
+  let stopping = false;
+  let onSignal: (sig: NodeJS.Signals) => void = () => undefined;
+  const stopped = new Promise<StopReason>((resolve) => {
+    onSignal = (sig) => {
       signals++;
       if (!stopping) {
         stopping = true;
@@ -56,13 +62,21 @@ export function untilStopped(): Promise<StopReason> {
         process.exit(EXIT.FAILURE);
       }
     };
-    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
     onStdoutClosed(() => {
       if (stopping) return;
       stopping = true;
       resolve('EPIPE');
     });
   });
+  const sigs = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const s of sigs) process.on(s, onSignal);
+  return {
+    stopped,
+    dispose: () => {
+      stopping = true;
+      for (const s of sigs) process.off(s, onSignal);
+    },
+  };
 }
 
 /** A built kernel object: $XTRACE_BPF_DIR/NAME, or build/bpf/NAME beside the app. */

@@ -1,15 +1,12 @@
 /** Renderers for the limit mode's records: text (the earlier tool's event lines) and json. */
 import type { LimitCounters, LimitEventRecord, LimitStatsRecord, LimitSummaryRecord } from '../records/index.js';
 import { humanBytes } from './human.js';
+import type { Sink } from '../records/index.js';
 import { out } from './stdout.js';
 
 export type LimitOutput = 'text' | 'json';
 
-export interface LimitSink {
-  event(r: LimitEventRecord): void;
-  records(rs: Array<LimitStatsRecord | LimitSummaryRecord>): void;
-  flush(): void;
-}
+export type LimitSink = Sink<LimitStatsRecord | LimitSummaryRecord, LimitEventRecord>;
 
 const VIA: Record<string, string> = { sock_create: 'at socket creation', send: 'at its first send', recv: 'at its first receive', learnt: 'from its learnt IP:port' };
 const who = (r: { pid: number; comm: string }): string => `PID=${r.pid} (${r.comm})`;

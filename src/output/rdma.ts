@@ -1,6 +1,7 @@
 /** Renderers for the rdma and nccl modes. */
 import type { NcclRecord, RdmaDeviceRecord, RdmaOut, RdmaRecord } from '../records/index.js';
 import { columns, humanBits } from './human.js';
+import type { Sink } from '../records/index.js';
 import { out } from './stdout.js';
 
 const bits = (bytesPerS: number | undefined): string => (bytesPerS === undefined ? '-' : humanBits(bytesPerS * 8));
@@ -54,9 +55,11 @@ export function ncclTable(rs: NcclRecord[]): string {
   return [t, '  (* maps libnccl)'].join('\n');
 }
 
-export function makeRdmaSink(format: 'table' | 'json' | 'text', write: (s: string) => void = out): (rs: RdmaOut[]) => void {
-  if (format === 'json') return (rs) => write(rs.map((r) => JSON.stringify(r)).join('\n') + (rs.length ? '\n' : ''));
-  return (rs) => {
+/** The rdma and nccl modes' records (they have no per-packet ones). */
+export function makeRdmaSink(format: 'table' | 'json' | 'text', write: (s: string) => void = out): Sink<RdmaOut, never> {
+  const none = (): void => undefined;
+  if (format === 'json') return { records: (rs) => write(rs.map((r) => JSON.stringify(r)).join('\n') + (rs.length ? '\n' : '')), event: none, flush: none };
+  const records = (rs: readonly RdmaOut[]): void => {
     const lines: string[] = [];
     for (const r of rs) {
       if (r.type === 'rdma_device') lines.push(deviceBlock(r));
@@ -78,4 +81,5 @@ export function makeRdmaSink(format: 'table' | 'json' | 'text', write: (s: strin
     }
     if (lines.length) write(lines.join('\n') + '\n');
   };
+  return { records, event: none, flush: none };
 }

@@ -1,16 +1,13 @@
 /** Renderers for the stack mode's records: table (default), json (one object a line), text. */
 import type { StackCounters, StackHooksRecord, StackRecord, StackStatsRecord, StackSummaryRecord, StageStats } from '../records/index.js';
 import { columns } from './human.js';
+import type { Sink } from '../records/index.js';
 import { lineBatcher, out } from './stdout.js';
 
 export type StackOutput = 'table' | 'json' | 'text';
 type StackInterval = StackStatsRecord | StackSummaryRecord | StackHooksRecord;
 
-export interface StackSink {
-  event(r: StackRecord): void;
-  records(rs: StackInterval[]): void;
-  flush(): void;
-}
+export type StackSink = Sink<StackInterval, StackRecord>;
 
 /** `12:34:56.789012` from an ISO time with microseconds appended by the mode */
 const clock = (ts: string): string => ts.slice(11, 26).replace('Z', '');

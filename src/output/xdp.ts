@@ -2,6 +2,7 @@
 import type { Counters, FlowRecord, IpRecord, PacketRecord, XdpRecord } from '../records/index.js';
 import { columns, humanBits, humanBytes, humanCount } from './human.js';
 import { etherTypeName, protoLabel } from '../records/index.js';
+import type { Sink } from '../records/index.js';
 import { lineBatcher, out } from './stdout.js';
 
 export const OUTPUTS = ['table', 'json', 'text'] as const;
@@ -89,13 +90,6 @@ export function countersLine(c: Counters): string {
   return `in ${plural(c.rx_packets, 'packet')} ${humanBytes(c.rx_bytes)}, out ${plural(c.tx_packets, 'packet')} ${humanBytes(c.tx_bytes)}${odd.length ? ` (${odd.join(', ')})` : ''}; ${plural(c.flows, 'flow')} (${c.flows_evicted} evicted)${ev}`;
 }
 
-export interface Sink {
-  /** one interval (or the final one): flows, watched IPs, counters */
-  interval(records: XdpRecord[]): void;
-  packet(p: PacketRecord): void;
-  /** -o json only: a packet's line already written (src/output/packet.ts), newline included */
-  packetLine?: (line: string) => void;
-}
 
 /** Strings that JSON writes as they are, between quotes */
 const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
@@ -119,15 +113,21 @@ export function packetJson(p: PacketRecord): string {
   return `${s}}`;
 }
 
-export function makeSink(format: OutputFormat, write: (s: string) => void = out): Sink {
+/**
+ * The xdp mode's records: an interval's (flows, watched IPs, counters) or the final one as a table,
+ * text or JSON lines; packets as lines (with -o json, `line` takes them already written: the mode's
+ * fast path).
+ */
+export function makeSink(format: OutputFormat, write: (s: string) => void = out): Sink<XdpRecord, PacketRecord> {
   const packets = lineBatcher(write);
   if (format === 'json')
     return {
-      interval: (rs) => (packets.flush(), write(rs.map((r) => JSON.stringify(r)).join('\n') + (rs.length ? '\n' : ''))),
-      packet: (p) => packets.push(packetJson(p) + '\n'),
-      packetLine: (line) => packets.push(line),
+      records: (rs) => (packets.flush(), write(rs.map((r) => JSON.stringify(r)).join('\n') + (rs.length ? '\n' : ''))),
+      event: (p) => packets.push(packetJson(p) + '\n'),
+      line: (line) => packets.push(line),
+      flush: packets.flush,
     };
-  const render = (rs: XdpRecord[]): string => {
+  const render = (rs: readonly XdpRecord[]): string => {
     const out: string[] = [];
     const flows = rs.filter((r): r is FlowRecord => r.type === 'flow');
     for (const r of rs) {
@@ -143,5 +143,9 @@ export function makeSink(format: OutputFormat, write: (s: string) => void = out)
     for (const r of rs) if (r.type === 'ip') out.push(ipBlock(r));
     return out.join('\n') + '\n';
   };
-  return { interval: (rs) => (packets.flush(), write(render(rs))), packet: (p) => packets.push(packetLine(p) + '\n') };
+  return {
+    records: (rs) => (packets.flush(), write(render(rs))),
+    event: (p) => packets.push(packetLine(p) + '\n'),
+    flush: packets.flush,
+  };
 }

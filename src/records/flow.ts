@@ -102,6 +102,8 @@ export interface StatsRecord extends Counters {
 
 export interface SummaryRecord extends Counters {
   type: 'summary';
+  /** every mode's summary names its mode (added with the mode session; the others had it) */
+  mode: 'xdp';
   ts: string;
   duration_s: number;
   interfaces: string[];

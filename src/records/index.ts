@@ -7,3 +7,4 @@ export * from './rdma.js';
 export * from './stack.js';
 export * from './limit.js';
 export * from './names.js';
+export * from './sink.js';

@@ -111,9 +111,9 @@ describe('renderers', () => {
     const out: string[] = [];
     const sink = makeSink('json', (s) => out.push(s));
     const summary = { type: 'summary', ts: 't', duration_s: 1, interfaces: ['eth0'], attached: [], vanished: [] } as unknown as SummaryRecord;
-    sink.interval([flowRec, summary]);
-    sink.packet(pkt({}));
-    sink.packet(pkt({ sport: 1 }));
+    sink.records([flowRec, summary]);
+    sink.event(pkt({}));
+    sink.event(pkt({ sport: 1 }));
     assert.equal(out.length, 1); // not yet
     await new Promise((r) => setImmediate(r));
     assert.equal(out.length, 2); // both packets in one write

@@ -1,20 +1,19 @@
 /** limit mode: options -> buckets and hooks -> events and per-interval stats -> records; on exit the limit is gone. */
 import { type Attached, type HookSlot, attachSlots } from '../../bpf/hooks.js';
-import { type Link, linkInfo, progId } from '../../bpf/link.js';
+import { type Link, progId } from '../../bpf/link.js';
 import { lookup, perCpuStride, remove, sumU64, update } from '../../bpf/maps.js';
 import { netnsOf, ownNetns } from '../../bpf/netns.js';
 import { BpfObject } from '../../bpf/object.js';
-import { RingReader } from '../../bpf/ringbuf.js';
 import { EXIT, XtError, usageError } from '../../errors.js';
 import { limitMetrics } from '../../export/limit.js';
-import { Exporter } from '../../export/exporter.js';
 import { hookMetrics } from '../../export/prometheus.js';
 import { log } from '../../log.js';
 import { formatAddr } from '../../options/index.js';
 import type { Resolved } from '../../options/spec.js';
 import { makeLimitSink, rateBoth } from '../../output/limit.js';
 import { type LimitCounters, type LimitEventName, type LimitEventRecord, type LimitSummaryRecord, ipProtoLabel } from '../../records/index.js';
-import { defaultObject, requireBpfPrivilege, signalReady, untilStopped, wallClock } from '../common.js';
+import { defaultObject } from '../common.js';
+import { Session } from '../session.js';
 import { decodeLimitEvent, encodeLearnKey, encodeLearnVal, encodeLimitConfig, sumCounters } from './codec.js';
 import { LIMIT_EV, LIMIT_STAT, LIMIT_VIA } from './layout.js';
 import type { LIMIT_OPTIONS } from './options.js';
@@ -67,7 +66,6 @@ async function containerCgroup(name: string, root: string): Promise<string> {
   return dir;
 }
 
-const EXIT_DRAIN_MS = 300;
 /** How long a run that ended by itself serves its final values, waiting for one more scrape. */
 const LAST_SCRAPE_MS = 30_000;
 
@@ -82,67 +80,56 @@ export function attachLimit(slots: HookSlot[], config: Buffer): Attached {
 
 export async function runLimit(o: LimitOptions): Promise<void> {
   const { rate } = plan(o);
-  requireBpfPrivilege('limit');
-  // the hierarchy (through PID 1's mounts under `ip netns exec`, which mounts a fresh /sys); netfilter needs none
-  const cg = findCgroup2();
-  const root = cg.root;
-  if (!root && (o.hook === 'cgroup' || !o.pid)) throw new XtError(`limit: ${cg.why}; --hook netfilter (-p only) needs none`, EXIT.FEATURE);
-  const cgroupDir = o.cgroup ?? (o.container ? await containerCgroup(o.container, root!) : undefined);
-  const egress = o.direction === 'egress';
-  const pids = o.pid ?? [];
-  // Netfilter hooks see one network namespace: they go in each one a -p process is in (a process in
-  // another namespace would otherwise pass unseen while the limit said it held).
-  const own = ownNetns();
-  const namespaces = new Map<number, { path: string | null; pids: number[] }>();
-  for (const pid of pids) {
-    let ns;
-    try {
-      ns = netnsOf(`/proc/${pid}/ns/net`);
-    } catch (e) {
-      throw usageError(`-p/--pid: cannot read the network namespace of process ${pid} (${(e as NodeJS.ErrnoException).code}): has it exited?`);
+  const session = new Session('limit', { bpf: true });
+  await session.run(o, async (metrics) => {
+    // the hierarchy (through PID 1's mounts under `ip netns exec`, which mounts a fresh /sys); netfilter needs none
+    const cg = findCgroup2();
+    const root = cg.root;
+    if (!root && (o.hook === 'cgroup' || !o.pid)) throw new XtError(`limit: ${cg.why}; --hook netfilter (-p only) needs none`, EXIT.FEATURE);
+    const cgroupDir = o.cgroup ?? (o.container ? await containerCgroup(o.container, root!) : undefined);
+    const egress = o.direction === 'egress';
+    const pids = o.pid ?? [];
+    // Netfilter hooks see one network namespace: they go in each one a -p process is in (a process in
+    // another namespace would otherwise pass unseen while the limit said it held).
+    const own = ownNetns();
+    const namespaces = new Map<number, { path: string | null; pids: number[] }>();
+    for (const pid of pids) {
+      let ns;
+      try {
+        ns = netnsOf(`/proc/${pid}/ns/net`);
+      } catch (e) {
+        throw usageError(`-p/--pid: cannot read the network namespace of process ${pid} (${(e as NodeJS.ErrnoException).code}): has it exited?`);
+      }
+      const entry = namespaces.get(ns.ino) ?? { path: ns.ino === own.ino ? null : ns.path, pids: [] };
+      entry.pids.push(pid);
+      namespaces.set(ns.ino, entry);
     }
-    const entry = namespaces.get(ns.ino) ?? { path: ns.ino === own.ino ? null : ns.path, pids: [] };
-    entry.pids.push(pid);
-    namespaces.set(ns.ino, entry);
-  }
-  const burstNs = BigInt(Math.round(o.timescale * 1e9));
-  const config = encodeLimitConfig({
-    rate,
-    burstNs,
-    markNs: burstNs / 2n,
-    eventLimit: o.eventLimit,
-    egress,
-    congestionSignal: o.congestionSignal,
-    wholeCgroup: cgroupDir !== undefined,
-    needLearn: o.hook !== 'cgroup',
-    quiet: o.quiet,
-    pace: o.congestionSignal,
-  });
-  const stopped = untilStopped();
-  const slots = limitSlots({
-    hook: o.hook,
-    egress,
-    enforceDir: cgroupDir ?? root,
-    cgroupMissing: cg.why,
-    netns: [...namespaces.values()].map((n) => n.path),
-    pids: cgroupDir ? null : { root, children: o.children },
-    pace: o.congestionSignal,
-  });
-  const attached = attachLimit(slots, config);
-  const { obj } = attached;
-  const links: Link[] = attached.links;
-  let ring: RingReader | null = null;
-  let metrics: Exporter | null = null;
-  let pacing: Pacing | null = null;
-  const detachAll = (): void => {
-    // the hooks first (no socket is queued after), then every paced socket gets its own settings back
-    const iter = links.filter((l) => l.kind === 'iter');
-    for (const l of links.filter((x) => x.kind !== 'iter').reverse()) l.destroy();
-    pacing?.restore();
-    for (const l of iter) l.destroy();
-    links.length = 0;
-  };
-  try {
+    const burstNs = BigInt(Math.round(o.timescale * 1e9));
+    const config = encodeLimitConfig({
+      rate,
+      burstNs,
+      markNs: burstNs / 2n,
+      eventLimit: o.eventLimit,
+      egress,
+      congestionSignal: o.congestionSignal,
+      wholeCgroup: cgroupDir !== undefined,
+      needLearn: o.hook !== 'cgroup',
+      quiet: o.quiet,
+      pace: o.congestionSignal,
+    });
+    const slots = limitSlots({
+      hook: o.hook,
+      egress,
+      enforceDir: cgroupDir ?? root,
+      cgroupMissing: cg.why,
+      netns: [...namespaces.values()].map((n) => n.path),
+      pids: cgroupDir ? null : { root, children: o.children },
+      pace: o.congestionSignal,
+    });
+    const attached = attachLimit(slots, config);
+    const { obj, links } = attached;
+    session.own(() => obj.close());
+    session.attach(...links);
     const served = new Map(attached.choices.map((c) => [c.slot, c]));
     const enforce = served.get('enforce')!;
     const choiceText = attached.choices.map((c) => `${c.slot}=${c.serves ?? 'unavailable'}`).join(', ');
@@ -153,6 +140,7 @@ export async function runLimit(o: LimitOptions): Promise<void> {
       const why = enforce.tried.map((t) => `${t.hook}: ${t.reason}`).join('; ');
       throw new XtError(`limit: the kernel serves no enforcement hook (${why})`, EXIT.FEATURE);
     }
+    const enforcedAt: string = enforce.serves;
     if (pids.length && !served.get('sock_create')?.serves && !served.get('first_send')?.serves && !served.get('first_recv')?.serves)
       throw new XtError('limit: the kernel serves none of the hooks that attribute sockets to processes (-v says why)', EXIT.FEATURE);
     const linkOf = (prog: string): Link | undefined => {
@@ -166,8 +154,7 @@ export async function runLimit(o: LimitOptions): Promise<void> {
     }
 
     const sink = makeLimitSink(o.output);
-    const clock = wallClock();
-    const { startNs } = clock;
+    const { clock } = session;
     const direction = o.direction;
 
     // Buckets: one per -p process, or bucket 0 for the cgroup.
@@ -230,7 +217,7 @@ export async function runLimit(o: LimitOptions): Promise<void> {
     };
 
     const events = obj.map('limit_events');
-    ring = new RingReader().add({
+    session.rings().add({
       fd: events.fd,
       size: events.maxEntries,
       name: 'limit_events',
@@ -260,10 +247,8 @@ export async function runLimit(o: LimitOptions): Promise<void> {
         if (name === 'send' || name === 'drop') Object.assign(extra, { bytes: e.bytes, packets: 1, congestion_signal: e.via === 1 });
         emit(name, e.tgid || (targets[e.bucket]?.pid ?? 0), extra, e.tsNs);
       },
-    });
-    ring.start();
+    }).start();
 
-    metrics = await Exporter.start('limit', o);
     const hookSeries = hookMetrics(attached.choices);
 
     const counterBuf = Buffer.alloc(perCpuStride(obj.map('limit_counters').valueSize));
@@ -278,7 +263,9 @@ export async function runLimit(o: LimitOptions): Promise<void> {
     if (paceLink && unpaceLink) {
       // the namespaces of the limited processes: -p's and their children, or every process of the cgroup
       const nsPaths = (): string[] => (cgroupDir ? cgroupProcs(cgroupDir) : [...bucketOf.keys()]).map((pid) => `/proc/${pid}/ns/net`);
-      pacing = new Pacing(paceLink, unpaceLink, () => stat(LIMIT_STAT.XT_LS_PACE_ASKED), nsPaths);
+      const pacing = new Pacing(paceLink, unpaceLink, () => stat(LIMIT_STAT.XT_LS_PACE_ASKED), nsPaths);
+      // the hooks first (no socket is queued after), then every paced socket gets its own settings back
+      session.detachInSteps((l) => l.kind === 'iter', () => pacing.restore());
       pacing.start();
       log.info(egress ? 'TCP sockets are paced at the rate (SO_MAX_PACING_RATE), given back their own at exit' : "TCP sockets' receive window is clamped to what the rate carries in two round trips, given back at exit");
     } else if (o.congestionSignal && enforce.kind === 'cgroup')
@@ -316,58 +303,41 @@ export async function runLimit(o: LimitOptions): Promise<void> {
     });
 
     // every series from the first scrape after ready (at zero), not only after the first interval
-    metrics?.set([...limitMetrics(targets.map((t) => read(t)), evCounts()), ...hookSeries]);
+    metrics?.records([...limitMetrics(targets.map((t) => read(t)), evCounts()), ...hookSeries]);
     const what = cgroupDir ? `cgroup ${cgroupDir}` : pids.map((p) => `PID ${p} (${commOf(p)})`).join(', ');
-    signalReady(o.readyFile, `limiting ${what} to ${rateBoth(rate)} ${direction} (burst ${o.timescale} s) at ${enforce.serves}`, links.map(linkInfo));
-
-    let seen = { suppressed: 0, lost: 0 };
-    const tick = (): void => {
-      ring?.drain();
-      for (const pid of [...bucketOf.keys()]) if (!alive(pid)) left(pid, 'exited');
-      if (!cgroupDir) learnUdp();
-      const rows = targets.map((t) => read(t));
-      sink.records(rows.map((r) => ({ type: 'limit', ts: new Date().toISOString(), event: 'stats', ...r })));
-      const ev = evCounts();
-      metrics?.set([...limitMetrics(rows, ev), ...hookSeries]);
-      const sup = ev.events_suppressed - seen.suppressed;
-      const lost = ev.events_lost - seen.lost;
-      if ((sup > 0 || lost > 0) && !o.quiet)
-        log.warn(`${sup} events over --event-limit ${o.eventLimit}/s suppressed, ${lost} lost (ring buffer full) in the last ${o.intervalMs} ms; counts in the summary`);
-      seen = { suppressed: ev.events_suppressed, lost: ev.events_lost };
+    const warnEvents = session.eventWarner('--event-limit', o.eventLimit, o.intervalMs, o.quiet);
+    return {
+      ready: `limiting ${what} to ${rateBoth(rate)} ${direction} (burst ${o.timescale} s) at ${enforcedAt}`,
+      stopping: 'removing the limit',
+      ended: gone.then(() => ({ why: 'gone', say: 'every limited process has exited' })),
+      tick: () => {
+        session.rings().drain();
+        for (const pid of [...bucketOf.keys()]) if (!alive(pid)) left(pid, 'exited');
+        if (!cgroupDir) learnUdp();
+        const rows = targets.map((t) => read(t));
+        sink.records(rows.map((r) => ({ type: 'limit', ts: new Date().toISOString(), event: 'stats', ...r })));
+        const ev = evCounts();
+        metrics?.records([...limitMetrics(rows, ev), ...hookSeries]);
+        warnEvents(ev);
+      },
+      finish: async (why) => {
+        // the final values for the scraper (and the last push)
+        metrics?.records([...limitMetrics(targets.map((t) => read(t)), evCounts()), ...hookSeries]);
+        const durationS = session.durationS();
+        const summary: LimitSummaryRecord = {
+          ...session.summaryBase(),
+          hook: enforcedAt,
+          limits: targets.map((t) => read(t, durationS)),
+          sockets_tagged: stat(LIMIT_STAT.XT_LS_TAGGED),
+          sockets_paced: stat(LIMIT_STAT.XT_LS_PACED),
+          sockets_restored: stat(LIMIT_STAT.XT_LS_RESTORED),
+          ...evCounts(),
+        };
+        sink.records([summary]);
+        sink.flush();
+        // ended by itself (no signal): a scraper has not seen the last interval yet
+        if (why === 'gone') await metrics?.lastScrape(LAST_SCRAPE_MS, session.stopped);
+      },
     };
-    const timer = setInterval(tick, o.intervalMs);
-    const why = await Promise.race([stopped, gone]);
-    clearInterval(timer);
-    log.info(`${why === 'gone' ? 'every limited process has exited' : why === 'EPIPE' ? 'stdout closed' : why}: removing the limit`);
-    detachAll();
-    if (why === 'EPIPE') return;
-    ring.drainUntil(performance.now() + EXIT_DRAIN_MS);
-    // the final values for the scraper (and the last push)
-    metrics?.set([...limitMetrics(targets.map((t) => read(t)), evCounts()), ...hookSeries]);
-    const durationS = Number(process.hrtime.bigint() - startNs) / 1e9;
-    const summary: LimitSummaryRecord = {
-      type: 'summary',
-      mode: 'limit',
-      ts: new Date().toISOString(),
-      duration_s: Math.round(durationS * 100) / 100,
-      hook: enforce.serves,
-      limits: targets.map((t) => read(t, durationS)),
-      sockets_tagged: stat(LIMIT_STAT.XT_LS_TAGGED),
-      sockets_paced: stat(LIMIT_STAT.XT_LS_PACED),
-      sockets_restored: stat(LIMIT_STAT.XT_LS_RESTORED),
-      ...evCounts(),
-    };
-    sink.records([summary]);
-    sink.flush();
-    // ended by itself (no signal): a scraper has not seen the last interval yet
-    if (why === 'gone') await metrics?.lastScrape(LAST_SCRAPE_MS, stopped);
-  } catch (e) {
-    if (e instanceof XtError) throw e;
-    throw new XtError(`limit: ${(e as Error).message}`);
-  } finally {
-    detachAll();
-    ring?.close();
-    obj.close();
-    await metrics?.close();
-  }
+  });
 }

@@ -1,14 +1,13 @@
 /** rdma and nccl modes: sysfs -> sampler -> records -> sinks. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { XtError, featureError, usageError } from '../../errors.js';
+import { featureError, usageError } from '../../errors.js';
 import { infinibandMetrics } from '../../export/infiniband.js';
-import { Exporter } from '../../export/exporter.js';
 import type { Resolved } from '../../options/spec.js';
 import { makeRdmaSink } from '../../output/rdma.js';
 import type { RdmaOut } from '../../records/index.js';
 import { type Roots, discover, ibdev2netdevLine, listDevices, rdmaProcesses } from '../../sysfs/rdma.js';
-import { signalReady, untilStopped } from '../common.js';
+import { Session } from '../session.js';
 import type { NCCL_OPTIONS } from './options.js';
 import { AlertTracker, deviceRecord, ncclRecords, rdmaRecord } from './records.js';
 import { RdmaSampler } from './sampler.js';
@@ -16,7 +15,6 @@ import { RdmaSampler } from './sampler.js';
 export type RdmaOptions = Resolved<typeof NCCL_OPTIONS> & { view: 'rdma' | 'nccl' };
 
 export async function runRdma(o: RdmaOptions): Promise<void> {
-  const stopped = untilStopped();
   const roots: Roots = { sys: o.sysfsRoot, proc: o.procRoot };
   if (!existsSync(roots.sys)) throw usageError(`--sysfs-root: no directory ${roots.sys}`);
   const devs = listDevices(roots);
@@ -30,51 +28,34 @@ export async function runRdma(o: RdmaOptions): Promise<void> {
     throw usageError(`--port: no port ${o.port} on ${o.device ?? 'any device'} (ports: ${[...new Set(infos.flatMap((d) => d.ports.map((p) => p.port)))].join(', ')})`);
   const sink = makeRdmaSink(o.output);
   if (o.list) {
-    if (o.output === 'json') sink(infos.map((d) => deviceRecord(d, ts())));
+    if (o.output === 'json') sink.records(infos.map((d) => deviceRecord(d, ts())));
     else process.stdout.write(infos.flatMap((d) => d.ports.filter((p) => o.port === undefined || p.port === o.port).map(ibdev2netdevLine)).join('\n') + '\n');
     return;
   }
-  const metrics = await Exporter.start(o.view, o);
-  sink(infos.map((d) => deviceRecord(d, ts())));
-  const sampler = new RdmaSampler(roots, { device: o.device, port: o.port });
-  const now = (): number => Number(process.hrtime.bigint() / 1_000_000n);
-  const thresholds = { imbalanceRatio: o.imbalanceRatio, minGbps: o.minGbps, errorThreshold: o.errorThreshold };
-  const alerts = new AlertTracker();
-  const read = (): void => {
-    const { ports, events } = sampler.sample(now());
-    const t = ts();
-    const procs = o.view === 'nccl' ? rdmaProcesses(roots) : [];
-    const rdma = ports.map((p) => rdmaRecord(p, t, o.errorThreshold));
-    const recs: RdmaOut[] = events.map((message) => ({ type: 'rdma_event', ts: t, message }));
-    if (o.view === 'rdma') recs.push(...rdma);
-    else {
-      const rails = ncclRecords(ports, procs, t, thresholds);
-      recs.push(...alerts.update(rails, t), ...rails);
-    }
-    if (first) first = false;
-    else sink(recs);
-    metrics?.set(infinibandMetrics(mine().map((d) => deviceRecord(d, t)), rdma, procs));
-  };
-  let first = true;
-  read(); // the baseline for the first interval's deltas; the metrics have values from the start
-  let failure: Error | null = null;
-  let wake: (() => void) | null = null;
-  const timer = setInterval(() => {
-    try {
-      read();
-    } catch (e) {
-      failure = e as Error;
-      wake?.();
-    }
-  }, o.intervalMs);
-  signalReady(o.readyFile, `reading ${infos.map((d) => d.name).join(', ')} every ${o.intervalMs} ms`);
-  try {
-    const why = await Promise.race([stopped, new Promise<void>((r) => (wake = r))]);
-    clearInterval(timer);
-    if (failure) throw new XtError(`${o.view}: ${(failure as Error).message}`);
-    if (why !== 'EPIPE') read();
-  } finally {
-    clearInterval(timer);
-    await metrics?.close();
-  }
+  const session = new Session(o.view, { bpf: false });
+  await session.run(o, async (metrics) => {
+    sink.records(infos.map((d) => deviceRecord(d, ts())));
+    const sampler = new RdmaSampler(roots, { device: o.device, port: o.port });
+    const now = (): number => Number(process.hrtime.bigint() / 1_000_000n);
+    const thresholds = { imbalanceRatio: o.imbalanceRatio, minGbps: o.minGbps, errorThreshold: o.errorThreshold };
+    const alerts = new AlertTracker();
+    let first = true;
+    const read = (): void => {
+      const { ports, events } = sampler.sample(now());
+      const t = ts();
+      const procs = o.view === 'nccl' ? rdmaProcesses(roots) : [];
+      const rdma = ports.map((p) => rdmaRecord(p, t, o.errorThreshold));
+      const recs: RdmaOut[] = events.map((message) => ({ type: 'rdma_event', ts: t, message }));
+      if (o.view === 'rdma') recs.push(...rdma);
+      else {
+        const rails = ncclRecords(ports, procs, t, thresholds);
+        recs.push(...alerts.update(rails, t), ...rails);
+      }
+      if (first) first = false;
+      else sink.records(recs);
+      metrics?.records(infinibandMetrics(mine().map((d) => deviceRecord(d, t)), rdma, procs));
+    };
+    read(); // the baseline for the first interval's deltas; the metrics have values from the start
+    return { ready: `reading ${infos.map((d) => d.name).join(', ')} every ${o.intervalMs} ms`, tick: read, finish: read };
+  });
 }

@@ -2,12 +2,9 @@
 import { kernelEnum } from '../../bpf/btf.js';
 import { type Attached, type HookKind, type HookSlot, attachSlots } from '../../bpf/hooks.js';
 import { ownNetns } from '../../bpf/netns.js';
-import { type Link, linkInfo } from '../../bpf/link.js';
 import { MapDumper, lookup, perCpuStride, sumU64 } from '../../bpf/maps.js';
 import { BpfObject } from '../../bpf/object.js';
-import { RingReader } from '../../bpf/ringbuf.js';
 import { EXIT, XtError } from '../../errors.js';
-import { Exporter } from '../../export/exporter.js';
 import { hookMetrics } from '../../export/prometheus.js';
 import { stackMetrics } from '../../export/stack.js';
 import { log } from '../../log.js';
@@ -15,9 +12,10 @@ import type { NetnsArg } from '../../options/index.js';
 import type { Resolved } from '../../options/spec.js';
 import { makeStackSink } from '../../output/stack.js';
 import { onStdoutDrained, stdoutCongested } from '../../output/stdout.js';
-import type { StackCounters, StackHooksRecord, StackRecord, StackStatsRecord, StackSummaryRecord } from '../../records/index.js';
-import { defaultObject, requireBpfPrivilege, signalReady, untilStopped, wallClock } from '../common.js';
-import { encodeStackConfig, decodeStackEvent, sumStageValues } from './codec.js';
+import type { StackCounters, StackHooksRecord, StackRecord, StackSummaryRecord } from '../../records/index.js';
+import { defaultObject } from '../common.js';
+import { EXIT_DRAIN_MS, Session } from '../session.js';
+import { type StackEvent, encodeStackConfig, decodeStackEvent, sumStageValues } from './codec.js';
 import { STACK_STAT, STAGE } from './layout.js';
 import type { STACK_OPTIONS } from './options.js';
 import { STAGES, stageFunction } from './stages.js';
@@ -108,8 +106,6 @@ class Counters {
   }
 }
 
-const EXIT_DRAIN_MS = 300;
-
 /** The skb stages in path order: one that sees nothing while a later one counts packets is a hole in the path. */
 const PATH_STAGES = ['netif_receive_skb', 'ip_rcv_finish', 'ip_local_deliver', 'tcp_v4_do_rcv'];
 
@@ -136,23 +132,16 @@ export function silentStages(c: StackCounters, min = 10): string[] {
   });
   return out;
 }
-const round2 = (x: number): number => Math.round(x * 100) / 100;
-
 export async function runStack(opts: StackOptions): Promise<void> {
-  requireBpfPrivilege('stack');
-  const stopped = untilStopped();
-  if (opts.ip?.given) log.info(`-i/--ip: ${opts.ip.given} has host bits set; it stands for the network ${opts.ip.text}`);
-  const reasonName = dropReasonNames();
-  const config = encodeStackConfig({ rateLimit: opts.rateLimit, emit: !opts.stats, net: opts.ip, port: opts.port, netnsIno: opts.netns?.ino });
-  const attached = attachStages(config, opts.netns);
-  const { obj } = attached;
-  const links: Link[] = attached.links;
-  let ring: RingReader | null = null;
-  let metrics: Exporter | null = null;
-  const detachAll = (): void => {
-    while (links.length) links.pop()!.destroy();
-  };
-  try {
+  const session = new Session('stack', { bpf: true });
+  await session.run(opts, async (metrics) => {
+    if (opts.ip?.given) log.info(`-i/--ip: ${opts.ip.given} has host bits set; it stands for the network ${opts.ip.text}`);
+    const reasonName = dropReasonNames();
+    const config = encodeStackConfig({ rateLimit: opts.rateLimit, emit: !opts.stats, net: opts.ip, port: opts.port, netnsIno: opts.netns?.ino });
+    const attached = attachStages(config, opts.netns);
+    const { obj } = attached;
+    session.own(() => obj.close());
+    session.attach(...attached.links);
     const sink = makeStackSink(opts.output);
     const hooks = attached.choices.map((c) => c.serves);
     const scopes = attached.choices.map((c) => scopeOf(c.kind, opts.netns));
@@ -164,57 +153,26 @@ export async function runStack(opts: StackOptions): Promise<void> {
     if (opts.debugFunc) sink.records([hooksRecord(attached, opts.netns)]);
     if (hooks.every((h, i) => h === null || STAGES[i]!.id === STAGE.XT_STAGE_DROP)) throw new XtError('stack: no receive-path stage can be hooked on this kernel (--debug-func shows why)', EXIT.FEATURE);
 
-    const clock = wallClock();
-    const { startNs } = clock;
+    const { clock } = session;
     const counters = new Counters(obj, hooks, scopes, reasonName);
-
     if (!opts.stats) {
       const events = obj.map('stack_events');
-      ring = new RingReader().add({
-        fd: events.fd,
-        size: events.maxEntries,
-        name: 'stack_events',
-        blocked: stdoutCongested,
-        whenUnblocked: onStdoutDrained,
-        onRecord: (dv, off) => {
-          const e = decodeStackEvent(dv, off);
-          const r: StackRecord = {
-            type: 'stack',
-            ts: clock.iso(e.tsNs, true),
-            stage: stageFunction(e.stage, e.family),
-            hook: hooks[e.stage] ?? '?',
-            family: e.family,
-            src: e.src,
-            sport: e.sport,
-            dst: e.dst,
-            dport: e.dport,
-            seq: e.seq,
-            ack: e.ack,
-            len: e.len,
-            tcp_flags: e.tcpFlags,
-            cpu: e.cpu,
-            skb: `0x${e.skb.toString(16)}`,
-          };
-          if (e.latencyNs > 0) r.latency_ns = e.latencyNs; // 0: no earlier stage saw this skb
-          if (e.pid) {
-            r.pid = e.pid;
-            r.comm = e.comm;
-          }
-          if (e.stage === STAGE.XT_STAGE_DROP) {
-            r.drop_reason = reasonName(e.dropReason);
-            if (TEARDOWN_REASONS.has(r.drop_reason)) r.teardown = true;
-          }
-          sink.event(r);
-        },
-      });
-      ring.start();
+      session
+        .rings()
+        .add({
+          fd: events.fd,
+          size: events.maxEntries,
+          name: 'stack_events',
+          blocked: stdoutCongested,
+          whenUnblocked: onStdoutDrained,
+          onRecord: (dv, off) => sink.event(stackRecord(decodeStackEvent(dv, off), clock.iso, hooks, reasonName)),
+        })
+        .start();
     }
-    metrics = await Exporter.start('stack', opts);
     const hookSeries = hookMetrics(attached.choices);
-    metrics?.set([...stackMetrics(counters.read()), ...hookSeries]); // every series from the first scrape after ready
-    signalReady(opts.readyFile, `stack: ${links.length} hooks attached; ${opts.stats ? `stats every ${opts.intervalMs} ms` : 'per-packet events'}`, links.map(linkInfo));
+    metrics?.records([...stackMetrics(counters.read()), ...hookSeries]); // every series from the first scrape after ready
 
-    let seen = { suppressed: 0, lost: 0 };
+    const warnEvents = session.eventWarner('--rate-limit', opts.rateLimit, opts.intervalMs, opts.stats);
     const warnedSilent = new Set<string>();
     const warnSilent = (c: StackCounters): void => {
       for (const w of silentStages(c)) {
@@ -224,51 +182,56 @@ export async function runStack(opts: StackOptions): Promise<void> {
         log.warn(`stage ${w}`);
       }
     };
-    const tick = (): void => {
-      ring?.drain();
-      const c = counters.read();
-      warnSilent(c);
-      metrics?.set([...stackMetrics(c), ...hookSeries]);
-      if (opts.stats) {
-        const rec: StackStatsRecord = { type: 'stack_stats', ts: new Date().toISOString(), ...c };
-        sink.records([rec]);
-      } else {
-        const sup = c.events_suppressed - seen.suppressed;
-        const lost = c.events_lost - seen.lost;
-        if (sup > 0 || lost > 0)
-          log.warn(`${sup} events over --rate-limit ${opts.rateLimit}/s suppressed, ${lost} lost (ring buffer full) in the last ${opts.intervalMs} ms; counts in the summary`);
-        seen = { suppressed: c.events_suppressed, lost: c.events_lost };
-      }
+    return {
+      ready: `stack: ${attached.links.length} hooks attached; ${opts.stats ? `stats every ${opts.intervalMs} ms` : 'per-packet events'}`,
+      tick: () => {
+        session.rings().drain();
+        const c = counters.read();
+        warnSilent(c);
+        metrics?.records([...stackMetrics(c), ...hookSeries]);
+        if (opts.stats) sink.records([{ type: 'stack_stats', ts: new Date().toISOString(), ...c }]);
+        else warnEvents(c);
+      },
+      finish: (_why, unread) => {
+        sink.flush();
+        if (unread) log.warn(`${unread} bytes of events were still unread after ${EXIT_DRAIN_MS} ms at exit (events_unread_bytes in the summary)`);
+        const final = counters.read();
+        warnSilent(final);
+        metrics?.records([...stackMetrics(final), ...hookSeries]);
+        const summary: StackSummaryRecord = { ...session.summaryBase(), ...final, events_unread_bytes: unread };
+        sink.records([summary]);
+      },
     };
-    const timer = setInterval(tick, opts.intervalMs);
-    const why = await stopped;
-    clearInterval(timer);
-    log.info(`${why === 'EPIPE' ? 'stdout closed' : why}: detaching`);
-    detachAll();
-    if (why === 'EPIPE') return;
-    ring?.drainUntil(performance.now() + EXIT_DRAIN_MS);
-    sink.flush();
-    const unread = ring?.lag() ?? 0;
-    if (unread) log.warn(`${unread} bytes of events were still unread after ${EXIT_DRAIN_MS} ms at exit (events_unread_bytes in the summary)`);
-    const final = counters.read();
-    warnSilent(final);
-    metrics?.set([...stackMetrics(final), ...hookSeries]);
-    const summary: StackSummaryRecord = {
-      type: 'summary',
-      mode: 'stack',
-      ts: new Date().toISOString(),
-      duration_s: round2(Number(process.hrtime.bigint() - startNs) / 1e9),
-      ...final,
-      events_unread_bytes: unread,
-    };
-    sink.records([summary]);
-  } catch (e) {
-    if (e instanceof XtError) throw e;
-    throw new XtError(`stack: ${(e as Error).message}`);
-  } finally {
-    detachAll();
-    ring?.close();
-    obj.close();
-    await metrics?.close();
+  });
+}
+
+/** A decoded ring event as its record: the time of day, the stage's function, the hook serving it, a drop's reason. */
+export function stackRecord(e: StackEvent, iso: (ns: bigint | number, micro?: boolean) => string, hooks: ReadonlyArray<string | null>, reasonName: (n: number) => string): StackRecord {
+  const r: StackRecord = {
+    type: 'stack',
+    ts: iso(e.tsNs, true),
+    stage: stageFunction(e.stage, e.family),
+    hook: hooks[e.stage] ?? '?',
+    family: e.family,
+    src: e.src,
+    sport: e.sport,
+    dst: e.dst,
+    dport: e.dport,
+    seq: e.seq,
+    ack: e.ack,
+    len: e.len,
+    tcp_flags: e.tcpFlags,
+    cpu: e.cpu,
+    skb: `0x${e.skb.toString(16)}`,
+  };
+  if (e.latencyNs > 0) r.latency_ns = e.latencyNs; // 0: no earlier stage saw this skb
+  if (e.pid) {
+    r.pid = e.pid;
+    r.comm = e.comm;
   }
+  if (e.stage === STAGE.XT_STAGE_DROP) {
+    r.drop_reason = reasonName(e.dropReason);
+    if (TEARDOWN_REASONS.has(r.drop_reason)) r.teardown = true;
+  }
+  return r;
 }

@@ -1,14 +1,12 @@
 /** xdp mode: options -> load -> attach (XDP ingress, TC egress on each interface) -> collect -> records. */
 import { existsSync } from 'node:fs';
 import { execa } from 'execa';
-import { type Link, attachTc, attachXdp, linkInfo } from '../../bpf/link.js';
+import { attachSlots } from '../../bpf/hooks.js';
 import { MapDumper, lookup, perCpuStride, possibleCpus, sumPerCpu, u64Words, update } from '../../bpf/maps.js';
 import { BpfObject } from '../../bpf/object.js';
-import { RingReader } from '../../bpf/ringbuf.js';
-import { EXIT, XtError, usageError } from '../../errors.js';
+import { EXIT, usageError } from '../../errors.js';
 import { WriteError } from '../../capture/pcapng.js';
 import { compileFilter } from '../../capture/cbpf.js';
-import { Exporter } from '../../export/exporter.js';
 import { FlowSeries, flowMetrics } from '../../export/flows.js';
 import { log } from '../../log.js';
 import { type Iface, type Net, listInterfaces } from '../../options/index.js';
@@ -17,7 +15,9 @@ import { makeEventJson, packetRecord } from './eventjson.js';
 import { makeSink } from '../../output/xdp.js';
 import { onStdoutDrained, stdoutCongested } from '../../output/stdout.js';
 import type { Counters, FlowRecord, FlowTuple, IfaceCounters, IpRecord, StatsRecord, SummaryRecord } from '../../records/index.js';
-import { requireBpfPrivilege, signalReady, untilStopped, wallClock } from '../common.js';
+import type { wallClock } from '../common.js';
+import { type Ended, EXIT_DRAIN_MS, Session } from '../session.js';
+import { xdpSlots } from './slots.js';
 import { decodeEvent, decodeFlowKey, encodeLpmKey, protoName, sumFlowValues, sumIpValues } from './codec.js';
 import { openFlowObject } from './object.js';
 import { STAT, XT_MAX_IFACES, XT_MAX_WATCH } from './layout.js';
@@ -308,95 +308,81 @@ function noteAdjusted(opts: XdpOptions): void {
   for (const [flag, n] of nets) if (n?.given) log.info(`${flag}: ${n.given} has host bits set; it stands for the network ${n.text}`);
 }
 
-/** How long the final drain may take at exit before what is left in the ring is reported as unread. */
-const EXIT_DRAIN_MS = 300;
-
 export async function runXdp(opts: XdpOptions): Promise<void> {
-  requireBpfPrivilege('xdp');
-  const stopped = untilStopped(); // handlers first: a SIGTERM during setup still detaches and summarises
-  const watch = opts.watch ?? [];
-  if (watch.length > XT_MAX_WATCH) throw usageError(`--watch-ip: at most ${XT_MAX_WATCH} addresses or CIDRs, got ${watch.length}`);
-  noteAdjusted(opts);
-  // the expression and the file before anything is loaded: libpcap's refusal, or a path that cannot be written, is bad input
-  const expr = combinedFilter(opts);
-  const classic = expr ? compileFilter(expr, [...(opts.filter ? ['--filter'] : []), ...flagNames(opts)].join(', ')) : null;
-  if (expr && expr !== opts.filter) log.info(`filter: ${expr}`);
-  const capture = opts.write ? Capture.open(opts.write, opts.ifaces, opts.snaplen) : null;
-  let obj: BpfObject;
-  try {
-    obj = openFlowObject({ watchCount: watch.length, rateLimit: opts.rateLimit, log: opts.packets, ifindexes: opts.ifaces.map((i) => i.ifindex), classic, snaplen: capture ? opts.snaplen : null, maxFlows: opts.maxFlows });
-  } catch (e) {
-    capture?.close();
-    throw e;
-  }
-  const links: Link[] = [];
-  let ring: RingReader | null = null;
-  let metrics: Exporter | null = null;
-  const detachAll = (): void => {
-    while (links.length) links.pop()!.destroy();
-  };
-  try {
-    obj.load();
-    watch.forEach((net, slot) => {
-      const v = Buffer.alloc(4);
-      v.writeUInt32LE(slot);
-      update(obj.map('watch'), encodeLpmKey(net), v);
-    });
+  const session = new Session('xdp', { bpf: true });
+  await session.run(opts, async (metrics) => {
+    const watch = opts.watch ?? [];
+    if (watch.length > XT_MAX_WATCH) throw usageError(`--watch-ip: at most ${XT_MAX_WATCH} addresses or CIDRs, got ${watch.length}`);
+    noteAdjusted(opts);
+    // the expression and the file before anything is loaded: libpcap's refusal, or a path that cannot be written, is bad input
+    const expr = combinedFilter(opts);
+    const classic = expr ? compileFilter(expr, [...(opts.filter ? ['--filter'] : []), ...flagNames(opts)].join(', ')) : null;
+    if (expr && expr !== opts.filter) log.info(`filter: ${expr}`);
+    const capture = opts.write ? Capture.open(opts.write, opts.ifaces, opts.snaplen) : null;
+    if (capture) session.own(() => capture.close());
+    const hooks = [];
+    for (const iface of opts.ifaces) hooks.push({ iface, ingress: await ingressHookFor(iface, opts.ingressHook, opts.xdpMode) });
+    const settings = { watchCount: watch.length, rateLimit: opts.rateLimit, log: opts.packets, ifindexes: opts.ifaces.map((i) => i.ifindex), classic, snaplen: capture ? opts.snaplen : null, maxFlows: opts.maxFlows };
+    const attached = attachSlots('xdp', xdpSlots(hooks, opts.xdpMode), () => openFlowObject(settings), (obj) =>
+      // the watched IPs are in the map before any packet is counted
+      watch.forEach((net, slot) => {
+        const v = Buffer.alloc(4);
+        v.writeUInt32LE(slot);
+        update(obj.map('watch'), encodeLpmKey(net), v);
+      }),
+    );
+    const { obj } = attached;
+    session.own(() => obj.close());
+    session.attach(...attached.links);
+    for (const c of attached.choices) {
+      if (c.kind !== 'xdp/generic') continue;
+      const iface = c.slot.split('/')[0]!;
+      const native = c.tried.find((t) => t.hook.startsWith('xdp/native:'));
+      if (native?.outcome === 'refused') log.info(`${iface}: native XDP not available (${native.reason}), falling back to generic XDP`);
+      log.warn(`${iface}: generic XDP counts a GRO/GSO packet as one frame (bytes with one set of headers); --ingress-hook tc counts wire frames`);
+    }
 
-    const clock = wallClock();
-    const { startNs } = clock;
+    const { clock } = session;
     const collector = new Collector(obj, { ...opts, watch }, clock);
     // -w -: stdout carries the capture; records and tables stay off it
     const sink = opts.write === '-' ? makeSink(opts.output, () => undefined) : makeSink(opts.output);
 
-    if (opts.packets || capture) ring = new RingReader();
     if (capture) {
       const packets = obj.map('packets');
-      ring!.add({ fd: packets.fd, size: packets.maxEntries, name: 'packets', onRecord: (dv, off) => capture.onRecord(dv, off) });
+      session.rings().add({ fd: packets.fd, size: packets.maxEntries, name: 'packets', onRecord: (dv, off) => capture.onRecord(dv, off) });
     }
     if (opts.packets) {
       const events = obj.map('events');
-      const packetLine = sink.packetLine;
-      const eventJson = packetLine ? makeEventJson((ns) => clock.iso(ns), (ix) => collector.ifname(ix)) : null;
-      ring!.add({
+      const line = sink.line;
+      const eventJson = line ? makeEventJson((ns) => clock.iso(ns), (ix) => collector.ifname(ix)) : null;
+      session.rings().add({
         fd: events.fd,
         size: events.maxEntries,
         name: 'events',
         // the lines go to stdout (with -w -, nowhere): a reader behind holds the ring, the kernel counts the rest lost
         ...(opts.write === '-' ? {} : { blocked: stdoutCongested, whenUnblocked: onStdoutDrained }),
         onRecord: (dv, off) => {
-          if (eventJson) return packetLine!(eventJson(dv, off));
+          if (eventJson) return line!(eventJson(dv, off));
           const e = decodeEvent(dv, off);
-          sink.packet(packetRecord(e, collector.wallTime(e.tsNs), collector.ifname(e.ifindex)));
+          sink.event(packetRecord(e, collector.wallTime(e.tsNs), collector.ifname(e.ifindex)));
         },
       });
     }
-    ring?.start();
+    if (opts.packets || capture) session.rings().start();
 
-    metrics = await Exporter.start('xdp', opts);
     const flowSeries = new FlowSeries(opts.metricsMaxFlows);
     const exportFlows = (flows: FlowRecord[], ips: IpRecord[], counters: Counters): void => {
       if (!metrics) return;
       const chosen = flowSeries.select(flows);
-      metrics.set(flowMetrics(chosen.flows, ips, counters, chosen.notExported));
+      metrics.records(flowMetrics(chosen.flows, ips, counters, chosen.notExported));
     };
-    const xdpFd = obj.progFd('xt_xdp_ingress');
-    const tcIngressFd = obj.progFd('xt_tc_ingress');
-    const egressFd = obj.progFd('xt_tc_egress');
-    for (const i of opts.ifaces) {
-      const hook = await ingressHookFor(i, opts.ingressHook, opts.xdpMode);
-      links.push(hook === 'xdp' ? attachXdp(xdpFd, i.name, i.ifindex, opts.xdpMode) : attachTc(tcIngressFd, i.name, i.ifindex, 'ingress'));
-      links.push(attachTc(egressFd, i.name, i.ifindex, 'egress'));
-    }
     const labels = await containerLabeller(opts.containers);
-    const kindsOf = (ls: Link[]): string[] => ls.map((a) => `${a.target}:${a.kind}`);
-    const allKinds = kindsOf(links);
+    const allKinds = session.attached.map((a) => `${a.target}:${a.kind}`);
     if (metrics) {
       // every series from the first scrape after ready (at zero), not only after the first interval
       const first = collector.collect();
       exportFlows(first.flows, first.ips, first.counters);
     }
-    signalReady(opts.readyFile, `attached ${allKinds.join(', ')}; every ${opts.intervalMs} ms`, links.map(linkInfo));
 
     const pick = (flows: FlowRecord[]): FlowRecord[] => (opts.top > 0 ? flows.slice(0, opts.top) : flows);
     const collect = (): Collected => {
@@ -406,13 +392,13 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
     };
     const vanished: Iface[] = [];
     let allGone: (() => void) | null = null;
-    const everyGone = new Promise<'vanished'>((r) => (allGone = () => r('vanished')));
+    const everyGone = new Promise<Ended>((r) => (allGone = () => r({ why: 'vanished', say: 'every interface is gone' })));
     /** Interfaces deleted mid-run: say so once, drop their links, go on with the rest. */
     const checkVanished = (): void => {
       const gone = vanishedOf(opts.ifaces.filter((i) => !vanished.includes(i)));
       for (const i of gone) {
         vanished.push(i);
-        for (let j = links.length - 1; j >= 0; j--) if (links[j]!.target === i.name) links.splice(j, 1)[0]!.destroy();
+        session.detachWhere((l) => l.target === i.name);
         const left = opts.ifaces.filter((x) => !vanished.includes(x)).map((x) => x.name);
         log.warn(`${i.name} (ifindex ${i.ifindex}) is gone: its hooks went with it; ${left.length ? `counting goes on on ${left.join(', ')}` : 'no interface is left'}`);
       }
@@ -420,7 +406,7 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
     };
     const warnEvictions = evictionWarner(opts.maxFlows);
     let captureFailed: (() => void) | null = null;
-    const writeFailure = new Promise<'write failed'>((r) => (captureFailed = () => r('write failed')));
+    const writeFailure = new Promise<Ended>((r) => (captureFailed = () => r({ why: 'write failed', say: 'the capture cannot be written', summary: false })));
     let writeError: WriteError | null = null;
     const flushCapture = (): void => {
       if (!capture || writeError) return;
@@ -432,70 +418,58 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
         captureFailed?.();
       }
     };
-    const emit = (): void => {
-      ring?.drain();
-      flushCapture();
-      labels?.refresh();
-      checkVanished();
-      const { flows, changed, ips, counters } = collect();
-      const shown = pick(opts.changed ? flows.filter((f) => changed.has(f)) : flows);
-      const stats: StatsRecord = { type: 'stats', ts: new Date().toISOString(), ...counters };
-      sink.interval([stats, ...shown, ...ips]);
-      exportFlows(flows, ips, counters);
-      warnEvictions(counters);
-    };
-    const timer = setInterval(emit, opts.intervalMs);
-    const why = await Promise.race([stopped, everyGone, writeFailure]);
-    clearInterval(timer);
-    // -w - into a reader that went away (| head, a closed Wireshark) ends the run as a closed stdout does
-    const readerGone = (writeError as WriteError | null)?.code === 'EPIPE' && opts.write === '-';
-    if (why === 'vanished' || (why === 'write failed' && !readerGone)) process.exitCode = EXIT.FAILURE;
-    if (writeError && !readerGone) log.error((writeError as WriteError).message);
-    log.info(`${why === 'EPIPE' ? 'stdout closed' : why === 'vanished' ? 'every interface is gone' : why === 'write failed' ? 'the capture cannot be written' : why}: detaching`);
-    detachAll();
-    if (why === 'EPIPE' || why === 'write failed') return; // nobody is reading, or nothing more can be written: no summary
-    // What the programs sent before they were detached, read for a bounded time.
-    ring?.drainUntil(performance.now() + EXIT_DRAIN_MS);
-    const unread = ring?.lag() ?? 0;
-    if (unread) log.warn(`${unread} bytes of packet-log events were still unread after ${EXIT_DRAIN_MS} ms at exit (events_unread_bytes in the summary)`);
-    const { flows, ips, counters } = collect();
-    if (capture) {
-      flushCapture();
-      if (!writeError) {
-        try {
-          capture.finish((name) => ({ accepted: counters.ifaces[name]!.filter_passed, dropped: counters.ifaces[name]!.capture_dropped }));
-        } catch (e) {
-          if (!(e instanceof WriteError)) throw e;
-          writeError = e;
+    return {
+      ready: `attached ${allKinds.join(', ')}; every ${opts.intervalMs} ms`,
+      ended: Promise.race([everyGone, writeFailure]),
+      tick: () => {
+        session.rings().drain();
+        flushCapture();
+        labels?.refresh();
+        checkVanished();
+        const { flows, changed, ips, counters } = collect();
+        const shown = pick(opts.changed ? flows.filter((f) => changed.has(f)) : flows);
+        const stats: StatsRecord = { type: 'stats', ts: new Date().toISOString(), ...counters };
+        sink.records([stats, ...shown, ...ips]);
+        exportFlows(flows, ips, counters);
+        warnEvictions(counters);
+      },
+      onStop: ({ why }) => {
+        // -w - into a reader that went away (| head, a closed Wireshark) ends the run as a closed stdout does
+        const readerGone = (writeError as WriteError | null)?.code === 'EPIPE' && opts.write === '-';
+        if (why === 'vanished' || (why === 'write failed' && !readerGone)) process.exitCode = EXIT.FAILURE;
+        if (writeError && !readerGone) log.error((writeError as WriteError).message);
+      },
+      finish: (_why, unread) => {
+        if (unread) log.warn(`${unread} bytes of packet-log events were still unread after ${EXIT_DRAIN_MS} ms at exit (events_unread_bytes in the summary)`);
+        const { flows, ips, counters } = collect();
+        if (capture) {
+          flushCapture();
+          if (!writeError) {
+            try {
+              capture.finish((name) => ({ accepted: counters.ifaces[name]!.filter_passed, dropped: counters.ifaces[name]!.capture_dropped }));
+            } catch (e) {
+              if (!(e instanceof WriteError)) throw e;
+              writeError = e;
+            }
+          }
+          if (writeError) {
+            log.error((writeError as WriteError).message);
+            process.exitCode = EXIT.FAILURE;
+          } else
+            log.info(`-w: ${capture.packets} packets written to ${opts.write === '-' ? 'stdout' : opts.write}${counters.capture_dropped ? `; ${counters.capture_dropped} the capture ring had no room for (in the file's statistics)` : ''}`);
         }
-      }
-      if (writeError) {
-        log.error((writeError as WriteError).message);
-        process.exitCode = EXIT.FAILURE;
-      } else
-        log.info(`-w: ${capture.packets} packets written to ${opts.write === '-' ? 'stdout' : opts.write}${counters.capture_dropped ? `; ${counters.capture_dropped} the capture ring had no room for (in the file's statistics)` : ''}`);
-    }
-    exportFlows(flows, ips, counters); // the last push has the final counts
-    const durationS = Number(process.hrtime.bigint() - startNs) / 1e9;
-    const summary: SummaryRecord = {
-      type: 'summary',
-      ts: new Date().toISOString(),
-      duration_s: round2(durationS),
-      interfaces: opts.ifaces.map((i) => i.name),
-      attached: allKinds.filter((k) => !vanished.some((v) => k.startsWith(`${v.name}:`))),
-      vanished: vanished.map((i) => i.name),
-      ...counters,
-      ...(opts.packets ? { events_unread_bytes: unread } : {}),
+        exportFlows(flows, ips, counters); // the last push has the final counts
+        const durationS = session.durationS();
+        const summary: SummaryRecord = {
+          ...session.summaryBase(),
+          interfaces: opts.ifaces.map((i) => i.name),
+          attached: allKinds.filter((k) => !vanished.some((v) => k.startsWith(`${v.name}:`))),
+          vanished: vanished.map((i) => i.name),
+          ...counters,
+          ...(opts.packets ? { events_unread_bytes: unread } : {}),
+        };
+        sink.records([...pick(summaryFlows(flows, durationS)), ...ips, summary]);
+      },
     };
-    sink.interval([...pick(summaryFlows(flows, durationS)), ...ips, summary]);
-  } catch (e) {
-    if (e instanceof XtError) throw e;
-    throw new XtError(`xdp: ${(e as Error).message}`);
-  } finally {
-    detachAll();
-    ring?.close();
-    obj.close();
-    capture?.close();
-    await metrics?.close();
-  }
+  });
 }
