@@ -3,6 +3,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 MODE ?= xdp
+# the modes the appliance runs: src/modes/registry.ts is the list (test/unit/registry.test.ts keeps this one equal)
+MODES := xdp stack limit rdma nccl
 INTERFACE ?=
 XTRACE_ARGS ?=
 CLANG ?= clang
@@ -20,7 +22,7 @@ NODE_MAJOR_MIN := 20
 APT_PKGS := clang llvm libbpf-dev iproute2 iputils-ping python3 make gcc
 
 .PHONY: help deps build build-bpf run run-with-interface test test-kernels bench interfaces info clean \
-	docker-base docker-build docker-up docker-up-xdp docker-up-stack docker-up-limit docker-up-rdma docker-up-nccl docker-down docker-logs docker-run \
+	docker-base docker-build docker-up $(addprefix docker-up-,$(MODES)) docker-down docker-logs docker-run \
 	docker-shell docker-info docker-network-info docker-test docker-clean
 
 IMAGE ?= xtrace:latest
@@ -45,8 +47,9 @@ DOCKER_RUN_ENV = -e MODE='$(MODE)' -e INTERFACE='$(INTERFACE)' -e DEVICE='$(DEVI
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@printf '  %-22s %s\n' "docker-up-<mode>" "docker-up with MODE=<mode>, for <mode> in: $(MODES)"
 	@echo "  variables (make VAR=value target):"
-	@printf '    %-26s%s\n' "MODE=$(MODE)" "xdp | stack | limit | rdma | nccl (run, docker-up, docker-run)"
+	@printf '    %-26s%s\n' "MODE=$(MODE)" "$(subst $(eval) , | ,$(MODES)) (run, docker-up, docker-run)"
 	@echo "    INTERFACE=<name[,name]>   interfaces to monitor (default: the default-route interface)"
 	@echo "    TARGET_IP=<ip[,cidr]>     addresses to count in/out (-w)"
 	@echo "    INTERVAL=<ms>             report interval (default: 5000)"
@@ -136,20 +139,9 @@ docker-up: docker-build ## start the appliance in the background: MODE INTERFACE
 	case " $$caps " in *" SYS_RESOURCE "*) printf '    ulimits:\n      memlock: -1\n' >> build/compose.caps.yml;; esac
 	$(DOCKER_ENV) $(COMPOSE) -f docker-compose.yml -f build/compose.caps.yml up -d --no-build
 
-docker-up-xdp: ## docker-up with MODE=xdp
-	@$(MAKE) --no-print-directory docker-up MODE=xdp
-
-docker-up-stack: ## docker-up with MODE=stack (XTRACE_ARGS='-p 443' to filter)
-	@$(MAKE) --no-print-directory docker-up MODE=stack
-
-docker-up-limit: ## docker-up with MODE=limit (XTRACE_ARGS='-p PID -r 1M' says what and how much)
-	@$(MAKE) --no-print-directory docker-up MODE=limit
-
-docker-up-rdma: ## docker-up with MODE=rdma (DEVICE=mlx5_0 for one device)
-	@$(MAKE) --no-print-directory docker-up MODE=rdma
-
-docker-up-nccl: ## docker-up with MODE=nccl
-	@$(MAKE) --no-print-directory docker-up MODE=nccl
+# docker-up-xdp, docker-up-stack, ...: docker-up with MODE set (XTRACE_ARGS='-p 443' filters stack; limit needs XTRACE_ARGS='-p PID -r 1M'; DEVICE=mlx5_0 for rdma)
+$(addprefix docker-up-,$(MODES)): docker-up-%:
+	@$(MAKE) --no-print-directory docker-up MODE=$*
 
 docker-down: ## stop and remove the appliance (the kernel detaches its programs)
 	$(DOCKER_ENV) COMPOSE_PROFILES=vm $(COMPOSE) -f docker-compose.yml down

@@ -16,9 +16,9 @@ function addOption(cmd: Command, s: AnySpec): void {
 }
 
 /** The variables xtrace reads besides each option's own (shown in its help line). */
-const ENVIRONMENT = `
+const environment = (): string => `
 Environment (a flag wins over its variable):
-  MODE                  the command to run when none is given (xdp | stack | rdma | nccl | limit; the appliance sets it)
+  MODE                  the command to run when none is given (${applianceModes().join(' | ')}; the appliance sets it)
   INTERFACE, TARGET_IP, INTERVAL, DEVICE
                         -i, --watch-ip, --interval, -d of the modes that have them
   XTRACE_LOG_LEVEL      error | warn | info | debug (default: info; -v is debug)
@@ -44,7 +44,7 @@ function program(): Command {
       // commander's own errors ("error: unknown option ...") become xtrace's one-line form
       outputError: (s, write) => write(`xtrace: ${s.replace(/^error: /, '').trim()} (xtrace --help lists the commands and options)\n`),
     });
-  p.addHelpText('after', ENVIRONMENT);
+  p.addHelpText('after', environment());
   const parents = new Map<string, Command>();
   for (const e of REGISTRY) {
     let parent = p;

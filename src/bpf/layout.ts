@@ -11,3 +11,12 @@ export interface StructLayout {
 
 /** Enum name -> its values, as the layout test compares them with BTF. */
 export type EnumLayouts = Readonly<Record<string, Readonly<Record<string, number>>>>;
+
+/** Everything of one object's boundary: its structs, its enums, and its const-volatile config (a struct at offset 0 of .rodata). */
+export interface ObjectLayout {
+  readonly structs: readonly StructLayout[];
+  readonly enums: EnumLayouts;
+  readonly config: StructLayout;
+  /** the config variable's name in the object */
+  readonly configVar: string;
+}

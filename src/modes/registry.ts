@@ -1,15 +1,33 @@
 /**
- * Every command xtrace has: its name, summary, options as data, and a lazily loaded body. cli.ts
- * builds commander from this list and nothing else; the appliance's MODE (entrypoint, `docker up
- * --mode`, compose) accepts the entries marked `appliance`.
+ * Every command xtrace has: its name, summary, options as data (and how they go together), and a
+ * lazily loaded body; a monitoring mode adds its kernel object, hook slots, probe needs and metric
+ * names. cli.ts builds commander from this list and nothing else; `xtrace probe` reads the modes'
+ * needs from it; the appliance's MODE (entrypoint, `docker up --mode`, compose, the Makefile's
+ * docker-up-MODE, all checked by test/unit/registry.test.ts) accepts the entries marked `appliance`.
  */
+import type { HookSlot } from '../bpf/hooks.js';
 import { output } from '../options/common.js';
 import { parseChoice, parseInterval } from '../options/index.js';
-import { type Resolved, type Specs, flag, optional, value } from '../options/spec.js';
-import { LIMIT_OPTIONS } from './limit/options.js';
+import { type Constraints, type Resolved, type Specs, checkConstraints, flag, optional, value } from '../options/spec.js';
+import { LIMIT_CONSTRAINTS, LIMIT_OBJECT, LIMIT_OPTIONS } from './limit/options.js';
+import type { ModeNeeds } from './needs.js';
 import { NCCL_OPTIONS, RDMA_OPTIONS } from './rdma/options.js';
-import { STACK_OPTIONS } from './stack/options.js';
-import { XDP_OPTIONS } from './xdp/options.js';
+import { STACK_OBJECT, STACK_OPTIONS } from './stack/options.js';
+import { XDP_OBJECT, XDP_OPTIONS } from './xdp/options.js';
+
+/** What a monitoring mode is made of besides its options and body. */
+export interface ModeSpec {
+  /** its folder under src/modes (and the name of its records, output, export and test files): the mode's name unless another mode's */
+  folder?: string;
+  /** the kernel object it loads from build/bpf (null: it reads sysfs) */
+  object: string | null;
+  /** the prefixes of the metric names it exports (besides every mode's xtrace_build_info, xtrace_hook_*, xtrace_process_*, xtrace_nodejs_*) */
+  metrics: readonly string[];
+  /** what it needs of the machine, for `xtrace probe` */
+  needs(): Promise<ModeNeeds>;
+  /** its hook slots in every plan a run can make (every program they name is in the object, and every program of the object is named) */
+  slots?(): Promise<HookSlot[]>;
+}
 
 export interface Entry {
   /** ['xdp'], or ['docker', 'up'] for a subcommand */
@@ -20,18 +38,33 @@ export interface Entry {
   positional?: { name: string; into: string; help: string };
   /** a monitoring mode the appliance can run as MODE */
   appliance: boolean;
-  /** the body, imported only when the command runs */
+  mode?: ModeSpec;
+  /** checks the options (constraints, one line and exit 2 for each broken), then runs the body, imported only now */
   run(opts: Record<string, unknown>): Promise<void>;
 }
 
-function entry<S extends Specs>(e: { path: readonly string[]; summary: string; options: S; positional?: { name: string; into: keyof S & string; help: string }; appliance?: boolean; run: (o: Resolved<S>) => Promise<void> }): Entry {
-  return { appliance: false, ...e, run: e.run as (o: Record<string, unknown>) => Promise<void> };
+function entry<S extends Specs>(e: {
+  path: readonly string[];
+  summary: string;
+  options: S;
+  constraints?: Constraints<S>;
+  positional?: { name: string; into: keyof S & string; help: string };
+  appliance?: boolean;
+  mode?: ModeSpec;
+  run: (o: Resolved<S>) => Promise<void>;
+}): Entry {
+  const { constraints, run, ...rest } = e;
+  return {
+    appliance: false,
+    ...rest,
+    run: async (o) => {
+      checkConstraints(e.path.join(' '), e.options, constraints, o as Resolved<S>);
+      return run(o as Resolved<S>);
+    },
+  };
 }
 
 const container = () => value('--name <name>', 'container name', (v) => v, { default: 'xtrace' });
-
-/** The modes `xtrace probe --mode` knows (src/modes/probe lists what each needs). */
-const PROBE_MODE_NAMES = ['xdp', 'stack', 'limit', 'rdma', 'nccl'] as const;
 
 /** The monitoring modes, in the order --help lists them. */
 const MODES: readonly Entry[] = [
@@ -41,6 +74,15 @@ const MODES: readonly Entry[] = [
     options: XDP_OPTIONS,
     positional: { name: '[expression...]', into: 'filter', help: 'a tcpdump filter expression (the same as --filter)' },
     appliance: true,
+    mode: {
+      object: XDP_OBJECT,
+      metrics: ['xtrace_flow', 'xtrace_ip_', 'xtrace_packets_total', 'xtrace_bytes_total', 'xtrace_fragments_total', 'xtrace_non_ip_packets_total', 'xtrace_truncated_packets_total', 'xtrace_packet_log_'],
+      needs: async () => (await import('./xdp/needs.js')).XDP_NEEDS(),
+      slots: async () => {
+        const { xdpSlots } = await import('./xdp/slots.js');
+        return xdpSlots([{ iface: { name: 'a', ifindex: 1 }, ingress: 'xdp' }, { iface: { name: 'b', ifindex: 2 }, ingress: 'tc' }], 'auto');
+      },
+    },
     run: async (o) => (await import('./xdp/index.js')).runXdp(o),
   }),
   entry({
@@ -48,13 +90,34 @@ const MODES: readonly Entry[] = [
     summary: 'follow TCP packets through the kernel receive path, stage by stage (seq/ack, drops with reasons, per-stage latency)',
     options: STACK_OPTIONS,
     appliance: true,
+    mode: {
+      object: STACK_OBJECT,
+      metrics: ['xtrace_stack_'],
+      needs: async () => (await import('./stack/needs.js')).STACK_NEEDS(),
+      slots: async () => [...(await import('./stack/slots.js')).STAGES],
+    },
     run: async (o) => (await import('./stack/index.js')).runStack(o),
   }),
   entry({
     path: ['limit'],
     summary: 'hold processes (-p) or a cgroup to a byte rate with a token bucket in the kernel (cgroup_skb or netfilter), egress or ingress',
     options: LIMIT_OPTIONS,
+    constraints: LIMIT_CONSTRAINTS,
     appliance: true,
+    mode: {
+      object: LIMIT_OBJECT,
+      metrics: ['xtrace_limit_'],
+      needs: async () => (await import('./limit/needs.js')).LIMIT_NEEDS(),
+      slots: async () => {
+        const { limitSlots } = await import('./limit/slots.js');
+        // every plan: each direction, paced or not, processes (with children) or a cgroup
+        return [true, false].flatMap((egress) =>
+          [true, false].flatMap((pace) =>
+            [{ root: '/sys/fs/cgroup', children: true }, null].flatMap((pids) => limitSlots({ hook: 'auto', egress, enforceDir: '/sys/fs/cgroup', pids, pace })),
+          ),
+        );
+      },
+    },
     run: async (o) => (await import('./limit/index.js')).runLimit(o),
   }),
   entry({
@@ -62,6 +125,7 @@ const MODES: readonly Entry[] = [
     summary: "RDMA (mlx5) port counters from sysfs as rates and per-interval deltas, with each port's net device statistics",
     options: RDMA_OPTIONS,
     appliance: true,
+    mode: { object: null, metrics: ['node_infiniband_', 'xtrace_infiniband_', 'xtrace_rdma_'], needs: async () => (await import('./rdma/needs.js')).RDMA_NEEDS() },
     run: async (o) => (await import('./rdma/index.js')).runRdma({ ...o, view: 'rdma', imbalanceRatio: 0.5, minGbps: 1 }),
   }),
   entry({
@@ -69,6 +133,7 @@ const MODES: readonly Entry[] = [
     summary: 'per-rail view for NCCL jobs: bandwidth, congestion, retransmission, link health, processes, imbalance',
     options: NCCL_OPTIONS,
     appliance: true,
+    mode: { folder: 'rdma', object: null, metrics: ['node_infiniband_', 'xtrace_infiniband_', 'xtrace_rdma_'], needs: async () => (await import('./rdma/needs.js')).RDMA_NEEDS() },
     run: async (o) => (await import('./rdma/index.js')).runRdma({ ...o, view: 'nccl' }),
   }),
 ];
@@ -83,6 +148,13 @@ export function entryOf(path: readonly string[]): Entry {
 /** The modes the appliance runs as MODE (the entrypoint and compose pass MODE to the CLI, which checks it here). */
 export const applianceModes = (): string[] => MODES.filter((m) => m.appliance).map((m) => m.path[0]!);
 
+/** The monitoring modes (`xtrace probe --mode` takes these). */
+export const modeNames = (): string[] => MODES.filter((m) => m.mode).map((m) => m.path[0]!);
+
+/** The monitoring modes' entries, with their names and folders. */
+export const modeEntries = (): Array<{ name: string; folder: string; entry: Entry; spec: ModeSpec }> =>
+  MODES.filter((m) => m.mode).map((m) => ({ name: m.path[0]!, folder: m.mode!.folder ?? m.path[0]!, entry: m, spec: m.mode! }));
+
 export const REGISTRY: readonly Entry[] = [
   ...MODES,
   entry({
@@ -96,9 +168,12 @@ export const REGISTRY: readonly Entry[] = [
     summary: 'what each mode needs of this kernel, libbpf and machine, probed, with versions (exit 4 when --mode cannot run here)',
     options: {
       output: output(['table', 'json'] as const, 'table | json'),
-      mode: optional('-m, --mode <mode>', `only this mode: ${PROBE_MODE_NAMES.join(' | ')}`, (v, from) => parseChoice(v, from, PROBE_MODE_NAMES)),
+      mode: optional('-m, --mode <mode>', `only this mode: ${modeNames().join(' | ')}`, (v, from) => parseChoice(v, from, modeNames())),
     },
-    run: async (o) => (await import('./probe/index.js')).runProbe(o.output, o.mode),
+    run: async (o) => {
+      const needs = await Promise.all(MODES.filter((m) => m.mode && (!o.mode || m.path[0] === o.mode)).map(async (m) => ({ mode: m.path[0]!, needs: await m.mode!.needs() })));
+      await (await import('./probe/index.js')).runProbe(o.output, needs, o.mode);
+    },
   }),
   entry({
     path: ['build-bpf'],

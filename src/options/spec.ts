@@ -4,6 +4,7 @@
  * place, naming where a bad value came from (the flag, or the variable) in the error.
  */
 import { Option } from 'commander';
+import { usageError } from '../errors.js';
 
 export interface BoolSpec {
   kind: 'bool';
@@ -99,4 +100,36 @@ export function resolve<S extends Specs>(specs: S, given: Record<string, unknown
     } else out[key] = undefined;
   }
   return out as Resolved<S>;
+}
+
+/**
+ * How a command's options go together, as data: checked after resolve, before anything runs, each a
+ * one-line usage error (exit 2). The checks run in this order.
+ */
+export interface Constraints<S extends Specs> {
+  /** exactly one of these: `none` when none is given, `many` (after "A and B cannot be combined; ") when several are */
+  oneOf?: { keys: ReadonlyArray<keyof S & string>; none: string; many: string };
+  /** options that must have a value: the message after "FLAG: required: " */
+  required?: ReadonlyArray<{ key: keyof S & string; message: string }>;
+  /** an option (or one of its values, `when`) that only goes with another: the message after "FLAG: " */
+  dependsOn?: ReadonlyArray<{ key: keyof S & string; on: keyof S & string; when?: (v: unknown) => boolean; message: string }>;
+}
+
+const isGiven = (v: unknown): boolean => v !== undefined && v !== false;
+
+/** Throws the first constraint `o` breaks; `command` prefixes the whole-command messages ("limit: ..."). */
+export function checkConstraints<S extends Specs>(command: string, specs: S, c: Constraints<S> | undefined, o: Resolved<S>): void {
+  if (!c) return;
+  const v = o as Record<string, unknown>;
+  if (c.oneOf) {
+    const given = c.oneOf.keys.filter((k) => isGiven(v[k])).map((k) => flagName(specs[k]!));
+    if (given.length === 0) throw usageError(`${command}: ${c.oneOf.none}`);
+    if (given.length > 1) throw usageError(`${command}: ${given.join(' and ')} cannot be combined; ${c.oneOf.many}`);
+  }
+  for (const r of c.required ?? []) if (v[r.key] === undefined) throw usageError(`${flagName(specs[r.key]!)}: required: ${r.message}`);
+  for (const d of c.dependsOn ?? [])
+    if (isGiven(v[d.key]) && (!d.when || d.when(v[d.key])) && !isGiven(v[d.on])) {
+      const spec = specs[d.key]!;
+      throw usageError(`${d.when && spec.kind === 'value' ? `${flagName(spec).split('/').pop()} ${String(v[d.key])}` : flagName(spec)}: ${d.message}`);
+    }
 }

@@ -2,7 +2,7 @@
  * The JSON contract (`-o json`, DESIGN.md): one type per record. output/ and export/ import these and
  * nothing of the modes; a mode builds them.
  */
-export * from './flow.js';
+export * from './xdp.js';
 export * from './rdma.js';
 export * from './stack.js';
 export * from './limit.js';

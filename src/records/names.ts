@@ -2,7 +2,7 @@
  * Names the records give kernel numbers, shared by every mode, renderer and exporter: IP protocols,
  * TCP flags, RoCE opcodes, EtherTypes, MAC addresses.
  */
-import type { ProtoName } from './flow.js';
+import type { ProtoName } from './xdp.js';
 
 
 /** IP protocol numbers as records name them */

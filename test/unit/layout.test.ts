@@ -3,10 +3,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import { LIMIT_CONFIG, LIMIT_ENUMS, LIMIT_STRUCTS } from '../../src/modes/limit/layout.js';
-import { STACK_CONFIG, STACK_ENUMS, STACK_STRUCTS } from '../../src/modes/stack/layout.js';
-import type { StructLayout } from '../../src/bpf/layout.js';
-import { CONFIG, ENUMS, STRUCTS } from '../../src/modes/xdp/layout.js';
+import type { ObjectLayout } from '../../src/bpf/layout.js';
+import { modeEntries } from '../../src/modes/registry.js';
 import { BPF_OBJECT, ROOT, STRICT, hasCommand } from '../lib/env.js';
 import { CAP_FROM_DATA, XT_CAP_MAX, XT_FILTER_MARK } from '../../src/capture/cbpf.js';
 import { bytesPerFlow } from '../../src/modes/xdp/options.js';
@@ -27,11 +25,10 @@ function btf(object: string): BtfType[] | string {
   return (JSON.parse(execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', object], { encoding: 'utf8' })) as { types: BtfType[] }).types;
 }
 
-const OBJECTS: Array<{ object: string; structs: readonly StructLayout[]; enums: Readonly<Record<string, Readonly<Record<string, number>>>>; config: StructLayout; configVar: string }> = [
-  { object: BPF_OBJECT, structs: STRUCTS, enums: ENUMS, config: CONFIG, configVar: 'xt_cfg' },
-  { object: `${ROOT}build/bpf/stack.bpf.o`, structs: STACK_STRUCTS, enums: STACK_ENUMS, config: STACK_CONFIG, configVar: 'xt_stack_cfg' },
-  { object: `${ROOT}build/bpf/limit.bpf.o`, structs: LIMIT_STRUCTS, enums: LIMIT_ENUMS, config: LIMIT_CONFIG, configVar: 'xt_limit_cfg' },
-];
+// every mode with a kernel object: its layout.ts's LAYOUT against that object's BTF
+const OBJECTS: Array<ObjectLayout & { object: string }> = [];
+for (const m of modeEntries())
+  if (m.spec.object) OBJECTS.push({ object: `${ROOT}build/bpf/${m.spec.object}`, ...((await import(`../../src/modes/${m.folder}/layout.js`)) as { LAYOUT: ObjectLayout }).LAYOUT });
 
 for (const { object, structs: STRUCTS, enums: ENUMS, config: CONFIG, configVar } of OBJECTS)
 test(`struct layouts match the BTF of ${object.replace(ROOT, '')}`, (t) => {

@@ -3,7 +3,7 @@ import { networkInterfaces } from 'node:os';
 import { test } from 'node:test';
 import snappy from 'snappyjs';
 import { XtError } from '../../src/errors.js';
-import { FlowSeries } from '../../src/export/flows.js';
+import { FlowSeries } from '../../src/export/xdp.js';
 import { type Metric, MetricsEndpoint, MetricsRegistry, wantsOpenMetrics } from '../../src/export/prometheus.js';
 import { WRITE_REQUEST, encodeRemoteWrite, encodeVmImport } from '../../src/export/push.js';
 import { parseRemoteWriteUrl, parseVictoriaMetricsUrl } from '../../src/options/push.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { infinibandMetrics } from '../../src/export/infiniband.js';
+import { infinibandMetrics } from '../../src/export/rdma.js';
 import { AlertTracker, ncclRecords, rdmaRecord } from '../../src/modes/rdma/records.js';
 import type { NcclRecord } from '../../src/records/index.js';
 import { RdmaSampler } from '../../src/modes/rdma/sampler.js';

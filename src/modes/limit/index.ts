@@ -16,7 +16,7 @@ import { defaultObject } from '../common.js';
 import { Session } from '../session.js';
 import { decodeLimitEvent, encodeLearnKey, encodeLearnVal, encodeLimitConfig, sumCounters } from './codec.js';
 import { LIMIT_EV, LIMIT_STAT, LIMIT_VIA } from './layout.js';
-import type { LIMIT_OPTIONS } from './options.js';
+import { type LIMIT_OPTIONS, LIMIT_OBJECT } from './options.js';
 import { alive, cgroupProcs, comm, containerCgroupDir, findCgroup2, tgidOf, udpSocketsOf } from '../../host/procs.js';
 import { Pacing } from './pacing.js';
 import { limitSlots } from './slots.js';
@@ -40,17 +40,6 @@ interface Target {
   achieved: number;
 }
 
-/** The usage checks that need no privilege and nothing attached. */
-function plan(o: LimitOptions): { rate: number } {
-  const given = [o.pid && '-p/--pid', o.cgroup && '--cgroup', o.container && '--container'].filter(Boolean);
-  if (given.length === 0) throw usageError('limit: expected what to limit: -p PID (several allowed), --cgroup DIR or --container NAME');
-  if (given.length > 1) throw usageError(`limit: ${given.join(' and ')} cannot be combined; give one of -p PID, --cgroup DIR, --container NAME`);
-  if (o.rate === undefined) throw usageError(`-r/--rate: required: the limit, e.g. -r 1M (1 MiB/s), -r 100mbit`);
-  if (o.children && !o.pid) throw usageError('--children: only with -p/--pid');
-  if (!o.pid && o.hook === 'netfilter') throw usageError('--hook netfilter: only with -p/--pid (a netfilter hook cannot see cgroups); use --hook cgroup');
-  return { rate: o.rate };
-}
-
 async function containerCgroup(name: string, root: string): Promise<string> {
   const d = await import('../../docker/index.js');
   let c: { id: string; running: boolean } | null;
@@ -72,14 +61,15 @@ const LAST_SCRAPE_MS = 30_000;
 /** Chooses a hook per slot, loads and attaches (shared with `xtrace probe --mode limit`). */
 export function attachLimit(slots: HookSlot[], config: Buffer): Attached {
   return attachSlots('limit', slots, () => {
-    const obj = BpfObject.open(defaultObject('limit.bpf.o'));
+    const obj = BpfObject.open(defaultObject(LIMIT_OBJECT));
     obj.setSectionData('.rodata', config);
     return obj;
   });
 }
 
+/** `o` has passed LIMIT_CONSTRAINTS (the registry checks them): one target kind, a rate. */
 export async function runLimit(o: LimitOptions): Promise<void> {
-  const { rate } = plan(o);
+  const rate = o.rate!;
   const session = new Session('limit', { bpf: true });
   await session.run(o, async (metrics) => {
     // the hierarchy (through PID 1's mounts under `ip netns exec`, which mounts a fresh /sys); netfilter needs none

@@ -2,7 +2,7 @@
  * The limit capability's structs: TypeScript mirror of bpf/include/limit.h.
  * test/unit/layout.test.ts checks every number here against the BTF of build/bpf/limit.bpf.o.
  */
-import type { EnumLayouts, StructLayout } from '../../bpf/layout.js';
+import type { EnumLayouts, ObjectLayout, StructLayout } from '../../bpf/layout.js';
 
 export const LIMIT_EVENT = {
   name: 'xt_limit_event',
@@ -42,3 +42,6 @@ export const LIMIT_ENUMS: EnumLayouts = {
   xt_limit_stat: LIMIT_STAT,
   xt_limit_const: LIMIT_CONST,
 };
+
+/** bpf/limit.bpf.c's boundary, as test/unit/layout.test.ts checks it against the object's BTF. */
+export const LAYOUT: ObjectLayout = { structs: LIMIT_STRUCTS, enums: LIMIT_ENUMS, config: LIMIT_CONFIG, configVar: 'xt_limit_cfg' };

@@ -3,8 +3,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { usageError } from '../../errors.js';
 import { interval, exportOptions, output, readyFile, verbose } from '../../options/common.js';
 import { BYTE_RATE_FORM, parseByteRate, parseChoice, parseRate, parseSeconds } from '../../options/index.js';
-import { flag, optional, value } from '../../options/spec.js';
+import { type Constraints, flag, optional, value } from '../../options/spec.js';
 import { XT_LIMIT_MAX_BUCKETS } from './layout.js';
+
+/** The kernel object the mode loads (build/bpf/, or $XTRACE_BPF_DIR). */
+export const LIMIT_OBJECT = 'limit.bpf.o';
 
 export const PROC = (): string => '/proc';
 
@@ -58,4 +61,14 @@ export const LIMIT_OPTIONS = {
   ...exportOptions(':9438'),
   readyFile: readyFile(),
   verbose: verbose(),
+};
+
+/** What goes with what (checked before anything runs, src/options/spec.ts). */
+export const LIMIT_CONSTRAINTS: Constraints<typeof LIMIT_OPTIONS> = {
+  oneOf: { keys: ['pid', 'cgroup', 'container'], none: 'expected what to limit: -p PID (several allowed), --cgroup DIR or --container NAME', many: 'give one of -p PID, --cgroup DIR, --container NAME' },
+  required: [{ key: 'rate', message: 'the limit, e.g. -r 1M (1 MiB/s), -r 100mbit' }],
+  dependsOn: [
+    { key: 'children', on: 'pid', message: 'only with -p/--pid' },
+    { key: 'hook', on: 'pid', when: (v) => v === 'netfilter', message: 'only with -p/--pid (a netfilter hook cannot see cgroups); use --hook cgroup' },
+  ],
 };

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { featureError, usageError } from '../../errors.js';
-import { infinibandMetrics } from '../../export/infiniband.js';
+import { infinibandMetrics } from '../../export/rdma.js';
 import type { Resolved } from '../../options/spec.js';
 import { makeRdmaSink } from '../../output/rdma.js';
 import type { RdmaOut } from '../../records/index.js';

@@ -17,8 +17,8 @@ import { defaultObject } from '../common.js';
 import { EXIT_DRAIN_MS, Session } from '../session.js';
 import { type StackEvent, encodeStackConfig, decodeStackEvent, sumStageValues } from './codec.js';
 import { STACK_STAT, STAGE } from './layout.js';
-import type { STACK_OPTIONS } from './options.js';
-import { STAGES, stageFunction } from './stages.js';
+import { type STACK_OPTIONS, STACK_OBJECT } from './options.js';
+import { STAGES, stageFunction } from './slots.js';
 
 export type StackOptions = Resolved<typeof STACK_OPTIONS>;
 
@@ -45,7 +45,7 @@ export function stagesIn(netns: NetnsArg | undefined): HookSlot[] {
 /** Chooses a hook per stage, loads and attaches (shared with `xtrace probe --mode stack`). */
 export function attachStages(config: Buffer, netns?: NetnsArg): Attached {
   return attachSlots('stack', stagesIn(netns), () => {
-    const obj = BpfObject.open(defaultObject('stack.bpf.o'));
+    const obj = BpfObject.open(defaultObject(STACK_OBJECT));
     obj.setSectionData('.rodata', config);
     return obj;
   });

@@ -2,7 +2,7 @@
  * The stack capability's structs: TypeScript mirror of bpf/include/stack.h.
  * test/unit/layout.test.ts checks every number here against the BTF of build/bpf/stack.bpf.o.
  */
-import type { EnumLayouts, StructLayout } from '../../bpf/layout.js';
+import type { EnumLayouts, ObjectLayout, StructLayout } from '../../bpf/layout.js';
 
 export const STACK_EVENT = {
   name: 'xt_stack_event',
@@ -41,3 +41,6 @@ export const STACK_ENUMS: EnumLayouts = {
   xt_stack_stat: STACK_STAT,
   xt_stack_const: STACK_CONST,
 };
+
+/** bpf/stack.bpf.c's boundary, as test/unit/layout.test.ts checks it against the object's BTF. */
+export const LAYOUT: ObjectLayout = { structs: STACK_STRUCTS, enums: STACK_ENUMS, config: STACK_CONFIG, configVar: 'xt_stack_cfg' };

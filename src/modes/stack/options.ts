@@ -3,6 +3,9 @@ import { interval, exportOptions, readyFile, recordOutput, verbose } from '../..
 import { parseNetns, parsePort, parseRate, parseSingleNet } from '../../options/index.js';
 import { flag, optional, value } from '../../options/spec.js';
 
+/** The kernel object the mode loads (build/bpf/, or $XTRACE_BPF_DIR). */
+export const STACK_OBJECT = 'stack.bpf.o';
+
 export const STACK_OPTIONS = {
   ip: optional('-i, --ip <ip>', 'only packets from or to this IP or CIDR (filtered in the kernel)', (v, from) => parseSingleNet(v, from)),
   port: optional('-p, --port <port>', 'only packets from or to this TCP port (filtered in the kernel)', (v, from) => parsePort(v, from)),

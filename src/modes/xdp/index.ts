@@ -7,7 +7,7 @@ import { BpfObject } from '../../bpf/object.js';
 import { EXIT, usageError } from '../../errors.js';
 import { WriteError } from '../../capture/pcapng.js';
 import { compileFilter } from '../../capture/cbpf.js';
-import { FlowSeries, flowMetrics } from '../../export/flows.js';
+import { FlowSeries, flowMetrics } from '../../export/xdp.js';
 import { log } from '../../log.js';
 import { type Iface, type Net, listInterfaces } from '../../options/index.js';
 import type { Resolved } from '../../options/spec.js';

@@ -2,7 +2,7 @@
  * The xdp capability's structs: TypeScript mirror of bpf/include/flow.h (sizes, field offsets, enum values).
  * test/unit/layout.test.ts checks every number here against the BTF of build/bpf/flow.bpf.o.
  */
-import type { EnumLayouts, StructLayout } from '../../bpf/layout.js';
+import type { EnumLayouts, ObjectLayout, StructLayout } from '../../bpf/layout.js';
 
 export const FLOW_KEY = {
   name: 'xt_flow_key',
@@ -73,3 +73,6 @@ export const ENUMS: EnumLayouts = {
   xt_stat: STAT,
   xt_flow_const: FLOW_CONST,
 };
+
+/** bpf/flow.bpf.c's boundary, as test/unit/layout.test.ts checks it against the object's BTF. */
+export const LAYOUT: ObjectLayout = { structs: STRUCTS, enums: ENUMS, config: CONFIG, configVar: 'xt_cfg' };

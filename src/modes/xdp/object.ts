@@ -3,6 +3,7 @@ import { BpfObject } from '../../bpf/object.js';
 import { type ClassicInsn, bytesRead, splice, translate } from '../../capture/cbpf.js';
 import { defaultObject } from '../common.js';
 import { encodeConfig } from './codec.js';
+import { XDP_OBJECT } from './options.js';
 
 /** The packets ring when -w writes a capture: room for about 30 000 full-size frames between reads. */
 const CAPTURE_RING_BYTES = 64 << 20;
@@ -25,7 +26,7 @@ export interface FlowSettings {
 }
 
 export function openFlowObject(s: FlowSettings): BpfObject {
-  const obj = BpfObject.open(defaultObject('flow.bpf.o'));
+  const obj = BpfObject.open(defaultObject(XDP_OBJECT));
   try {
     const capture = s.snaplen !== null;
     obj.setSectionData(

@@ -11,6 +11,9 @@ import { flag, optional, value } from '../../options/spec.js';
 import type { Iface } from '../../options/index.js';
 import { FLOW_KEY, FLOW_VAL, XT_MAX_IFACES } from './layout.js';
 
+/** The kernel object the mode loads (build/bpf/, or $XTRACE_BPF_DIR). */
+export const XDP_OBJECT = 'flow.bpf.o';
+
 /** CPUs the kernel sizes per-CPU maps for (/sys/devices/system/cpu/possible, e.g. "0-63"). */
 export function possibleCpuCount(path = '/sys/devices/system/cpu/possible'): number {
   try {

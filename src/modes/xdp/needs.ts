@@ -1,0 +1,18 @@
+/** What the xdp mode needs of the machine (`xtrace probe`). */
+import { probeBtf, probeLinkType, probeMapType, probeProgType } from '../../bpf/probe.js';
+import type { ModeNeeds } from '../needs.js';
+
+export const XDP_NEEDS = (): ModeNeeds => ({
+  bpf: true,
+  needs: [
+    { feature: 'prog xdp', required: false, use: 'ingress on physical NICs (TC ingress serves otherwise: --ingress-hook tc)', probe: () => probeProgType('xdp') },
+    { feature: 'link xdp', required: false, use: 'XDP as a link the kernel detaches when xtrace dies', probe: () => probeLinkType('xdp') },
+    { feature: 'prog sched_cls', required: true, use: 'TC egress (and ingress on veth)', probe: () => probeProgType('sched_cls') },
+    { feature: 'link tcx', required: false, use: 'TC as a link (a classic clsact filter serves otherwise)', probe: () => probeLinkType('tcx') },
+    { feature: 'map lru_percpu_hash', required: true, use: 'the flow table', probe: () => probeMapType('lru_percpu_hash') },
+    { feature: 'map percpu_array', required: true, use: 'counters', probe: () => probeMapType('percpu_array') },
+    { feature: 'map lpm_trie', required: true, use: '--watch-ip', probe: () => probeMapType('lpm_trie') },
+    { feature: 'map ringbuf', required: true, use: 'the packet log (-p)', probe: () => probeMapType('ringbuf') },
+    { feature: 'btf', required: false, use: 'link probes and kernel type names', probe: probeBtf },
+  ],
+});
