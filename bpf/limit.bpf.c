@@ -896,23 +896,31 @@ static __always_inline __u32 pace_value(struct tcp_sock *tp)
 	return v;
 }
 
-SEC("iter/tcp")
-int lim_pace(struct bpf_iter__tcp *ctx)
+/* The TCP socket the iterator is at, when its cookie is queued in `paced` in state `state`. */
+static __always_inline struct tcp_sock *queued_socket(struct bpf_iter__tcp *ctx, __u8 state, struct xt_paced **q)
 {
 	struct sock_common *skc = ctx->sk_common;
 	struct tcp_sock *tp;
-	struct xt_paced *q;
 	__u64 cookie;
-	int val;
 
 	if (!skc)
-		return 0;
+		return NULL;
 	tp = bpf_skc_to_tcp_sock(skc);
 	if (!tp)
-		return 0;
+		return NULL;
 	cookie = bpf_get_socket_cookie(tp);
-	q = bpf_map_lookup_elem(&paced, &cookie);
-	if (!q || q->state != 0)
+	*q = bpf_map_lookup_elem(&paced, &cookie);
+	return *q && (*q)->state == state ? tp : NULL;
+}
+
+SEC("iter/tcp")
+int lim_pace(struct bpf_iter__tcp *ctx)
+{
+	struct xt_paced *q = NULL;
+	struct tcp_sock *tp = queued_socket(ctx, 0, &q);
+	int val;
+
+	if (!tp || !q)
 		return 0;
 	val = pace_value(tp);
 	if (xt_limit_cfg.egress) {
@@ -932,20 +940,11 @@ int lim_pace(struct bpf_iter__tcp *ctx)
 SEC("iter/tcp")
 int lim_unpace(struct bpf_iter__tcp *ctx)
 {
-	struct sock_common *skc = ctx->sk_common;
-	struct tcp_sock *tp;
-	struct xt_paced *q;
-	__u64 cookie;
+	struct xt_paced *q = NULL;
+	struct tcp_sock *tp = queued_socket(ctx, 1, &q);
 	int val;
 
-	if (!skc)
-		return 0;
-	tp = bpf_skc_to_tcp_sock(skc);
-	if (!tp)
-		return 0;
-	cookie = bpf_get_socket_cookie(tp);
-	q = bpf_map_lookup_elem(&paced, &cookie);
-	if (!q || q->state != 1)
+	if (!tp || !q)
 		return 0;
 	if (xt_limit_cfg.egress) {
 		val = q->old_max_pacing_rate >= 0xFFFFFFFFULL ? -1 : (int)q->old_max_pacing_rate; /* ~0: unlimited */

@@ -3,7 +3,7 @@
  * one (netfilter hooks belong to a namespace; the tracepoints see every one).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -163,8 +163,9 @@ describe('stack mode (real kernel, network namespaces)', { concurrency: false },
     // mode's own programs (an event per stage): here about 30 us (the clocks agree to the microsecond:
     // the capture test holds xtrace's TC time within 20 us of tcpdump's; before, both were off by a
     // constant 0.35-0.9 ms that changed from run to run).
+    // Under software emulation (test-kernels) that path runs SLOWDOWN times slower: 6.1 in qemu showed 230 us.
     const median = [...diffs].sort((u, v) => u - v)[diffs.length >> 1]!;
-    assert.ok(Math.abs(median) <= 50, `xtrace - tcpdump, median ${median.toFixed(1)} us: ${diffs.map((us) => us.toFixed(1)).join(' ')}`);
+    assert.ok(Math.abs(median) <= 50 * SLOWDOWN, `xtrace - tcpdump, median ${median.toFixed(1)} us: ${diffs.map((us) => us.toFixed(1)).join(' ')}`);
   });
 
   test('scopes: from the root namespace the netfilter stages see nothing of a server in another and xtrace says so; --netns NAME makes every stage watch that one (and only it)', async (t) => {
@@ -285,10 +286,18 @@ describe('stack mode (real kernel, network namespaces)', { concurrency: false },
     const r = await x.stop('SIGINT');
     assert.equal(r.code, 0, r.stderr);
     const sum = r.records.find((e) => e.type === 'summary') as Rec & { drops: Record<string, number>; teardown: Record<string, number> };
-    assert.ok((sum.teardown.QUEUE_PURGE ?? 0) > 0, `QUEUE_PURGE under teardown: ${JSON.stringify(sum.teardown)}`);
     for (const reason of ['QUEUE_PURGE', 'SOCKET_CLOSE', 'TCP_CLOSE']) assert.equal(sum.drops[reason], undefined, `${reason} is no drop: ${JSON.stringify(sum.drops)}`);
-    const freed = r.records.filter((e) => e.type === 'stack' && e.stage === 'kfree_skb' && e.drop_reason === 'QUEUE_PURGE');
-    assert.ok(freed.length > 0 && freed.every((e) => e.teardown === true), 'its events say teardown');
+    // A kernel without the QUEUE_PURGE reason frees a closing socket's queues without a reason of its own (6.1: with
+    // __kfree_skb, which no tracepoint sees).
+    const btf = execFileSync('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux'], { encoding: 'utf8', maxBuffer: 1 << 30 });
+    if (/'SKB_DROP_REASON_QUEUE_PURGE' val=/.test(btf)) {
+      assert.ok((sum.teardown.QUEUE_PURGE ?? 0) > 0, `QUEUE_PURGE under teardown: ${JSON.stringify(sum.teardown)}`);
+      const freed = r.records.filter((e) => e.type === 'stack' && e.stage === 'kfree_skb' && e.drop_reason === 'QUEUE_PURGE');
+      assert.ok(freed.length > 0 && freed.every((e) => e.teardown === true), 'its events say teardown');
+    } else {
+      t.diagnostic('this kernel has no QUEUE_PURGE drop reason: a closing socket frees its queues unseen');
+      assert.deepEqual(sum.teardown, {}, 'nothing is counted as teardown');
+    }
     assert.equal(r.records.filter((e) => e.type === 'stack' && e.stage === 'sock_def_readable' && e.sport === 0).length, 0, 'no row for a listener');
   });
 
