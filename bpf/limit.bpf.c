@@ -444,7 +444,9 @@ static __always_inline void pace_ask(struct __sk_buff *skb, struct bpf_sock *sk,
 	struct xt_paced q = {};
 	__u64 cookie;
 
-	if (!sk)
+	/* a listener (or a request socket) sees the handshake of a connection the process will accept:
+	 * the connection's own socket is queued on its first packet instead */
+	if (!sk || sk->state == BPF_TCP_LISTEN || sk->state == BPF_TCP_NEW_SYN_RECV)
 		return;
 	if (!t)
 		t = bpf_sk_storage_get(&sk_tags, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
@@ -903,7 +905,7 @@ static __always_inline struct tcp_sock *queued_socket(struct bpf_iter__tcp *ctx,
 	struct tcp_sock *tp;
 	__u64 cookie;
 
-	if (!skc)
+	if (!skc || skc->skc_state == BPF_TCP_LISTEN)
 		return NULL;
 	tp = bpf_skc_to_tcp_sock(skc);
 	if (!tp)

@@ -215,7 +215,8 @@ describe('limit', () => {
       t.after(() => x.kill());
       await x.ready();
       const before = p.nstat(p.nsA, 'TcpOutSegs', 'TcpRetransSegs');
-      const sender = new Peer(p.nsA, ['tcp-blast', p.ipB, 5304, 9000]);
+      // the sender outlasts the run (killed at the end): a socket closed before exit has nothing to be given back
+      const sender = new Peer(p.nsA, ['tcp-blast', p.ipB, 5304, 120_000]);
       t.after(() => sender.kill());
       const rate = await m.rate();
       const after = p.nstat(p.nsA, 'TcpOutSegs', 'TcpRetransSegs');

@@ -13,7 +13,7 @@
  *   tcp-try HOST PORT MS                     try to connect for at most MS ms; prints "connected" or the error code
  *   tcp-meter HOST PORT SKIPMS MS [GOFILE]   accept one connection; from SKIPMS after its first byte (or after GOFILE
  *                                            appears), count bytes for MS ms; prints {"bytes","seconds"}, then stops
- *                                            reading (prints "ready" first)
+ *                                            reading, and stays until killed (prints "ready" first)
  *   tcp-blast HOST PORT MS [GOFILE]          connect, (wait until GOFILE exists,) send as fast as possible for MS ms;
  *                                            prints "connected" at once, then the bytes written
  *   udp-count HOST PORT COUNT SIZE SPORT GOFILE  wait until GOFILE exists, open the socket, send COUNT datagrams one
@@ -190,6 +190,9 @@ async function main(): Promise<void> {
             console.log(JSON.stringify({ bytes: n, seconds: (performance.now() - start) / 1000 }));
             counting = false;
             sock.pause(); // the sender blocks on a full window, and lives on until it stops by itself
+            // A paused socket keeps no event loop alive: without this the meter would exit and reset the
+            // connection while the test still looks at it (what a limit gives back at exit, say)
+            setInterval(() => undefined, 60_000);
           }, ms);
         }, skip);
       });
