@@ -62,6 +62,9 @@ BUILD_NEEDS := $(CLANG):clang llc:llvm /usr/include/bpf/bpf_helpers.h:libbpf-dev
 TEST_NEEDS := nft:nftables sysctl:procps nstat:iproute2 ping:iputils-ping python3:python3 setpriv:util-linux taskset:util-linux \
 	prometheus:prometheus promtool:prometheus victoria-metrics:victoria-metrics prometheus-node-exporter:prometheus-node-exporter \
 	tcpdump:tcpdump tshark:tshark iperf3:iperf3
+# and under the second kernel (make test-kernels): qemu and the initramfs tools; verbs traffic on Soft-RoCE
+KERNEL_TEST_NEEDS := qemu-system-x86_64:qemu-system-x86 busybox:busybox-static cpio:cpio depmod:kmod \
+	ibv_rc_pingpong:ibverbs-utils /etc/libibverbs.d/rxe.driver:ibverbs-providers ethtool:ethtool rdma:iproute2
 
 deps: ## install what is missing (apt-get: clang, llvm, libbpf-dev, bpftool, iproute2; Node.js >= 20; node modules)
 	@scripts/install-missing.sh $(BUILD_NEEDS) node:nodejs npm:npm
@@ -103,9 +106,8 @@ run-with-interface: ## like run, but INTERFACE is required
 test: test-deps build ## run every test (kernel tests need root; XTRACE_REQUIRE_KERNEL_TESTS=1 makes their skips failures)
 	npm test
 
-test-kernels: test-deps build ## the xdp, stack and limit tests again under Debian 12's 6.1 kernel in qemu (kprobes, fentry, no tcx); KERNEL_SERIES=6.1
-	@command -v qemu-system-x86_64 >/dev/null && command -v busybox >/dev/null && command -v cpio >/dev/null && command -v depmod >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 busybox-static cpio kmod >/dev/null; }
+test-kernels: test-deps build ## the xdp, stack and limit tests again under Debian 12's 6.1 kernel in qemu (kprobes, fentry, no tcx), and rdma/nccl on Soft-RoCE there; KERNEL_SERIES=6.1
+	@scripts/install-missing.sh $(KERNEL_TEST_NEEDS)
 	bash test/kernels/run.sh
 
 bench: deps build $(BENCH_BPF_OBJS) ## benchmarks over a veth pair: xdp (packets/s, TCP, CPU per packet), the ring consumer's ceiling (BPF_PROG_TEST_RUN), stack (TCP bulk, request/response, events/s) against no tracer, limit against tc tbf (JSON lines)

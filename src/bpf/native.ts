@@ -139,6 +139,12 @@ export const c = lazyFuncs('libc.so.6', libcLoad, {
   /* struct timespec { long tv_sec; long tv_nsec; } into 16 bytes */
   clockGettime: 'int clock_gettime(int clk, _Out_ uint8_t *ts)',
   setns: 'int setns(int fd, int nstype)',
+  /* netlink (RDMA) and the ethtool ioctl */
+  socket: 'int socket(int domain, int type, int protocol)',
+  setsockopt: 'int setsockopt(int fd, int level, int name, const uint8_t *val, uint32_t len)',
+  send: 'long send(int fd, const uint8_t *buf, size_t len, int flags)',
+  recv: 'long recv(int fd, _Out_ uint8_t *buf, size_t len, int flags)',
+  ioctl: 'int ioctl(int fd, unsigned long req, _Inout_ uint8_t *arg)',
 });
 
 const libpcapLoad = loader('libpcap.so.0.8', 'install libpcap (Debian/Ubuntu: apt-get install libpcap0.8, or libpcap0.8t64 on Debian 13)');
@@ -155,9 +161,19 @@ export const pcap = lazyFuncs('libpcap.so.0.8', libpcapLoad, {
 });
 
 export const MAP_FAILED = (1n << 64n) - 1n;
+
+/** The socket families and types the binding opens (netlink, the ethtool ioctl's). */
+export const SOCK = { AF_INET: 2, AF_NETLINK: 16, DGRAM: 2, RAW: 3, CLOEXEC: 0o2000000 } as const;
+/** A socket, close-on-exec; a negative errno when refused. */
+export const socketFd = (family: number, type: number, protocol: number): number => {
+  const fd = c.socket(family, type | SOCK.CLOEXEC, protocol) as number;
+  return fd < 0 ? -errno() : fd;
+};
 export const errno = (): number => koffi.errno();
 export const strerror = (err: number): string => String(c.strerror(Math.abs(err)));
 export const view = (p: Ptr, len: number): ArrayBuffer => koffi.view(p, len);
+/** The address a native pointer holds (to write into a struct the kernel follows). */
+export const address = (p: Ptr): bigint => koffi.address(p) as bigint;
 /** A C callback for libbpf_set_print. */
 export function registerPrint(fn: (level: number, fmt: string, args: Ptr) => number): Ptr {
   libbpf();

@@ -197,3 +197,10 @@ export async function containerAddresses(d: Docker, procRoot = '/proc'): Promise
   }
   return m;
 }
+
+/** Container id -> name, for every running container (job labels of the nccl view). */
+export async function containerNames(d: Docker): Promise<Map<string, string>> {
+  const m = new Map<string, string>();
+  for (const c of await d.listContainers()) m.set(c.Id, (c.Names[0] ?? c.Id.slice(0, 12)).replace(/^\//, ''));
+  return m;
+}

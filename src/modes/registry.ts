@@ -122,15 +122,15 @@ const MODES: readonly Entry[] = [
   }),
   entry({
     path: ['rdma'],
-    summary: "RDMA (mlx5) port counters from sysfs as rates and per-interval deltas, with each port's net device statistics",
+    summary: "RDMA port counters (mlx5, Soft-RoCE, any driver) as rates from the best source a port has, per-interval deltas sorted by the driver's table, net device statistics",
     options: RDMA_OPTIONS,
     appliance: true,
     mode: { object: null, metrics: ['node_infiniband_', 'xtrace_infiniband_', 'xtrace_rdma_'], needs: async () => (await import('./rdma/needs.js')).RDMA_NEEDS() },
-    run: async (o) => (await import('./rdma/index.js')).runRdma({ ...o, view: 'rdma', imbalanceRatio: 0.5, minGbps: 1 }),
+    run: async (o) => (await import('./rdma/index.js')).runRdma({ ...o, view: 'rdma', imbalanceRatio: 0.5, minGbps: 1, congestionRate: 1000, pauseRate: 100, discardRate: 1 }),
   }),
   entry({
     path: ['nccl'],
-    summary: 'per-rail view for NCCL jobs: bandwidth, congestion, retransmission, link health, processes, imbalance',
+    summary: 'per-rail view for NCCL jobs: bandwidth, congestion, retransmission, PFC pauses, discards, link health, the processes and jobs on each rail, verdicts',
     options: NCCL_OPTIONS,
     appliance: true,
     mode: { folder: 'rdma', object: null, metrics: ['node_infiniband_', 'xtrace_infiniband_', 'xtrace_rdma_'], needs: async () => (await import('./rdma/needs.js')).RDMA_NEEDS() },

@@ -56,3 +56,29 @@ export function formatMac(b: Uint8Array): string {
   for (let i = 0; i < 6; i++) s += (i ? ':' : '') + b[i]!.toString(16).padStart(2, '0');
   return s;
 }
+
+/**
+ * What a net device's driver statistic (`ethtool -S`) is to a rail: pause frames (by direction, and
+ * priority 0-7 or "global"), time paused (microseconds, mlx5's *_pause_duration), other pause
+ * statistics, discards (mlx5's rx_discards_phy, rx_out_of_buffer, per-priority discards; other
+ * drivers' drop and discard counters), or none of these (null).
+ */
+export type EthtoolKind =
+  | { kind: 'pause'; direction: 'rx' | 'tx'; priority: string }
+  | { kind: 'pause_us'; direction: 'rx' | 'tx'; priority: string }
+  | { kind: 'pause_other' }
+  | { kind: 'discard' }
+  | null;
+
+export function ethtoolKind(stat: string): EthtoolKind {
+  let m = /^(rx|tx)_prio([0-7])_pause$/.exec(stat);
+  if (m) return { kind: 'pause', direction: m[1] as 'rx' | 'tx', priority: m[2]! };
+  m = /^(rx|tx)_(?:pause_ctrl_phy|global_pause)$/.exec(stat);
+  if (m) return { kind: 'pause', direction: m[1] as 'rx' | 'tx', priority: 'global' };
+  m = /^(rx|tx)_prio([0-7])_pause_duration$/.exec(stat);
+  if (m) return { kind: 'pause_us', direction: m[1] as 'rx' | 'tx', priority: m[2]! };
+  if (/^(rx|tx)_global_pause_duration$/.test(stat)) return { kind: 'pause_us', direction: stat.slice(0, 2) as 'rx' | 'tx', priority: 'global' };
+  if (/discard|drop|out_of_buffer|no_buf|missed|buffer_passed_thres/i.test(stat)) return { kind: 'discard' };
+  if (/pause|pfc|xon|xoff/i.test(stat)) return { kind: 'pause_other' };
+  return null;
+}

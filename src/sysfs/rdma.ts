@@ -4,7 +4,7 @@
  * expose is absent.
  */
 import { existsSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { readText } from '../host/files.js';
 
 export interface Roots {
@@ -37,6 +37,8 @@ export interface GpuLink {
 
 export interface DeviceInfo {
   name: string;
+  /** the PCI function's kernel driver (mlx5_core, bnxt_en); null for a device without one (rxe) */
+  driver: string | null;
   nodeGuid: string | null;
   sysImageGuid: string | null;
   fwVer: string | null;
@@ -160,14 +162,23 @@ export function deviceInfo(r: Roots, dev: string): DeviceInfo | null {
   const chain = pciChain(r, join(d, 'device'));
   const numa = readText(join(d, 'device/numa_node'));
   const numaNode = numa === null || Number(numa) < 0 ? null : Number(numa);
+  // an empty identity file (rxe's fw_ver) is no value: shown as unknown
+  const id = (f: string): string | null => readText(join(d, f)) || null;
+  let driver: string | null = null;
+  try {
+    driver = basename(realpathSync(join(d, 'device/driver')));
+  } catch {
+    /* no PCI function (Soft-RoCE) */
+  }
   return {
     name: dev,
-    nodeGuid: readText(join(d, 'node_guid')),
-    sysImageGuid: readText(join(d, 'sys_image_guid')),
-    fwVer: readText(join(d, 'fw_ver')),
-    hcaType: readText(join(d, 'hca_type')),
-    boardId: readText(join(d, 'board_id')),
-    hwRev: readText(join(d, 'hw_rev')),
+    driver,
+    nodeGuid: id('node_guid'),
+    sysImageGuid: id('sys_image_guid'),
+    fwVer: id('fw_ver'),
+    hcaType: id('hca_type'),
+    boardId: id('board_id'),
+    hwRev: id('hw_rev'),
     pci: chain ? chain[chain.length - 1]! : null,
     numaNode,
     ports: list(join(d, 'ports'))
@@ -188,7 +199,7 @@ export function ibdev2netdevLine(p: PortInfo): string {
   return `${p.device} port ${p.port} ==> ${p.netdev ?? '(none)'} (${p.netdevUp === null ? 'Unknown' : p.netdevUp ? 'Up' : 'Down'})`;
 }
 
-export type CounterGroup = 'counters' | 'hw_counters' | 'counters_ext' | 'netdev';
+export type CounterGroup = 'counters' | 'hw_counters' | 'counters_ext' | 'netdev' | 'ethtool';
 
 export interface Counter {
   group: CounterGroup;

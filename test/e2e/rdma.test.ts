@@ -43,7 +43,8 @@ describe('rdma and nccl modes (fixture sysfs)', () => {
     try {
       await x.ready();
       const rail = await x.waitFor((r) => r.type === 'nccl' && r.device === 'mlx5_1');
-      assert.deepEqual(rail.processes, [{ pid: 4242, comm: 'python3', nccl: true }]);
+      assert.deepEqual(rail.processes, [{ pid: 4242, comm: 'python3', nccl: true, job: 'slurm:77001', qps: 0 }]);
+      assert.deepEqual(rail.jobs, ['slurm:77001'], "its job, from the fixture's /proc/4242/cgroup (Slurm's cgroup v2 layout)");
       f.port('mlx5_1', 1, 'hw_counters/out_of_buffer', 9);
       const moved = await x.waitFor((r) => r.type === 'nccl' && r.device === 'mlx5_1' && (r.alerts as string[]).includes('out_of_buffer +6'));
       assert.equal((moved.retrans as Record<string, number>).out_of_buffer, 6);
@@ -78,7 +79,8 @@ describe('rdma and nccl modes (fixture sysfs)', () => {
       assert.ok(lines.includes('node_infiniband_legacy_data_transmitted_bytes_total{device="mlx5_3",port="1"} 1600'));
       assert.ok(!lines.some((l) => l.startsWith('node_infiniband_port_data_transmitted_bytes_total{device="mlx5_3"')), 'N/A (no PMA) is absent, not 0');
       assert.ok(lines.includes('xtrace_infiniband_np_cnp_sent_total{device="mlx5_0",port="1"} 5000'));
-      assert.ok(lines.includes('xtrace_rdma_process_info{device="mlx5_1",pid="4242",comm="python3",nccl="true"} 1'));
+      assert.ok(lines.includes('xtrace_rdma_process_info{device="mlx5_1",pid="4242",comm="python3",nccl="true",job="slurm:77001"} 1'));
+      assert.ok(lines.includes('xtrace_rdma_job_info{device="mlx5_1",job="slurm:77001"} 1'));
       assert.equal((await fetch(x.metricsUrl().replace('/metrics', '/'))).status, 404);
       assert.equal((await x.stop()).code, 0);
     } finally {

@@ -37,9 +37,11 @@ const serving = (rs: ProbeRow[], mode: string, feature: string): string => {
 // 1. the test files
 for (const [name, what] of [
   ['tests', 'xdp, stack and limit tests'],
-  ['tests-nofentry', 'stack and limit tests with XTRACE_DISABLE_HOOKS=fentry'],
+  ['tests-nofentry', 'stack tests with XTRACE_DISABLE_HOOKS=fentry'],
+  ['tests-nofentry-limit', 'limit tests of socket and process attribution with XTRACE_DISABLE_HOOKS=fentry'],
   ['tests-capture', 'capture tests (the filter spliced into XDP and classic TC programs, pcapng)'],
   ['tests-filter', 'the filter translation against tcpdump -r (protochain loops, shifts, division) under this verifier'],
+  ['tests-rxe', 'Soft-RoCE (rdma_rxe): rdma, nccl and xdp on real verbs traffic'],
 ] as const) {
   const tap = read(`${name}.tap`);
   const n = (k: string): number => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(tap)?.[1] ?? NaN);

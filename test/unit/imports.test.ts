@@ -1,5 +1,5 @@
 /**
- * DESIGN.md's arrows, checked on every import in src/: cli -> modes -> (bpf | sysfs | options) and
+ * DESIGN.md's arrows, checked on every import in src/: cli -> modes -> (bpf | sysfs | options), sysfs -> bpf, and
  * modes -> records <- (output | export); nothing imports a mode but the registry; the binding (src/bpf)
  * imports nothing of the app but its errors and logger. A file that adds an import running the wrong
  * way fails here with its name.
@@ -41,7 +41,8 @@ const ALLOWED: Record<string, string[]> = {
   'modes/*': ['modes/shared', 'bpf', 'host', 'sysfs', 'options', 'records', 'output', 'export', 'capture', 'docker', ...BASE],
   bpf: ['errors', 'log'],
   host: ['errors', 'log'],
-  sysfs: ['host', 'errors', 'log'],
+  // the RDMA readers: sysfs files, and the kernel's RDMA netlink through the binding's netlink socket
+  sysfs: ['bpf', 'host', 'errors', 'log'],
   capture: ['bpf', ...BASE],
   docker: ['host', 'options', 'errors', 'log'],
   options: ['errors', 'log'],

@@ -87,12 +87,12 @@ describe('registry', () => {
     const flow = { type: 'flow', ts: 't', iface: 'a', dir: 'ingress', proto: 'tcp', src: '10.0.0.1', sport: 1, dst: '10.0.0.2', dport: 2, packets: 1, bytes: 1, pps_rate: 1, bps_rate: 1, first_seen: 't', last_seen: 't' } as const;
     const stack: StackCounters = { stages: [{ stage: 'netif_receive_skb', hook: 'tp_btf:netif_receive_skb', scope: null, packets: 1, latency_count: 1, latency_sum_ns: 1, latency_hist: [{ below_ns: 1024, count: 1 }] }], drops: { NO_SOCKET: 1 }, teardown: { QUEUE_PURGE: 1 }, events_sent: 1, events_suppressed: 1, events_lost: 1 };
     const limit = { target: 'pid', pid: 1, comm: 'x', direction: 'egress', rate_target_bytes_per_s: 1, rate_achieved_bytes_per_s: 1, passed_bytes: 1, passed_packets: 1, dropped_bytes: 1, dropped_packets: 1, congestion_signals: 1, acks_held: 1, alive: true } as LimitCounters;
-    const rdma = { type: 'rdma', ts: 't', device: 'mlx5_0', port: 1, link_layer: 'Ethernet', state: 'ACTIVE', state_id: 4, phys_state: 'LinkUp', phys_state_id: 5, rate: '100 Gb/sec', rate_gbps: 100, netdev: 'eth0', netdev_up: true, interval_s: 1, counters: { port_xmit_data: 1, netdev_tx_bytes: 1 }, deltas: {}, errors: {}, notes: [] };
+    const rdma = { type: 'rdma', ts: 't', device: 'mlx5_0', port: 1, link_layer: 'Ethernet', state: 'ACTIVE', state_id: 4, phys_state: 'LinkUp', phys_state_id: 5, rate: '100 Gb/sec', rate_gbps: 100, netdev: 'eth0', netdev_up: true, interval_s: 1, counters: { port_xmit_data: 1, netdev_tx_bytes: 1, ethtool_rx_prio3_pause: 1, ethtool_rx_prio3_pause_duration: 1, ethtool_rx_discards_phy: 1, ethtool_rx_prio3_pause_transition: 1 }, deltas: {}, errors: {}, notes: [] };
     const emitted: Record<string, Metric[]> = {
       xdp: flowMetrics([flow], [{ type: 'ip', ts: 't', ip: '10.0.0.1', in_packets: 1, in_bytes: 1, out_packets: 1, out_bytes: 1 }], counters, 1),
       stack: stackMetrics(stack),
       limit: limitMetrics([limit], { events_sent: 1, events_suppressed: 1, events_lost: 1 }),
-      rdma: infinibandMetrics([], [rdma as never], [{ pid: 1, comm: 'x', devices: ['mlx5_0'], nccl: true }] as never),
+      rdma: infinibandMetrics([], [rdma as never], new Map([['mlx5_0', { owners: [{ pid: 1, comm: 'x', nccl: true, job: 'slurm:1' }], jobs: ['slurm:1'] }]]), [{ id: 'mlx5_0/1:pause', device: 'mlx5_0', port: 1 }]),
     };
     emitted.nccl = emitted.rdma!;
     const shared = [...hookMetrics([]).map((m) => m.name), 'xtrace_build_info', 'xtrace_process_', 'xtrace_nodejs_'];

@@ -5,8 +5,10 @@ import { featureError, usageError } from '../../errors.js';
 import { infinibandMetrics } from '../../export/rdma.js';
 import type { Resolved } from '../../options/spec.js';
 import { makeRdmaSink } from '../../output/rdma.js';
-import type { RdmaOut } from '../../records/index.js';
-import { type Roots, discover, ibdev2netdevLine, listDevices, rdmaProcesses } from '../../sysfs/rdma.js';
+import type { NcclRecord, RdmaOut } from '../../records/index.js';
+import { ethtoolStats } from '../../bpf/ethtool.js';
+import { type Roots, discover, ibdev2netdevLine, listDevices } from '../../sysfs/rdma.js';
+import { Owners } from './owners.js';
 import { Session } from '../session.js';
 import type { NCCL_OPTIONS } from './options.js';
 import { AlertTracker, deviceRecord, ncclRecords, rdmaRecord } from './records.js';
@@ -35,25 +37,33 @@ export async function runRdma(o: RdmaOptions): Promise<void> {
   const session = new Session(o.view, { bpf: false });
   await session.run(o, async (metrics) => {
     sink.records(infos.map((d) => deviceRecord(d, ts())));
-    const sampler = new RdmaSampler(roots, { device: o.device, port: o.port });
+    // the net devices' driver statistics through the ethtool interface: this machine's only (a fixture tree has none)
+    const own = roots.sys === '/sys';
+    const sampler = new RdmaSampler(roots, { device: o.device, port: o.port }, own ? (n) => {
+      const r = ethtoolStats(n);
+      return 'stats' in r ? r.stats : null;
+    } : undefined);
+    const owners = new Owners(roots);
     const now = (): number => Number(process.hrtime.bigint() / 1_000_000n);
-    const thresholds = { imbalanceRatio: o.imbalanceRatio, minGbps: o.minGbps, errorThreshold: o.errorThreshold };
+    const thresholds = { imbalanceRatio: o.imbalanceRatio, minGbps: o.minGbps, errorThreshold: o.errorThreshold, congestionRate: o.congestionRate, pauseRate: o.pauseRate, discardRate: o.discardRate };
     const alerts = new AlertTracker();
     let first = true;
     const read = (): void => {
       const { ports, events } = sampler.sample(now());
       const t = ts();
-      const procs = o.view === 'nccl' ? rdmaProcesses(roots) : [];
+      const devices = [...new Map(ports.map((p) => [p.info.device, { name: p.info.device, driver: p.driver.driver }])).values()];
+      const who = owners.read(devices);
       const rdma = ports.map((p) => rdmaRecord(p, t, o.errorThreshold));
       const recs: RdmaOut[] = events.map((message) => ({ type: 'rdma_event', ts: t, message }));
+      let rails: NcclRecord[] = [];
       if (o.view === 'rdma') recs.push(...rdma);
       else {
-        const rails = ncclRecords(ports, procs, t, thresholds);
+        rails = ncclRecords(ports, who, t, thresholds);
         recs.push(...alerts.update(rails, t), ...rails);
       }
       if (first) first = false;
       else sink.records(recs);
-      metrics?.records(infinibandMetrics(mine().map((d) => deviceRecord(d, t)), rdma, procs));
+      metrics?.records(infinibandMetrics(mine().map((d) => deviceRecord(d, t)), rdma, who, alerts.activeIds()));
     };
     read(); // the baseline for the first interval's deltas; the metrics have values from the start
     return { ready: `reading ${infos.map((d) => d.name).join(', ')} every ${o.intervalMs} ms`, tick: read, finish: read };

@@ -36,4 +36,13 @@ export const NCCL_OPTIONS = {
   minGbps: value('--min-gbps <g>', 'judge balance only when the busiest rail carries at least g Gbit/s (TX+RX)', (v, from) => parseNumber(v, from, 'a number of Gbit/s >= 0', (n) => n >= 0), {
     default: '1',
   }),
+  congestionRate: value('--congestion-threshold <n>', 'a rail is congested over n congestion notifications a second (CNPs sent, handled, ignored; ECN-marked packets)', (v, from) => parseNumber(v, from, 'a number >= 0', (n) => n >= 0), {
+    default: '1000',
+  }),
+  pauseRate: value('--pause-threshold <n>', 'a rail is paused over n PFC/pause frames a second (received and sent, every priority)', (v, from) => parseNumber(v, from, 'a number >= 0', (n) => n >= 0), {
+    default: '100',
+  }),
+  discardRate: value('--discard-threshold <n>', 'a rail drops over n NIC discards a second (rx_discards_phy, rx_out_of_buffer, ...)', (v, from) => parseNumber(v, from, 'a number >= 0', (n) => n >= 0), {
+    default: '1',
+  }),
 };

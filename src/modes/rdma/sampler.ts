@@ -2,16 +2,25 @@
 import {
   type Counter, type Delta, type PortInfo, type Roots, counterDelta, deviceInfo, listDevices, readCounters,
 } from '../../sysfs/rdma.js';
+import { type DriverTable, type Family, driverOf, familyOf, isTraffic } from './drivers.js';
+import { pfcStatNames } from './pfc.js';
+
+/** Where a port's bytes or packets were counted: the IB port counters, the driver's hw_counters, or the net device. */
+export type RateSource = 'counters' | 'hw_counters' | 'netdev';
 
 export interface PortSample {
   info: PortInfo;
+  /** the driver's counter table */
+  driver: DriverTable;
+  bytesSource: RateSource | null;
+  packetsSource: RateSource | null;
   counters: Map<string, Counter>;
   /** each counter's first value plus every increase since: keeps rising across 32-bit wraps and resets */
   totals: Map<string, bigint>;
   /** seconds since the previous sample of this port; null on its first */
   dtS: number | null;
   deltas: Map<string, Delta>;
-  /** bytes/s from port_{xmit,rcv}_data x 4 (4-byte units); absent when the device does not expose them */
+  /** bytes/s from the best source the port has (bytesSource); absent when it has none */
   txBytesPerS?: number;
   rxBytesPerS?: number;
   txPacketsPerS?: number;
@@ -53,6 +62,8 @@ export class RdmaSampler {
   constructor(
     private readonly roots: Roots,
     private readonly filter: PortFilter = {},
+    /** the driver statistics of a net device (`ethtool -S`): only this machine's (none with a fixture tree) */
+    private readonly ethtool?: (netdev: string) => ReadonlyMap<string, bigint> | null,
   ) {}
 
   /** `nowMs` from a monotonic clock (injectable for tests). */
@@ -68,7 +79,7 @@ export class RdmaSampler {
       if (!this.known.has(dev) && this.known.size > 0) events.push(`${dev}: device appeared`);
       for (const info of di.ports) {
         if (this.filter.port !== undefined && info.port !== this.filter.port) continue;
-        ports.push(this.samplePort(info, nowMs, events));
+        ports.push(this.samplePort(info, di.driver, nowMs, events));
       }
     }
     for (const dev of this.known) if (!seen.has(dev)) events.push(`${dev}: device disappeared; its counters are no longer read`);
@@ -77,12 +88,17 @@ export class RdmaSampler {
     return { ports, events };
   }
 
-  private samplePort(info: PortInfo, nowMs: number, events: string[]): PortSample {
+  private samplePort(info: PortInfo, pciDriver: string | null, nowMs: number, events: string[]): PortSample {
     const key = `${info.device}/${info.port}`;
     const counters = readCounters(this.roots, info);
+    // the net device's pause and discard statistics, prefixed ethtool_ (the other ones are not a rail's concern)
+    const eth = info.netdev && this.ethtool ? this.ethtool(info.netdev) : null;
+    if (eth) for (const n of pfcStatNames(eth.keys())) counters.set(`ethtool_${n}`, { group: 'ethtool', value: eth.get(n)! });
     const p = this.prev.get(key);
     const totals = new Map<string, bigint>();
-    const s: PortSample = { info, counters, totals, dtS: null, deltas: new Map(), notes: [] };
+    const hw = new Set([...counters].filter(([, c]) => c.group === 'hw_counters').map(([n]) => n));
+    const driver = driverOf({ name: info.device, pciDriver, hwCounters: hw });
+    const s: PortSample = { info, driver, ...rateSources(driver, counters, info.linkLayer), counters, totals, dtS: null, deltas: new Map(), notes: [] };
     const dt = p ? (nowMs - p.at) / 1000 : 0;
     for (const [name, c] of counters) {
       const old = p?.counters.get(name);
@@ -108,12 +124,12 @@ export class RdmaSampler {
     for (const name of p.counters.keys()) if (!counters.has(name)) events.push(`${key}: counter ${name} vanished`);
     if (p.rateGbps !== null && info.rateGbps !== null && info.rateGbps !== p.rateGbps)
       s.notes.push(`link rate changed from ${p.rateGbps} to ${info.rateGbps} Gb/s (${info.rateText})`);
-    const tx = pick(s.deltas, 'port_xmit_data', 'port_xmit_data_64');
-    const rx = pick(s.deltas, 'port_rcv_data', 'port_rcv_data_64');
-    const txp = pick(s.deltas, 'port_xmit_packets', 'port_xmit_packets_64');
-    const rxp = pick(s.deltas, 'port_rcv_packets', 'port_rcv_packets_64');
-    if (tx !== undefined) s.txBytesPerS = round(Number(tx * 4n) / dt);
-    if (rx !== undefined) s.rxBytesPerS = round(Number(rx * 4n) / dt);
+    const names = trafficNames(driver);
+    const [tx, rx] = s.bytesSource ? names.bytes[s.bytesSource].map((n) => pick(s.deltas, ...n)) : [];
+    const [txp, rxp] = s.packetsSource ? names.packets[s.packetsSource].map((n) => pick(s.deltas, ...n)) : [];
+    const unit = s.bytesSource === 'counters' ? 4n : 1n; // port_*_data counts 4-byte words
+    if (tx !== undefined) s.txBytesPerS = round(Number(tx * unit) / dt);
+    if (rx !== undefined) s.rxBytesPerS = round(Number(rx * unit) / dt);
     if (txp !== undefined) s.txPacketsPerS = round(Number(txp) / dt);
     if (rxp !== undefined) s.rxPacketsPerS = round(Number(rxp) / dt);
     if (info.rateGbps) {
@@ -125,28 +141,58 @@ export class RdmaSampler {
   }
 }
 
-/* Counter families an operator acts on (names as the kernel has them). */
-export const CONGESTION = ['np_cnp_sent', 'rp_cnp_handled', 'rp_cnp_ignored', 'np_ecn_marked_roce_packets', 'port_xmit_wait'];
-export const RETRANS = [
-  'out_of_sequence', 'packet_seq_err', 'local_ack_timeout_err', 'implied_nak_seq_err', 'rnr_nak_retry_err', 'roce_adp_retrans',
-  'roce_adp_retrans_to', 'out_of_buffer', 'duplicate_request', 'req_transport_retries_exceeded', 'req_rnr_retries_exceeded',
-];
-export const LINK = ['link_downed', 'link_error_recovery', 'symbol_error', 'local_link_integrity_errors', 'excessive_buffer_overrun_errors'];
-export const PORT_ERRORS = [
-  'port_rcv_errors', 'port_rcv_remote_physical_errors', 'port_rcv_switch_relay_errors', 'port_xmit_discards',
-  'port_xmit_constraint_errors', 'port_rcv_constraint_errors', 'VL15_dropped', 'resp_local_length_error', 'resp_cqe_error',
-  'req_cqe_error', 'req_remote_invalid_request', 'req_remote_access_errors', 'resp_remote_access_errors', 'netdev_rx_errors',
-  'netdev_tx_errors', 'netdev_rx_dropped', 'netdev_tx_dropped',
-];
-/** Counters whose movement is a problem (congestion is load, not an error). */
-export const ERROR_COUNTERS = new Set([...RETRANS, ...LINK, ...PORT_ERRORS]);
+type Pair = [string[], string[]];
 
-/** Deltas of the named counters that the port exposes (absent ones stay absent). */
-export function deltasOf(s: PortSample, names: readonly string[]): Record<string, number> {
+/** The counters each source counts traffic in: [tx names, rx names], first present wins. */
+function trafficNames(d: DriverTable): { bytes: Record<RateSource, Pair>; packets: Record<RateSource, Pair> } {
+  const t = d.traffic ?? {};
+  return {
+    bytes: {
+      counters: [['port_xmit_data', 'port_xmit_data_64'], ['port_rcv_data', 'port_rcv_data_64']],
+      hw_counters: [t.txBytes ? [t.txBytes] : [], t.rxBytes ? [t.rxBytes] : []],
+      netdev: [['netdev_tx_bytes'], ['netdev_rx_bytes']],
+    },
+    packets: {
+      counters: [['port_xmit_packets', 'port_xmit_packets_64'], ['port_rcv_packets', 'port_rcv_packets_64']],
+      hw_counters: [t.txPackets ? [t.txPackets] : [], t.rxPackets ? [t.rxPackets] : []],
+      netdev: [['netdev_tx_packets'], ['netdev_rx_packets']],
+    },
+  };
+}
+
+/**
+ * The best source of a port's bytes and of its packets: the IB port counters (mlx5, IB: RDMA traffic
+ * only on a RoCE port), else the driver's hw_counters that count them (rxe: packets; bnxt_re, irdma),
+ * else, on a RoCE port, its net device's statistics (all of the device's traffic, RDMA or not).
+ */
+export function rateSources(d: DriverTable, counters: ReadonlyMap<string, Counter>, linkLayer: string): { bytesSource: RateSource | null; packetsSource: RateSource | null } {
+  const names = trafficNames(d);
+  const has = (p: Pair): boolean => p[0].some((n) => counters.has(n)) && p[1].some((n) => counters.has(n));
+  const best = (m: Record<RateSource, Pair>): RateSource | null =>
+    (['counters', 'hw_counters', 'netdev'] as const).find((src) => (src !== 'netdev' || linkLayer === 'Ethernet') && has(m[src])) ?? null;
+  return { bytesSource: best(names.bytes), packetsSource: best(names.packets) };
+}
+
+/** The interval's deltas of one family of the port's driver table (counters the port lacks stay absent). */
+export function familyDeltas(s: PortSample, f: Family): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const n of names) {
+  for (const n of s.driver.families[f]) {
     const d = s.deltas.get(n);
     if (d) out[n] = Number(d.delta);
   }
+  return out;
+}
+
+/** The interval's increases of the net device's pause and discard statistics (without their ethtool_ prefix). */
+export function ethtoolDeltas(s: PortSample): Map<string, bigint> {
+  const out = new Map<string, bigint>();
+  for (const [n, d] of s.deltas) if (n.startsWith('ethtool_')) out.set(n.slice('ethtool_'.length), d.delta);
+  return out;
+}
+
+/** Counters that moved this interval and that no table names: shown as they are, never dropped. */
+export function otherDeltas(s: PortSample): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [n, d] of s.deltas) if (d.delta > 0n && familyOf(s.driver, n) === null && !isTraffic(s.driver, n) && !n.startsWith('ethtool_')) out[n] = Number(d.delta);
   return out;
 }
