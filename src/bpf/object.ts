@@ -19,7 +19,6 @@ function checkLibbpf(): void {
 
 /* libbpf's messages: collected while an object loads (the verifier log is in them), and routed to
  * the logger one level down (warn -> debug), as xdp-tools does. */
-const LEVELS = ['warn', 'info', 'debug'] as const;
 let captured: string[] | null = null;
 let printerInstalled = false;
 const printBuf = Buffer.alloc(256 * 1024);
@@ -31,8 +30,7 @@ function installPrinter(): void {
     const n = Number(c.vsnprintf(printBuf, printBuf.length, fmt, args));
     const msg = printBuf.toString('utf8', 0, Math.max(0, Math.min(n, printBuf.length - 1))).replace(/\n+$/, '');
     if (captured && level === 0) captured.push(msg);
-    if (level === 0) log.debug(`libbpf: ${msg}`);
-    else if (log.isLevelEnabled('silly')) log.silly(`libbpf(${LEVELS[level] ?? level}): ${msg}`);
+    if (level === 0) log.debug(`libbpf: ${msg}`); // warnings; libbpf's info and debug lines are not kept
     return 0;
   });
   lib.setPrint(cb);

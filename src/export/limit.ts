@@ -1,6 +1,6 @@
 /** limit-mode counters as Prometheus metrics: per limited process or cgroup, the target, passed and dropped traffic. */
 import type { LimitCounters } from '../records/index.js';
-import { type Metric, eventsMetric } from './prometheus.js';
+import { type Metric, eventsMetric } from './metric.js';
 
 export function limitMetrics(limits: LimitCounters[], ev: { events_sent: number; events_suppressed: number; events_lost: number }): Metric[] {
   const labels = (c: LimitCounters): Record<string, string | number> =>

@@ -4,7 +4,7 @@
  * Unlike node_exporter, a counter the kernel does not expose (N/A (no PMA)) is absent, not 0.
  */
 import { type RdmaDeviceRecord, type RdmaRecord, ethtoolKind } from '../records/index.js';
-import type { Metric } from './prometheus.js';
+import type { Metric } from './metric.js';
 
 /** sysfs name -> [node_exporter metric (without node_infiniband_), multiplier] */
 const NODE_EXPORTER: Record<string, [string, bigint]> = {

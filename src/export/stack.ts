@@ -1,6 +1,6 @@
 /** stack-mode counters as Prometheus metrics: packets per stage, drops by reason, latency histograms. */
 import type { StackCounters } from '../records/index.js';
-import { type Metric, eventsMetric } from './prometheus.js';
+import { type Metric, eventsMetric } from './metric.js';
 
 /**
  * The exported buckets: every second power of two of ns from 2^10 (1.02 us) to 2^32 (4.29 s), edges of

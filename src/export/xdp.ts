@@ -5,7 +5,7 @@
  * it and out what it sent.
  */
 import type { Counters, FlowRecord, IfaceCounters, IpRecord } from '../records/index.js';
-import { type Metric, eventsMetric } from './prometheus.js';
+import { type Metric, eventsMetric } from './metric.js';
 
 const direction = (d: FlowRecord['dir']): 'in' | 'out' => (d === 'ingress' ? 'in' : 'out');
 

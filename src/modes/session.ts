@@ -9,7 +9,7 @@ import type { Link } from '../bpf/link.js';
 import { linkInfo } from '../bpf/link.js';
 import { RingReader } from '../bpf/ringbuf.js';
 import { XtError } from '../errors.js';
-import { Exporter, type ExportOptions } from '../export/exporter.js';
+import type { Exporter, ExportOptions } from '../export/exporter.js';
 import { log } from '../log.js';
 import { type StopReason, requireBpfPrivilege, signalReady, stopSignals, wallClock } from './common.js';
 
@@ -121,7 +121,9 @@ export class Session<M extends string = string> {
 
   /** The exporter of --metrics-listen and the push flags (null without them), closed at close. */
   private async export(o: ExportOptions): Promise<Exporter | null> {
-    const e = await Exporter.start(this.mode, o);
+    // prom-client and the push code are loaded only by a run that exports (13 MB of RSS otherwise)
+    if (!o.metricsListen && !o.remoteWrite && !o.victoriametrics && !process.env.VICTORIAMETRICS_ENABLED) return null;
+    const e = await (await import('../export/exporter.js')).Exporter.start(this.mode, o);
     if (e) this.own(() => e.close());
     return e;
   }

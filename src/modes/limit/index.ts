@@ -6,7 +6,7 @@ import { netnsOf, ownNetns } from '../../bpf/netns.js';
 import { BpfObject } from '../../bpf/object.js';
 import { EXIT, XtError, usageError } from '../../errors.js';
 import { limitMetrics } from '../../export/limit.js';
-import { hookMetrics } from '../../export/prometheus.js';
+import { hookMetrics } from '../../export/metric.js';
 import { log } from '../../log.js';
 import { formatAddr } from '../../options/index.js';
 import type { Resolved } from '../../options/spec.js';

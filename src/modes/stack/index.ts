@@ -5,7 +5,7 @@ import { ownNetns } from '../../bpf/netns.js';
 import { MapDumper, lookup, perCpuStride, sumU64 } from '../../bpf/maps.js';
 import { BpfObject } from '../../bpf/object.js';
 import { EXIT, XtError } from '../../errors.js';
-import { hookMetrics } from '../../export/prometheus.js';
+import { hookMetrics } from '../../export/metric.js';
 import { stackMetrics } from '../../export/stack.js';
 import { log } from '../../log.js';
 import type { NetnsArg } from '../../options/index.js';

@@ -1,6 +1,7 @@
 /** xdp mode: options -> load -> attach (XDP ingress, TC egress on each interface) -> collect -> records. */
 import { existsSync } from 'node:fs';
-import { execa } from 'execa';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { attachSlots } from '../../bpf/hooks.js';
 import { MapDumper, lookup, perCpuStride, possibleCpus, sumPerCpu, u64Words, update } from '../../bpf/maps.js';
 import { BpfObject } from '../../bpf/object.js';
@@ -277,7 +278,7 @@ async function containerLabeller(want: XdpOptions['containers']): Promise<{ refr
 /** The rtnetlink kind of a device ("veth", "vlan", ...; null for a physical one). */
 async function linkKind(name: string): Promise<string | null> {
   try {
-    const r = await execa('ip', ['-j', '-d', 'link', 'show', 'dev', name]);
+    const r = await promisify(execFile)('ip', ['-j', '-d', 'link', 'show', 'dev', name], { encoding: 'utf8' });
     return (JSON.parse(r.stdout) as Array<{ linkinfo?: { info_kind?: string } }>)[0]?.linkinfo?.info_kind ?? null;
   } catch {
     return null;
