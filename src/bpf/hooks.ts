@@ -277,6 +277,11 @@ export function attachSlots(what: string, slots: readonly HookSlot[], open: () =
       } catch (e) {
         const slot = e instanceof LoadError && e.prog ? slots.findIndex((_, i) => chosen[i]?.parts.some((p) => p.prog === e.prog)) : -1;
         if (slot < 0) throw e; // the caller checked privileges: a refusal of one program is that hook's, even EPERM
+        // the verifier's refusal of a program every remaining way of the slot runs as it is (XDP native or
+        // generic, tcx or classic TC) is the program's, not a hook's: said as such, naming the object
+        const c0 = chosen[slot]!;
+        const rest = slots[slot]!.candidates.filter((x) => x !== c0 && !refused.has(key(slots[slot]!, x)));
+        if ((e as LoadError).verifier && INTERFACE_KINDS.has(c0.kind) && rest.every((x) => INTERFACE_KINDS.has(x.kind) && progsOf(x) === progsOf(c0))) throw e;
         let reason = (e as LoadError).reason;
         if (chosen[slot]!.kind === 'fentry' && /Operation not permitted/.test(reason)) reason = `${reason}: ${fentryLack()}`;
         refused.set(key(slots[slot]!, chosen[slot]!), { refused: reason });

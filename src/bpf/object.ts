@@ -43,6 +43,8 @@ export class LoadError extends XtError {
     exitCode: ExitCode,
     readonly prog: string | undefined,
     readonly reason: string,
+    /** the verifier refused the program: loading it again, for any hook of its type, is refused the same way */
+    readonly verifier = false,
   ) {
     super(message, exitCode);
   }
@@ -182,7 +184,7 @@ export class BpfObject {
             .find((m) => m && !/^failed to load: -?\d+$/.test(m))
         : undefined;
       const progWhy = said ? `${said}${verifier && reason ? `: ${reason}` : ''}` : why;
-      throw new LoadError(`cannot load ${this.path}: ${why}${hint}`, rc === -1 ? EXIT.PRIVILEGE : EXIT.FEATURE, prog, progWhy);
+      throw new LoadError(`cannot load ${this.path}: ${why}${hint}`, rc === -1 ? EXIT.PRIVILEGE : EXIT.FEATURE, prog, progWhy, Boolean(verifier));
     }
     this.loaded = true;
   }

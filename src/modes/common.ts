@@ -45,8 +45,23 @@ export function untilStopped(): Promise<StopReason> {
   return stopSignals().stopped;
 }
 
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+let lateSignals = 0;
+/**
+ * Between a run's end and the process's exit (the summary written, stdout drained) a signal that comes
+ * late (the second of a pair sent 2 ms apart) must not kill the process by default action: it is
+ * ignored; one after it exits at once, as a third signal does during a run. One handler, shared.
+ */
+function lateSignal(sig: NodeJS.Signals): void {
+  if (++lateSignals === 1) return void log.debug(`${sig} after the run ended: ignored`);
+  fatal(`${sig}: exiting at once`);
+  process.exit(EXIT.FAILURE);
+}
+
 /** untilStopped's handlers, and a way to take them off (a run that has ended, in a process that goes on). */
 export function stopSignals(): { stopped: Promise<StopReason>; dispose(): void } {
+  for (const s of STOP_SIGNALS) process.off(s, lateSignal);
+  lateSignals = 0;
   let signals = 0;
   let stopping = false;
   let onSignal: (sig: NodeJS.Signals) => void = () => undefined;
@@ -68,13 +83,15 @@ export function stopSignals(): { stopped: Promise<StopReason>; dispose(): void }
       resolve('EPIPE');
     });
   });
-  const sigs = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  for (const s of sigs) process.on(s, onSignal);
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
   return {
     stopped,
     dispose: () => {
       stopping = true;
-      for (const s of sigs) process.off(s, onSignal);
+      for (const s of STOP_SIGNALS) {
+        process.off(s, onSignal);
+        if (!process.listeners(s).includes(lateSignal)) process.on(s, lateSignal);
+      }
     },
   };
 }

@@ -17,8 +17,9 @@ test('a verifier rejection: exit 4, one line naming the object; --verbose adds t
   try {
     const arch = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
     execFileSync('clang', ['-O2', '-g', '-target', 'bpf', `-I/usr/include/${arch}-linux-gnu`, `-I${join(ROOT, 'bpf/include')}`, '-c', join(ROOT, 'test/fixtures/bpf/unverifiable.bpf.c'), '-o', join(dir, 'flow.bpf.o')]);
+    // XDP: the program that reads past its bounds is the one loaded (on a veth, auto would count at TC)
     const run = (...extra: string[]) =>
-      spawnSync('ip', ['netns', 'exec', p.nsA, process.execPath, CLI, 'xdp', '-i', p.ifA, ...extra], {
+      spawnSync('ip', ['netns', 'exec', p.nsA, process.execPath, CLI, 'xdp', '-i', p.ifA, '--ingress-hook', 'xdp', ...extra], {
         encoding: 'utf8',
         env: { ...process.env, XTRACE_BPF_DIR: dir, XTRACE_LOG_FORMAT: 'text' },
       });

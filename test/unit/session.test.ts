@@ -51,17 +51,27 @@ describe('mode session', () => {
     assert.deepEqual(log, ['stop gone', 'destroy b', 'destroy a', 'finish gone 0', 'close file', 'close object']);
   });
 
-  test('a signal stops the run (SIGTERM), and its handlers go with it', async () => {
-    const before = process.listenerCount('SIGTERM');
-    const s = new Session('test', { bpf: false });
-    assert.equal(process.listenerCount('SIGTERM'), before + 1);
-    const log: string[] = [];
-    await s.run({ ...noExport, intervalMs: 1000 }, async () => {
-      setImmediate(() => process.emit('SIGTERM', 'SIGTERM'));
-      return { ready: 'r', tick: () => undefined, finish: (why) => void log.push(`finish ${why}`) };
-    });
-    assert.deepEqual(log, ['finish SIGTERM']);
-    assert.equal(process.listenerCount('SIGTERM'), before);
+  test('a signal stops the run (SIGTERM); its handler goes with it, one shared handler ignores a late one', async () => {
+    const runOnce = async (): Promise<{ during: Function[]; after: Function[]; log: string[] }> => {
+      const s = new Session('test', { bpf: false });
+      const during = process.listeners('SIGTERM');
+      const log: string[] = [];
+      await s.run({ ...noExport, intervalMs: 1000 }, async () => {
+        setImmediate(() => process.emit('SIGTERM', 'SIGTERM'));
+        return { ready: 'r', tick: () => undefined, finish: (why) => void log.push(`finish ${why}`) };
+      });
+      return { during, after: process.listeners('SIGTERM'), log };
+    };
+    const first = await runOnce();
+    assert.deepEqual(first.log, ['finish SIGTERM']);
+    const runHandler = first.during.filter((f) => !first.after.includes(f));
+    assert.equal(runHandler.length, 1, "the run's handler is taken off");
+    const late = first.after.filter((f) => !first.during.includes(f));
+    assert.equal(late.length, 1, 'one handler for a signal between the end and the exit');
+    process.emit('SIGTERM', 'SIGTERM'); // late: ignored, the process goes on
+    const second = await runOnce();
+    assert.ok(!second.during.includes(late[0]!), "a new run's handler takes over");
+    assert.equal(second.after.length, first.after.length, 'no handler left behind, run after run');
   });
 
   test('detaching in steps: the others, then the step between, then the selected links', async () => {
