@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
@@ -15,6 +15,22 @@ import { attachedHooks } from '../lib/hooks.js';
 import { NetnsPair } from '../lib/netns.js';
 import { type Packet, readCapture } from '../lib/pcap.js';
 import { bth, echoing, ethHeader, ipv4Header, rawFrames, server, traffic, udpHeader } from '../lib/peer.js';
+
+
+/** The max_entries of each BPF ring buffer a process holds, from its fds' fdinfo (map_type 27), ascending. */
+function ringSizes(pid: number): number[] {
+  const sizes: number[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    let info = '';
+    try {
+      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (/^map_type:\s+27$/m.test(info)) sizes.push(Number(/^max_entries:\s+(\d+)$/m.exec(info)![1]));
+  }
+  return sizes.sort((a, b) => a - b);
+}
 
 const ETH = 14;
 const IP4 = 20;
@@ -199,10 +215,14 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
         // --snaplen cuts what is kept, not the original length
         if (hook === 'tc') {
           const small = join(dir, 'snap.pcapng');
-          const y = track(new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--snaplen', '64', '-w', small, '--filter', 'udp'], { ns: p.nsA }));
+          const y = track(new XtraceProcess(['xdp', '-i', p.ifA, '-o', 'json', '--snaplen', '64', '-B', '100', '-w', small, '--filter', 'udp'], { ns: p.nsA }));
           await y.ready();
+          // -B: the capture ring the kernel made (its fdinfo), beside the packet log's fixed 1 MiB one
+          assert.deepEqual(ringSizes(y.child.pid!), [131072, 1 << 20]);
           await echoing(p.nsA, p.ipA, [9000], () => traffic(p.nsB, 'udp-send', p.ipA, 9000, 5, SIZE, 40000));
-          assert.equal((await y.stop('SIGINT')).code, 0);
+          const yr = await y.stop('SIGINT');
+          assert.equal(yr.code, 0);
+          assert.match(yr.stderr, /info: -B\/--buffer-size: 100 KiB rounded up to 128 KiB \(a BPF ring buffer is a power of two\)/);
           const s = readCapture(small);
           assert.deepEqual(s.interfaces.map((i) => i.snaplen), [64]);
           assert.ok(s.packets.length === 10 && s.packets.every((q) => q.data.length === 64 && q.origLen === frame));
@@ -416,6 +436,7 @@ describe('capture: tcpdump expressions in the kernel, pcapng files (real kernel,
         [['-w', dir], /^xtrace: -w\/--write: cannot write '.*': is a directory/],
         [['-w', '10.0.0.5'], /^xtrace: -w\/--write: expected a file to write pcapng to \(or - for stdout\), got '10\.0\.0\.5'; to count an address's traffic use --watch-ip 10\.0\.0\.5$/],
         [['--snaplen', '5'], /^xtrace: --snaplen: expected a whole number from 14 to 9216, got '5'$/],
+        [['-B', '32', '-w', join(dir, 'b.pcapng')], /^xtrace: -B\/--buffer-size: expected a whole number from 64 to 1048576, got '32'$/],
         [['--protocol', 'tcp', '--filter', 'vlan 100'], /^xtrace: --protocol: cannot be combined with a filter expression that uses vlan, mpls, pppoes or geneve \(they move the offsets of what follows\); write the whole filter as an expression$/],
         [['--src-ip', '10.0.0.1', '--dst-ip', 'fd00::1'], /^xtrace: --src-ip, --dst-ip: 10\.0\.0\.1 and fd00::1 are of different IP versions, so no packet has both; give two of one version$/],
         [['--protocol', 'icmp', '--filter', 'ip6'], /^xtrace: --filter, --protocol: expression rejects all packets \(in '\(ip6\) and .*'\)$/],

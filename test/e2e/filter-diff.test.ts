@@ -100,7 +100,7 @@ describe('filter translation against tcpdump -r (seeded corpus, every program, B
       matched += want.size;
       let obj: BpfObject | null = null;
       try {
-        obj = openFlowObject({ watchCount: 0, rateLimit: 0, log: false, ifindexes: [], classic: compileFilter(expr, '--filter'), snaplen: null, maxFlows: 1024 });
+        obj = openFlowObject({ watchCount: 0, rateLimit: 0, log: false, ifindexes: [], classic: compileFilter(expr, '--filter'), snaplen: null, ringBytes: 4096, maxFlows: 1024 });
         obj.load();
         const stats = obj.map('stats');
         const loaded = obj;

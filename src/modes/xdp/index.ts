@@ -20,7 +20,7 @@ import type { wallClock } from '../common.js';
 import { type Ended, EXIT_DRAIN_MS, Session } from '../session.js';
 import { xdpSlots } from './slots.js';
 import { decodeEvent, decodeFlowKey, encodeLpmKey, protoName, sumFlowValues, sumIpValues } from './codec.js';
-import { openFlowObject } from './object.js';
+import { captureRingBytes, openFlowObject } from './object.js';
 import { STAT, XT_MAX_IFACES, XT_MAX_WATCH } from './layout.js';
 import { combinedFilter, flagNames } from './sugar.js';
 import { Capture } from './capture.js';
@@ -323,7 +323,9 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
     if (capture) session.own(() => capture.close());
     const hooks = [];
     for (const iface of opts.ifaces) hooks.push({ iface, ingress: await ingressHookFor(iface, opts.ingressHook, opts.xdpMode) });
-    const settings = { watchCount: watch.length, rateLimit: opts.rateLimit, log: opts.packets, ifindexes: opts.ifaces.map((i) => i.ifindex), classic, snaplen: capture ? opts.snaplen : null, maxFlows: opts.maxFlows };
+    const ringBytes = captureRingBytes(opts.bufferKiB);
+    if (capture && ringBytes !== opts.bufferKiB * 1024) log.info(`-B/--buffer-size: ${opts.bufferKiB} KiB rounded up to ${ringBytes / 1024} KiB (a BPF ring buffer is a power of two)`);
+    const settings = { watchCount: watch.length, rateLimit: opts.rateLimit, log: opts.packets, ifindexes: opts.ifaces.map((i) => i.ifindex), classic, snaplen: capture ? opts.snaplen : null, ringBytes, maxFlows: opts.maxFlows };
     const attached = attachSlots('xdp', xdpSlots(hooks, opts.xdpMode), () => openFlowObject(settings), (obj) =>
       // the watched IPs are in the map before any packet is counted
       watch.forEach((net, slot) => {

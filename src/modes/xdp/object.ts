@@ -5,8 +5,8 @@ import { defaultObject } from '../common.js';
 import { encodeConfig } from './codec.js';
 import { XDP_OBJECT } from './options.js';
 
-/** The packets ring when -w writes a capture: room for about 30 000 full-size frames between reads. */
-const CAPTURE_RING_BYTES = 64 << 20;
+/** -B in KiB as the ring's bytes: a power of two (a BPF ring buffer's size is one), at least a page. */
+export const captureRingBytes = (kib: number): number => 2 ** Math.ceil(Math.log2(Math.max(kib, 4) * 1024));
 const ETH_HLEN = 14;
 /** The programs a --filter expression is spliced into: every hook xtrace attaches. */
 export const FLOW_PROGRAMS = ['xt_xdp_ingress', 'xt_tc_ingress', 'xt_tc_egress'] as const;
@@ -22,6 +22,8 @@ export interface FlowSettings {
   classic: readonly ClassicInsn[] | null;
   /** -w's snaplen, or null without -w */
   snaplen: number | null;
+  /** -w's ring (-B), bytes, a power of two */
+  ringBytes: number;
   maxFlows: number;
 }
 
@@ -44,7 +46,7 @@ export function openFlowObject(s: FlowSettings): BpfObject {
       }),
     );
     obj.setMaxEntries('flows', s.maxFlows);
-    obj.setMaxEntries('packets', capture ? CAPTURE_RING_BYTES : 4096);
+    obj.setMaxEntries('packets', capture ? s.ringBytes : 4096);
     if (s.classic) {
       const code = translate(s.classic);
       for (const p of FLOW_PROGRAMS) obj.setInstructions(p, splice(obj.instructions(p), code));
