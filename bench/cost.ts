@@ -183,7 +183,8 @@ async function main(): Promise<void> {
           own_ns_spread: spread(r.own),
           bpf_ns_per_packet: r0(median(r.bpf)),
           bpf_ns_spread: spread(r.bpf),
-          lost_max: Math.max(...r.lost.map((x) => (Number.isNaN(x) ? 0 : x))),
+          // null: the monitor did not say what it lost in some round
+          lost_max: r.lost.some((x) => Number.isNaN(x)) ? null : Math.max(...r.lost),
           pps_median: r0(median(r.pps)),
         }),
       );

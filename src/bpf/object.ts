@@ -170,13 +170,15 @@ export class BpfObject {
             .filter((l) => l && !l.startsWith('--') && !/^(processed \d+ insns|verification time|stack depth|libbpf:)/.test(l))
             .at(-1)
         : msgs.filter((m) => m.trim() && !m.startsWith('-- ')).at(-1)?.split('\n')[0];
-      const what = verifier ? 'the verifier refused it' : strerror(rc);
+      // EAGAIN: the verifier stops when a signal is pending (libbpf tries five times); a profiler's SIGPROF does it
+      const interrupted = rc === -11;
+      const what = interrupted ? 'the verifier was interrupted by signals (EAGAIN), not refusing it: run it again without a profiler or signals' : verifier ? 'the verifier refused it' : strerror(rc);
       // libbpf names the program that failed: "prog 'NAME': ..."
       const prog = msgs
         .map((m) => /prog '([A-Za-z0-9_]+)'/.exec(m)?.[1])
         .filter(Boolean)
         .at(-1);
-      const why = `${what}${reason ? `: ${reason}` : ''}`;
+      const why = interrupted ? what : `${what}${reason ? `: ${reason}` : ''}`;
       // What libbpf said of that program (the kernel's errno, or a missing BTF target), plus the verifier's last word.
       const said = prog
         ? msgs
@@ -184,7 +186,7 @@ export class BpfObject {
             .find((m) => m && !/^failed to load: -?\d+$/.test(m))
         : undefined;
       const progWhy = said ? `${said}${verifier && reason ? `: ${reason}` : ''}` : why;
-      throw new LoadError(`cannot load ${this.path}: ${why}${hint}`, rc === -1 ? EXIT.PRIVILEGE : EXIT.FEATURE, prog, progWhy, Boolean(verifier));
+      throw new LoadError(`cannot load ${this.path}: ${why}${interrupted ? '' : hint}`, rc === -1 ? EXIT.PRIVILEGE : EXIT.FEATURE, interrupted ? undefined : prog, progWhy, Boolean(verifier) && !interrupted);
     }
     this.loaded = true;
   }
