@@ -110,7 +110,7 @@ test-kernels: test-deps build ## the xdp, stack and limit tests again under Debi
 	@scripts/install-missing.sh $(KERNEL_TEST_NEEDS)
 	bash test/kernels/run.sh
 
-bench: deps build $(BENCH_BPF_OBJS) ## benchmarks over a veth pair: cost per packet at fixed loads (own CPU, BPF run time, loss; xtrace and tcpdump), xdp (packets/s, TCP, CPU per packet), the ring consumer's ceiling (BPF_PROG_TEST_RUN), stack (TCP bulk, request/response, events/s) against no tracer, limit against tc tbf (JSON lines)
+bench: deps build $(BENCH_BPF_OBJS) ## benchmarks over a veth pair: cost per packet at fixed loads (own CPU, BPF run time, loss; xtrace and tcpdump), memory and start-up, xdp (packets/s, TCP, CPU per packet), the ring consumer's ceiling (BPF_PROG_TEST_RUN), stack (TCP bulk, request/response, events/s) against no tracer, limit against tc tbf (JSON lines)
 	@command -v iperf3 >/dev/null && command -v tcpdump >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 tcpdump >/dev/null; }
 	node dist/bench/cost.js
 	node dist/bench/footprint.js
