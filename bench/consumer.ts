@@ -7,9 +7,14 @@
  * Printed per run: runs offered (and per second), records delivered and dropped by the kernel for
  * want of ring room (they must add up to the runs: nothing lost unreported), the consumer's CPU time
  * per record (ns), and records per CPU-second (the ceiling on one core when the consumer is saturated).
- * Env: BENCH_ROUNDS (3), BENCH_SECONDS (4).
+ * Many producers: the same with the program run on 1, 2, ... CPUs at once (BENCH_PRODUCERS, default 1
+ * and every CPU; the first on CPU 1, then CPU 2 and up, CPU 0 last, where the consumer is), each
+ * producer its own process: records delivered a second against producers says whether the one shared
+ * ring's producer lock makes more cores deliver less.
+ * Env: BENCH_ROUNDS (3), BENCH_SECONDS (4), BENCH_PRODUCERS (1,N).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,7 +65,26 @@ const CONFIGS: Config[] = [
   { name: 'log-json', args: ['-p', '--rate-limit', '0'], counts: (s) => ({ delivered: s.events_sent!, dropped: s.events_lost! }) },
 ];
 
-async function once(ns: string, c: Config, round: number): Promise<Record<string, number | string>> {
+/** The CPU of the i-th producer: 1, 2, ... then 0 (the consumer's) last. */
+const producerCpu = (i: number, cpus: number): number => (i + 1) % cpus;
+
+/** n producers at once, each its own process pinned to its CPU; their runs summed, the longest time. */
+async function produceOn(ns: string, progId: number, n: number): Promise<{ runs: number; seconds: number }> {
+  const cpus = availableParallelism();
+  const outs = await Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      new Promise<{ runs: number; seconds: number }>((resolve, reject) => {
+        const c = spawn('ip', ['netns', 'exec', ns, 'taskset', '-c', String(producerCpu(i, cpus)), process.execPath, SELF, '--produce', String(progId), String(SECONDS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        c.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as { runs: number; seconds: number }) : reject(new Error(`producer ${i} exited ${code}`))));
+      }),
+    ),
+  );
+  return { runs: outs.reduce((a, o) => a + o.runs, 0), seconds: Math.max(...outs.map((o) => o.seconds)) };
+}
+
+async function once(ns: string, c: Config, round: number, producers: number): Promise<Record<string, number | string>> {
   const dir = mkdtempSync(join(tmpdir(), 'xt-bench-'));
   const ready = join(dir, 'ready');
   const tail = join(dir, 'tail');
@@ -82,7 +106,7 @@ async function once(ns: string, c: Config, round: number): Promise<Record<string
     const prog = info.links.find((l) => l.kind.includes('ingress') || l.kind.startsWith('xdp'));
     if (!prog) throw new Error(`no ingress link in ${JSON.stringify(info.links)}`);
     const cpu0 = cpuNs(info.pid);
-    const p = JSON.parse(sh('ip', 'netns', 'exec', ns, 'taskset', '-c', '1', process.execPath, SELF, '--produce', String(prog.prog_id), String(SECONDS))) as { runs: number; seconds: number };
+    const p = await produceOn(ns, prog.prog_id, producers);
     await sleep(1000); // the consumer catches up with what is in the ring
     const cpu1 = cpuNs(info.pid);
     process.kill(info.pid, 'SIGINT');
@@ -93,8 +117,10 @@ async function once(ns: string, c: Config, round: number): Promise<Record<string
       type: 'bench',
       round,
       config: c.name,
+      producers,
       runs: p.runs,
       offered_per_s: Math.round(p.runs / p.seconds),
+      delivered_per_s: Math.round(delivered / p.seconds),
       delivered,
       dropped,
       unaccounted: p.runs - delivered - dropped,
@@ -121,20 +147,27 @@ async function main(): Promise<void> {
   try {
     sh('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
     const results = new Map<string, Array<Record<string, number | string>>>();
+    const all = availableParallelism();
+    const counts = [...new Set((process.env.BENCH_PRODUCERS ?? `1,${all}`).split(',').map((n) => Math.min(Number(n), all)))];
     for (let round = 1; round <= ROUNDS; round++)
-      for (const c of CONFIGS) {
-        const r = await once(ns, c, round);
-        console.log(JSON.stringify(r));
-        results.set(c.name, [...(results.get(c.name) ?? []), r]);
-      }
-    for (const [name, rs] of results) {
+      for (const n of counts)
+        for (const c of CONFIGS) {
+          const r = await once(ns, c, round, n);
+          console.log(JSON.stringify(r));
+          const key = `${c.name}|${n}`;
+          results.set(key, [...(results.get(key) ?? []), r]);
+        }
+    for (const [key, rs] of results) {
+      const [name, producers] = key.split('|');
       const med = (k: string): number => median(rs.map((r) => r[k] as number));
       const unaccounted = rs.reduce((s, r) => s + Math.abs(r.unaccounted as number), 0);
       console.log(
         JSON.stringify({
           type: 'bench_consumer',
           config: name,
+          producers: Number(producers),
           offered_per_s: med('offered_per_s'),
+          delivered_per_s: med('delivered_per_s'),
           consumer_ns_per_record: med('consumer_ns_per_record'),
           records_per_cpu_s: med('records_per_cpu_s'),
           dropped_share: Number((rs.reduce((s, r) => s + (r.dropped as number), 0) / rs.reduce((s, r) => s + (r.runs as number), 0)).toFixed(3)),

@@ -121,7 +121,7 @@ export class Session<M extends string = string> {
 
   /** The exporter of --metrics-listen and the push flags (null without them), closed at close. */
   private async export(o: ExportOptions): Promise<Exporter | null> {
-    // prom-client and the push code are loaded only by a run that exports (13 MB of RSS otherwise)
+    // prom-client and the push code are loaded only by a run that exports
     if (!o.metricsListen && !o.remoteWrite && !o.victoriametrics && !process.env.VICTORIAMETRICS_ENABLED) return null;
     const e = await (await import('../export/exporter.js')).Exporter.start(this.mode, o);
     if (e) this.own(() => e.close());
