@@ -213,13 +213,22 @@ async function main(): Promise<void> {
       console.log('connected');
       if (go) while (!existsSync(go)) await new Promise((r) => setTimeout(r, 20));
       const end = Date.now() + ms;
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(deadline);
+        sock.destroy();
+        console.log(written);
+      };
+      // the deadline holds while a write waits for a drain that never comes (a receiver that stopped reading)
+      const deadline = setTimeout(finish, ms);
       const pump = (): void => {
-        while (Date.now() < end) {
+        while (!done && Date.now() < end) {
           written += chunk.length;
           if (!sock.write(chunk)) return void sock.once('drain', pump);
         }
-        sock.destroy();
-        console.log(written);
+        finish();
       };
       pump();
     });
