@@ -191,3 +191,19 @@ export function cgroupProcs(dir: string): number[] {
   walk(dir, 0);
   return out;
 }
+
+/** The inode of the first PID namespace (PROC_PID_INIT_INO): the one the kernel's hooks report PIDs in. */
+const INIT_PID_NS = 'pid:[4026531836]';
+
+/**
+ * Whether this process runs in a PID namespace of its own (a container without --pid=host, a pod
+ * without hostPID): the PIDs it sees are not the ones bpf_get_current_pid_tgid() gives its programs.
+ */
+export function inChildPidNamespace(link = '/proc/self/ns/pid'): boolean {
+  try {
+    return readlinkSync(link) !== INIT_PID_NS;
+  } catch {
+    return false; // no /proc/self/ns (a kernel without namespaces): one PID space
+  }
+}
+

@@ -13,7 +13,7 @@ import { type Rec, XtraceProcess, sleep } from '../lib/cli.js';
 import { CLI, SLOWDOWN, requireKernel } from '../lib/env.js';
 import { bpftoolHas } from '../lib/hooks.js';
 import { NetnsPair } from '../lib/netns.js';
-import { cgroup2Root } from '../../src/host/procs.js';
+import { cgroup2Root, inChildPidNamespace } from '../../src/host/procs.js';
 import { server } from '../lib/peer.js';
 
 const TRAFFIC = fileURLToPath(new URL('../lib/traffic.js', import.meta.url));
@@ -22,7 +22,11 @@ const TARGET = 2 * MiB;
 /** An unlimited sender over a veth moves hundreds of MiB/s (tens under software emulation); a limited one 2 MiB/s. */
 const FULL_SPEED = (20 * TARGET) / SLOWDOWN;
 
-const needCgroup2 = (): string | null => (cgroup2Root() ? null : 'needs a cgroup v2 hierarchy');
+const cgroup2 = (): string | null => (cgroup2Root() ? null : 'needs a cgroup v2 hierarchy');
+/** limit -p from a PID namespace of its own is refused (its PIDs are not the kernel's): such a run cannot test it */
+const hostPids = (): string | null =>
+  inChildPidNamespace() ? "limit -p needs the host's PID namespace (this runs in one of its own: a container without --pid=host)" : null;
+const needCgroup2 = (): string | null => hostPids() ?? cgroup2();
 /** The kernel has this tracepoint (its BTF has the tp_btf type; tracefs need not be mounted). */
 const bpftoolHasTracepoint = (name: string): boolean =>
   spawnSync('sh', ['-c', `bpftool btf dump file /sys/kernel/btf/vmlinux | grep -q "TYPEDEF 'btf_trace_${name}'"`]).status === 0;
@@ -422,7 +426,7 @@ describe('limit', () => {
         return `needs a writable cgroup v2 hierarchy (${cgroup2Root()} is read-only)`;
       }
     };
-    if (!requireKernel(t, () => needCgroup2() ?? writable())) return;
+    if (!requireKernel(t, () => cgroup2() ?? writable())) return;
     const p = new NetnsPair();
     t.after(() => p.destroy());
     const dir = tmp();
@@ -607,7 +611,7 @@ describe('limit', () => {
 
   test('--hook netfilter from another network namespace: the hooks go in the limited process\'s, and the limit holds', async (t) => {
     const nfLinks = (): string | null => (/ bpf_nf_link_attach$/m.test(readFileSync('/proc/kallsyms', 'utf8')) ? null : 'needs BPF netfilter links (kernel 6.4+)');
-    if (!requireKernel(t, nfLinks)) return;
+    if (!requireKernel(t, () => hostPids() ?? nfLinks())) return;
     const p = new NetnsPair();
     t.after(() => p.destroy());
     const dir = tmp();
@@ -653,7 +657,7 @@ describe('limit', () => {
 
   test('no cgroup v2 hierarchy (XTRACE_CGROUP_ROOT naming a directory without one): netfilter serves with the reason said, probe says missing, and the limit holds a sender in another namespace', async (t) => {
     const nfLinks = (): string | null => (/ bpf_nf_link_attach$/m.test(readFileSync('/proc/kallsyms', 'utf8')) ? null : 'needs BPF netfilter links (kernel 6.4+)');
-    if (!requireKernel(t, nfLinks)) return;
+    if (!requireKernel(t, () => hostPids() ?? nfLinks())) return;
     const p = new NetnsPair();
     t.after(() => p.destroy());
     const dir = tmp();
@@ -678,6 +682,23 @@ describe('limit', () => {
     writeFileSync(go, '');
     assertNear(await m.rate(), TARGET, 0.1, "limited at netfilter in the sender's namespace");
     assert.equal((await x.stop('SIGINT')).code, 0);
+  });
+
+  test("-p from a PID namespace of its own (a container without --pid=host): refused with one line, exit 4, nothing attached", (t) => {
+    if (!requireKernel(t, () => (spawnSync('unshare', ['--version']).status === 0 ? null : 'needs unshare (util-linux)'))) return;
+    const links = (): number => (JSON.parse(execFileSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' }) || '[]') as unknown[]).length;
+    const before = links();
+    // in the new namespace the CLI is PID 1 (-p 1: itself); the kernel knows it by another PID
+    const r = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, CLI, 'limit', '-p', '1', '-r', '1M'], {
+      encoding: 'utf8',
+      env: { ...process.env, XTRACE_LOG_FORMAT: 'text' },
+      timeout: 30_000 * SLOWDOWN,
+    });
+    assert.equal(r.status, 4, r.stderr);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0]!, /^xtrace: -p\/--pid: xtrace runs in a PID namespace of its own \(a container without --pid=host, a pod without hostPID: true\), and the kernel's hooks see the host's PIDs, so -p 1 would limit nothing; run it in the host's PID namespace, or limit --cgroup or --container$/);
+    assert.equal(links(), before, 'no link left');
   });
 
   test('bad input: one line naming the flag, exit 2, nothing attached', (t) => {

@@ -1,6 +1,10 @@
 /** The limit mode's pure parts: rates in both units, the stats and summary lines, the hook slots. */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { inChildPidNamespace } from '../../src/host/procs.js';
 import { limitStatsLine, limitSummaryText, rateBoth } from '../../src/output/limit.js';
 import { limitSlots } from '../../src/modes/limit/slots.js';
 import type { LimitCounters } from '../../src/records/index.js';
@@ -40,5 +44,20 @@ describe('limit hook slots', () => {
     assert.equal(cg!.unavailable, 'no cgroup v2 here');
     assert.deepEqual(nf!.parts.map((p) => p.target), ['ipv4/local_out', 'ipv6/local_out', 'ipv4/local_out@/proc/7/ns/net', 'ipv6/local_out@/proc/7/ns/net']);
     assert.equal(slots.find((s) => s.name === 'pace'), undefined, 'no pacing asked');
+  });
+});
+
+describe('PID namespace', () => {
+  test("the first PID namespace is the kernel's; any other, or none readable, is told apart", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xt-pidns-'));
+    try {
+      symlinkSync('pid:[4026531836]', join(dir, 'init'));
+      symlinkSync('pid:[4026532811]', join(dir, 'child'));
+      assert.equal(inChildPidNamespace(join(dir, 'init')), false);
+      assert.equal(inChildPidNamespace(join(dir, 'child')), true);
+      assert.equal(inChildPidNamespace(join(dir, 'absent')), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

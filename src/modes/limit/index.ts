@@ -17,7 +17,7 @@ import { Session } from '../session.js';
 import { decodeLimitEvent, encodeLearnKey, encodeLearnVal, encodeLimitConfig, sumCounters } from './codec.js';
 import { LIMIT_EV, LIMIT_STAT, LIMIT_VIA } from './layout.js';
 import { type LIMIT_OPTIONS, LIMIT_OBJECT } from './options.js';
-import { alive, cgroupProcs, comm, containerCgroupDir, findCgroup2, tgidOf, udpSocketsOf } from '../../host/procs.js';
+import { alive, cgroupProcs, comm, containerCgroupDir, findCgroup2, inChildPidNamespace, tgidOf, udpSocketsOf } from '../../host/procs.js';
 import { Pacing } from './pacing.js';
 import { limitSlots } from './slots.js';
 
@@ -79,6 +79,13 @@ export async function runLimit(o: LimitOptions): Promise<void> {
     const cgroupDir = o.cgroup ?? (o.container ? await containerCgroup(o.container, root!) : undefined);
     const egress = o.direction === 'egress';
     const pids = o.pid ?? [];
+    // the kernel's hooks know a process by its PID in the first PID namespace: from a namespace of our
+    // own, -p would name other processes (or none) there, and the limit would hold nothing
+    if (pids.length && inChildPidNamespace())
+      throw new XtError(
+        `-p/--pid: xtrace runs in a PID namespace of its own (a container without --pid=host, a pod without hostPID: true), and the kernel's hooks see the host's PIDs, so -p ${pids.join(',')} would limit nothing; run it in the host's PID namespace, or limit --cgroup or --container`,
+        EXIT.FEATURE,
+      );
     // Netfilter hooks see one network namespace: they go in each one a -p process is in (a process in
     // another namespace would otherwise pass unseen while the limit said it held).
     const own = ownNetns();
