@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XtraceProcess, sleep } from '../test/lib/cli.js';
 import { NetnsPair } from '../test/lib/netns.js';
-import { ethHeader, ipv4Header, udpHeader } from '../test/lib/peer.js';
+import { ethHeader, ipv4Header, rawFlowsFor, udpHeader } from '../test/lib/peer.js';
 import { median } from './lib.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -74,21 +74,10 @@ const CONFIGS: Array<{ name: string; start: (p: NetnsPair) => Promise<Running> }
   { name: 'stack -s', start: xtrace(['stack', '-s']) },
 ];
 
-/** FLOWS distinct UDP flows (source ports), sent raw from B to A over and over for `seconds`. */
+/** FLOWS distinct UDP flows (source ports 10000 and up), sent raw from B to A over and over for `seconds`. */
 function flood(p: NetnsPair, seconds: number): ChildProcess {
   const frame = Buffer.concat([ethHeader(p.macA, p.macB, 0x0800), ipv4Header(p.ipB, p.ipA, 17, 8 + 18), udpHeader(1, 9, 18), Buffer.alloc(18)]);
-  const py = [
-    'import socket,sys,struct,time',
-    's=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)',
-    's.bind((sys.argv[1],0))',
-    'f=bytearray(bytes.fromhex(sys.argv[2]))',
-    'end=time.time()+float(sys.argv[3])',
-    'while time.time()<end:',
-    `  for i in range(${FLOWS}):`,
-    '    struct.pack_into(">H",f,34,10000+i)',
-    '    s.send(f)',
-  ].join('\n');
-  return spawn('ip', ['netns', 'exec', p.nsB, 'python3', '-c', py, p.ifB, frame.toString('hex'), String(seconds)], { stdio: 'ignore' });
+  return rawFlowsFor(p.nsB, p.ifB, frame, 14 + 20, 10000, FLOWS, seconds);
 }
 
 const r1 = (x: number): number => Math.round(x * 10) / 10;

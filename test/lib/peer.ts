@@ -95,20 +95,33 @@ export function bth(opcode: number, destQp: number, psn = 1): Buffer {
   return b;
 }
 
+/** The raw sender of rawFlows: `count` frames with a 16-bit value from `first` at `offset`, again until `seconds` have passed (0: once). */
+const RAW_FLOWS_PY = [
+  'import socket,sys,struct,time',
+  's=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)',
+  's.bind((sys.argv[1],0))',
+  'f=bytearray(bytes.fromhex(sys.argv[2]))',
+  'o=int(sys.argv[3]);a=int(sys.argv[4]);n=int(sys.argv[5])',
+  'end=time.time()+float(sys.argv[6])',
+  'while True:',
+  '  for i in range(n):',
+  '    struct.pack_into(">H",f,o,(a+i)&0xffff)',
+  '    s.send(f)',
+  '  if time.time()>=end: break',
+].join('\n');
+
+const rawFlowsArgs = (ns: string, ifname: string, frame: Buffer, offset: number, first: number, count: number, seconds: number): string[] =>
+  ['netns', 'exec', ns, 'python3', '-c', RAW_FLOWS_PY, ifname, frame.toString('hex'), String(offset), String(first), String(count), String(seconds)];
+
 /**
  * Sends `count` copies of a raw frame, each with a different 16-bit value (from `first`) written
  * big-endian at `offset` (a UDP source port, say): `count` distinct flows.
  */
 export function rawFlows(ns: string, ifname: string, frame: Buffer, offset: number, first: number, count: number): void {
-  const py = [
-    'import socket,sys,struct',
-    's=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)',
-    's.bind((sys.argv[1],0))',
-    'f=bytearray(bytes.fromhex(sys.argv[2]))',
-    'o=int(sys.argv[3]);a=int(sys.argv[4])',
-    'for i in range(int(sys.argv[5])):',
-    '  struct.pack_into(">H",f,o,(a+i)&0xffff)',
-    '  s.send(f)',
-  ].join('\n');
-  execFileSync('ip', ['netns', 'exec', ns, 'python3', '-c', py, ifname, frame.toString('hex'), String(offset), String(first), String(count)], { timeout: 60_000 });
+  execFileSync('ip', rawFlowsArgs(ns, ifname, frame, offset, first, count, 0), { timeout: 60_000 });
+}
+
+/** rawFlows over and over for `seconds`, in the background: a flood of `count` flows. */
+export function rawFlowsFor(ns: string, ifname: string, frame: Buffer, offset: number, first: number, count: number, seconds: number): ChildProcess {
+  return spawn('ip', rawFlowsArgs(ns, ifname, frame, offset, first, count, seconds), { stdio: 'ignore' });
 }
