@@ -89,8 +89,10 @@ export function stopSignals(): { stopped: Promise<StopReason>; dispose(): void }
     dispose: () => {
       stopping = true;
       for (const s of STOP_SIGNALS) {
-        process.off(s, onSignal);
+        // the late handler first: with no listener left for a moment, Node restores the default action,
+        // and a signal in that moment would kill the process
         if (!process.listeners(s).includes(lateSignal)) process.on(s, lateSignal);
+        process.off(s, onSignal);
       }
     },
   };
