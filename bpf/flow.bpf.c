@@ -36,7 +36,9 @@ const volatile struct xt_config xt_cfg = {};
  * where test/unit/layout.test.ts checks src/bpf/layout.ts against them. */
 struct xt_btf_anchor {
 	struct xt_event event;
-	struct xt_cap_hdr cap_hdr;
+	struct xt_epb epb;
+	struct xt_epb_tail epb_tail;
+	enum xt_epb_const epb_const;
 	enum xt_dir dir;
 	enum xt_kind kind;
 	enum xt_stat stat;
@@ -105,12 +107,21 @@ struct {
 	__type(value, struct xt_cap);
 } cap_scratch SEC(".maps");
 
+/* -w: the realtime clock minus the monotonic one (ns), which userspace keeps current: a block's
+ * timestamp is bpf_ktime_get_ns() plus this. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} cap_clock SEC(".maps");
+
 /* Wake the reader when the record about to be written takes the ring's backlog across this much: a
  * wakeup per packet costs more than the packet, and so would one per packet while the backlog stays
  * above (a reader that is behind is awake anyway). Userspace also reads every 50 ms, so a ring is never
- * left waiting for long, even when two CPUs race past the threshold and neither wakes it. */
+ * left waiting for long, even when two CPUs race past the threshold and neither wakes it. The packets
+ * ring's threshold is xt_cfg.cap_wake (a quarter of the ring). */
 #define XT_WAKE_EVENTS (64 << 10)
-#define XT_WAKE_PACKETS (512 << 10)
 
 static __always_inline __u64 wake_flags(void *ring, __u64 threshold, __u64 size)
 {
@@ -410,11 +421,9 @@ static __always_inline __u32 stats_slot(__u32 ifindex)
 	return XT_MAX_IFACES;
 }
 
-/* The interface's counters, this CPU's copy. */
-static __always_inline struct xt_stats *stats_of(__u32 ifindex)
+/* The counters of the interface in `stats` slot `slot`, this CPU's copy. */
+static __always_inline struct xt_stats *stats_at(__u32 slot)
 {
-	__u32 slot = stats_slot(ifindex);
-
 	return bpf_map_lookup_elem(&stats, &slot);
 }
 
@@ -482,27 +491,69 @@ static __always_inline __u64 pcap_filter(__u8 *buf, __u32 n, __u32 len)
 	return ret;
 }
 
+/* This CPU's copy of the packet as a whole pcapng Enhanced Packet Block, into the `packets` ring: the
+ * fixed part before the data, the padding and the tail after it, one bpf_ringbuf_output of exactly the
+ * block's length (a runtime size, on every kernel with ring buffers; a reserve would need a constant
+ * one). Userspace writes the records to the file as they are.
+ *
+ * A global function: the verifier checks it once, on its own, not again on every path that reaches
+ * it (a filter's protochain loop leaves the program by many paths, each of which would otherwise
+ * walk this too). Its arguments are scalars only (pointers to a global function need 5.12; scalars
+ * 5.6): it looks up the scratch copy and the counters itself, the same per-CPU entries the caller has. */
+__attribute__((noinline)) int xt_capture_epb(__u32 n, __u32 len, __u32 iface, __u32 dir, __u64 now)
+{
+	__u32 zero = 0;
+	struct xt_cap *c = bpf_map_lookup_elem(&cap_scratch, &zero);
+	struct xt_stats *s = stats_at(iface);
+	__u64 *off = bpf_map_lookup_elem(&cap_clock, &zero);
+	__u64 ts = now + (off ? *off : 0);
+	__u32 caplen = bound(n < xt_cfg.snaplen ? n : xt_cfg.snaplen, XT_CAP_MAX);
+	__u32 padded = bound((caplen + 3) & ~3U, XT_CAP_MAX);
+	__u32 block_len = sizeof(c->epb) + padded + sizeof(struct xt_epb_tail);
+	struct xt_epb_tail *t;
+	__u8 *p;
+
+	if (!c)
+		return 0;
+	c->epb.block_type = XT_EPB_TYPE;
+	c->epb.block_len = block_len;
+	c->epb.iface_id = iface;
+	c->epb.len = len;
+	c->epb.ts_high = ts >> 32;
+	c->epb.ts_low = (__u32)ts;
+	c->epb.caplen = caplen;
+	/* the padding is zero (the copy's bytes there belong to an earlier packet): four zero bytes from
+	 * caplen on, of which the tail, written next, takes back what is not padding */
+	p = &c->data[caplen];
+	p[0] = 0;
+	p[1] = 0;
+	p[2] = 0;
+	p[3] = 0;
+	t = (void *)&c->data[padded];
+	t->opt_code = XT_EPB_OPT_FLAGS;
+	t->opt_len = 4;
+	t->flags = dir == XT_DIR_INGRESS ? XT_EPB_INBOUND : XT_EPB_OUTBOUND;
+	t->opt_end = 0;
+	t->block_len = block_len;
+	if (bpf_ringbuf_output(&packets, c, block_len, wake_flags(&packets, xt_cfg.cap_wake, block_len + 8))) {
+		stat_add(s, XT_STAT_CAP_DROPPED, 1);
+		return 0;
+	}
+	stat_add(s, XT_STAT_CAP_SENT, 1);
+	return 1;
+}
+
 /* Filter and capture over the copy in `c`: n bytes copied of a `len`-byte packet. Returns whether
  * the filter kept it (the packet log follows the same verdict). */
-static __always_inline int filter_capture(struct xt_cap *c, __u32 n, __u32 len, __u32 ifindex, __u8 dir,
+static __always_inline int filter_capture(struct xt_cap *c, __u32 n, __u32 len, __u32 iface, __u8 dir,
 					  struct xt_stats *s, __u64 now)
 {
 	if (xt_cfg.filter && !pcap_filter(c->data, n, len))
 		return 0;
 	if (xt_cfg.filter)
 		stat_add(s, XT_STAT_FILTERED, 1);
-	if (!xt_cfg.capture)
-		return 1;
-	__u32 caplen = bound(n < xt_cfg.snaplen ? n : xt_cfg.snaplen, XT_CAP_MAX);
-	c->hdr.ts_ns = now;
-	c->hdr.ifindex = ifindex;
-	c->hdr.len = len;
-	c->hdr.caplen = caplen;
-	c->hdr.dir = dir;
-	if (bpf_ringbuf_output(&packets, c, sizeof(c->hdr) + caplen, wake_flags(&packets, XT_WAKE_PACKETS, sizeof(c->hdr) + caplen + 8)))
-		stat_add(s, XT_STAT_CAP_DROPPED, 1);
-	else
-		stat_add(s, XT_STAT_CAP_SENT, 1);
+	if (xt_cfg.capture && iface < XT_MAX_IFACES)
+		xt_capture_epb(n, len, iface, dir, now);
 	return 1;
 }
 
@@ -522,7 +573,8 @@ static __always_inline __u32 copy_len(__u32 len)
 }
 
 /* XDP: the frame's first bytes into the scratch copy. */
-static __always_inline int xdp_filter_capture(struct xdp_md *ctx, __u32 len, struct xt_stats *s, __u64 now)
+static __always_inline int xdp_filter_capture(struct xdp_md *ctx, __u32 len, __u32 slot, struct xt_stats *s,
+					      __u64 now)
 {
 	struct xt_cap *c = scratch();
 	__u32 n = bound(copy_len(len), XT_CAP_MAX);
@@ -531,7 +583,7 @@ static __always_inline int xdp_filter_capture(struct xdp_md *ctx, __u32 len, str
 		return 1;
 	if (n < ETH_HLEN || bpf_xdp_load_bytes(ctx, 0, c->data, n))
 		n = 0;
-	return filter_capture(c, n, len, ctx->ingress_ifindex, XT_DIR_INGRESS, s, now);
+	return filter_capture(c, n, len, slot, XT_DIR_INGRESS, s, now);
 }
 
 /* TC: the skb's first bytes (linear or not), with the VLAN tag the kernel keeps as metadata put
@@ -554,14 +606,15 @@ static __always_inline __u32 tc_copy(struct __sk_buff *skb, struct xt_cap *c, __
 	return rest + 16;
 }
 
-static __always_inline int tc_filter_capture(struct __sk_buff *skb, __u8 dir, struct xt_stats *s, __u64 now)
+static __always_inline int tc_filter_capture(struct __sk_buff *skb, __u8 dir, __u32 slot, struct xt_stats *s,
+					     __u64 now)
 {
 	struct xt_cap *c = scratch();
 	__u32 tag = skb->vlan_present ? 4 : 0;
 
 	if (!c)
 		return 1;
-	return filter_capture(c, tc_copy(skb, c, skb->len, tag), skb->len + tag, skb->ifindex, dir, s, now);
+	return filter_capture(c, tc_copy(skb, c, skb->len, tag), skb->len + tag, slot, dir, s, now);
 }
 
 SEC("xdp")
@@ -570,12 +623,13 @@ int xt_xdp_ingress(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct pkt p = { .key = { .ifindex = ctx->ingress_ifindex, .dir = XT_DIR_INGRESS } };
-	struct xt_stats *s = stats_of(ctx->ingress_ifindex);
+	__u32 slot = stats_slot(ctx->ingress_ifindex);
+	struct xt_stats *s = stats_at(slot);
 	__u64 now = bpf_ktime_get_ns(); /* one clock read a packet: the capture's time and the flow's */
 	int kept = 1;
 
 	if (xt_cfg.filter || xt_cfg.capture)
-		kept = xdp_filter_capture(ctx, data_end - data, s, now);
+		kept = xdp_filter_capture(ctx, data_end - data, slot, s, now);
 	account(&p, parse(&p, data, data_end), data_end - data, 1, 0, kept, s, now);
 	return XDP_PASS;
 }
@@ -597,7 +651,8 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 {
 	struct pkt p = { .key = { .ifindex = skb->ifindex, .dir = dir } };
 	int rc = parse(&p, (void *)(long)skb->data, (void *)(long)skb->data_end);
-	struct xt_stats *s = stats_of(skb->ifindex);
+	__u32 slot = stats_slot(skb->ifindex);
+	struct xt_stats *s = stats_at(slot);
 	__u64 now = bpf_ktime_get_ns(); /* one clock read a packet: the capture's time and the flow's */
 	int kept = 1;
 
@@ -613,7 +668,7 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 	if (skb->vlan_present) /* the outer tag, which the kernel moved to metadata */
 		p.key.vlan = skb->vlan_tci & 0x0FFF;
 	if (xt_cfg.filter || xt_cfg.capture)
-		kept = tc_filter_capture(skb, dir, s, now);
+		kept = tc_filter_capture(skb, dir, slot, s, now);
 	account(&p, rc, skb->len, gso_frames(skb, p.hdr_len), skb->vlan_present ? 4 : 0, kept, s, now);
 	return TC_NEXT;
 }

@@ -122,28 +122,50 @@ struct xt_config {
 	__u16 cfg_pad;
 	__u32 snaplen;      /* bytes of each captured packet, 1..XT_CAP_MAX */
 	__u32 copy_bytes;   /* bytes copied of each packet: what the filter can read, and snaplen with -w; 1..XT_CAP_MAX */
+	__u32 cap_wake;     /* -w: wake the reader when the `packets` ring's backlog crosses this many bytes */
 };
 
 
-/* A captured packet in the `packets` ring: this header, then `caplen` bytes. */
-struct xt_cap_hdr {
-	__u64 ts_ns;
-	__u32 ifindex;
-	__u32 len;    /* on the wire (what pcap calls the original length) */
-	__u32 caplen; /* bytes that follow */
-	__u8 dir;     /* enum xt_dir */
-	__u8 pad[3];
+/* -w: each record of the `packets` ring is one whole pcapng Enhanced Packet Block (draft-ietf-opsawg-pcapng
+ * section 4.3), written by the kernel in host byte order (the section header's byte-order magic says
+ * which): this fixed part, caplen bytes of the packet padded to 4, then struct xt_epb_tail. Userspace
+ * writes the records to the file as they are. */
+enum xt_epb_const {
+	XT_EPB_TYPE = 6,
+	XT_EPB_OPT_FLAGS = 2,   /* epb_flags: 4 bytes, bits 0-1 the direction */
+	XT_EPB_INBOUND = 1,
+	XT_EPB_OUTBOUND = 2,
 };
 
-/* Per-CPU scratch: the header, the packet's first bytes, the filter's scratch memory M[]. */
+struct xt_epb {
+	__u32 block_type;   /* XT_EPB_TYPE */
+	__u32 block_len;    /* the whole block's length, repeated in the tail */
+	__u32 iface_id;     /* the interface's place in -i's list: its Interface Description Block */
+	__u32 ts_high;      /* nanoseconds since the epoch (if_tsresol 9), high and low halves */
+	__u32 ts_low;
+	__u32 caplen;       /* bytes of the packet that follow */
+	__u32 len;          /* the packet's length on the wire (original length) */
+};
+
+struct xt_epb_tail {
+	__u16 opt_code;     /* XT_EPB_OPT_FLAGS */
+	__u16 opt_len;      /* 4 */
+	__u32 flags;        /* XT_EPB_INBOUND or XT_EPB_OUTBOUND */
+	__u32 opt_end;      /* opt_endofopt: 0 */
+	__u32 block_len;
+};
+
+/* Per-CPU scratch: the block's fixed part, the packet's first bytes (the tail is written after the
+ * padded bytes, over the start of mem[] when the copy is full: the filter has run by then), the
+ * filter's scratch memory M[]. */
 struct xt_cap {
-	struct xt_cap_hdr hdr;
+	struct xt_epb epb;
 	__u8 data[XT_CAP_MAX];
 	__u32 mem[16];
 	__u32 wire_len; /* the packet's length, kept here by a filter whose r3 counts a loop's rounds */
 	__u32 x_spill;  /* X and the copy's length, stored and loaded back at each round of such a loop */
 	__u32 n_spill;
-	__u32 pad;
+	__u32 a_spill;  /* A, likewise, on the way into a loop */
 };
 
 #endif

@@ -73,6 +73,7 @@ export const lib = lazyFuncs(
     numPossibleCpus: 'int libbpf_num_possible_cpus(void)',
     probeProgType: 'int libbpf_probe_bpf_prog_type(int type, const void *opts)',
     probeMapType: 'int libbpf_probe_bpf_map_type(int type, const void *opts)',
+    probeHelper: 'int libbpf_probe_bpf_helper(int prog_type, int helper_id, const void *opts)',
     objOpenFile: 'void *bpf_object__open_file(const char *path, const void *opts)',
     objLoad: 'int bpf_object__load(void *obj)',
     objClose: 'void bpf_object__close(void *obj)',
@@ -129,6 +130,12 @@ export const c = lazyFuncs('libc.so.6', libcLoad, {
   open: 'int open(const char *path, int flags)',
   mmap: 'void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)',
   munmap: 'int munmap(void *addr, size_t len)',
+  /* struct iovec { void *iov_base; size_t iov_len; }[iovcnt], 16 bytes each, filled in by src/bpf/iov.ts */
+  writev: 'long writev(int fd, const uint8_t *iov, int iovcnt)',
+  /* an edge-triggered watch of a ring buffer's fd (src/bpf/ringbuf.ts); struct epoll_event is 12 bytes on x86_64, 16 elsewhere */
+  epollCreate1: 'int epoll_create1(int flags)',
+  epollCtl: 'int epoll_ctl(int epfd, int op, int fd, const uint8_t *event)',
+  epollWait: 'int epoll_wait(int epfd, _Out_ uint8_t *events, int maxevents, int timeout)',
   strerror: 'const char *strerror(int errnum)',
   vsnprintf: 'int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *args)',
   getpagesize: 'int getpagesize(void)',

@@ -39,6 +39,13 @@ export function probeMapType(name: keyof typeof MAP_TYPES): ProbeResult {
   return cached(`map:${name}`, () => libbpfOutcome(lib.probeMapType(MAP_TYPES[name], null) as number));
 }
 
+/** BPF helpers by their id (include/uapi/linux/bpf.h's __BPF_FUNC_MAPPER order), as a program type may call them. */
+export const HELPERS = { ringbuf_output: 130, ringbuf_reserve_dynptr: 198, loop: 181 } as const;
+
+export function probeHelper(progType: keyof typeof PROG_TYPES, helper: keyof typeof HELPERS): ProbeResult {
+  return cached(`helper:${progType}:${helper}`, () => libbpfOutcome(lib.probeHelper(PROG_TYPES[progType], HELPERS[helper], null) as number));
+}
+
 export function probeBtf(): ProbeResult {
   return cached('btf', () => (existsSync('/sys/kernel/btf/vmlinux') ? { status: 'supported', detail: '/sys/kernel/btf/vmlinux' } : { status: 'missing', detail: 'no /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF)' }));
 }

@@ -8,6 +8,12 @@
  * around is contiguous. Each record: u32 len (bit 31 busy, bit 30 discard), u32 page offset, data,
  * padded to 8 bytes.
  *
+ * The reader watches each ring's fd edge-triggered, through an epoll instance of its own that Node's
+ * loop polls: it runs when the kernel wakes the ring's waiters (a program's BPF_RB_FORCE_WAKEUP at a
+ * fill threshold, or a commit that finds the reader caught up), not whenever the ring holds data. A
+ * level-triggered watch fires again as soon as the next record lands after a drain, so a reader
+ * would chase the producer a few records a wakeup, and each wakeup costs more than the records.
+ *
  * A drain hands over at most `budget` records, then yields to the event loop and goes on at the
  * next turn, so signals and timers run while a producer keeps up.
  *
@@ -23,16 +29,28 @@
  */
 import koffi from 'koffi';
 import { log } from '../log.js';
-import { type Ptr, MAP_FAILED, c, errno, strerror, view } from './native.js';
+import { IovBatch } from './iov.js';
+import { type Ptr, MAP_FAILED, address, c, errno, strerror, view } from './native.js';
 
 const PROT_READ = 1;
 const PROT_WRITE = 2;
 const MAP_SHARED = 1;
+const EPOLLIN = 0x1;
+const EPOLLET = 0x80000000;
+const EPOLL_CTL_ADD = 1;
+const EPOLL_CLOEXEC = 0o2000000;
 const BUSY = 0x80000000;
 const DISCARD = 0x40000000;
 const HDR = 8;
 
 export type RecordHandler = (dv: DataView, offset: number, len: number) => void;
+
+/**
+ * Takes a ring's records as they are: a batch of iovecs over the mapped pages (one a record, the
+ * ring's 8-byte headers left out), written out before the reader hands the space back to the kernel.
+ * No call per record.
+ */
+export type BatchWriter = (batch: IovBatch) => void;
 
 /* The positions and record headers are read and written with Atomics (on the mapped memory, host byte
  * order): sequentially consistent, so neither the CPU nor V8's optimiser moves a header read before the
@@ -47,7 +65,10 @@ export interface RingSource {
   /** its size in bytes (max_entries: a power of two, a multiple of the page size) */
   size: number;
   name: string;
-  onRecord: RecordHandler;
+  /** each record, decoded by the caller; or */
+  onRecord?: RecordHandler;
+  /** the records' bytes, a batch at a time (a file of records the kernel wrote whole) */
+  write?: BatchWriter;
   /**
    * True while the records' destination cannot take more (stdout's reader is behind): the ring is not
    * read, so the kernel counts what does not fit; `whenUnblocked` calls back once it can.
@@ -70,7 +91,13 @@ class Ring {
   private readonly words: Uint32Array;
   /** the same, for the record handlers */
   private readonly prod: DataView;
+  /** the producer page's address, for iovecs over the data area */
+  private readonly base: number;
+  private batch: IovBatch | null = null;
   poller: ReturnType<typeof koffi.node.poll> | null = null;
+  /** an epoll instance holding the ring's fd, edge-triggered: readable once a kernel wakeup, until consumed */
+  readonly epfd: number;
+  private readonly events = Buffer.alloc(4 * 16);
   /** the position where a busy head was first met, and when (performance.now()) */
   busyAt = -1;
   busySince = 0;
@@ -97,6 +124,22 @@ class Ring {
     this.prodPos = new BigUint64Array(data, 0, 1);
     this.words = new Uint32Array(data);
     this.prod = new DataView(data);
+    this.base = Number(address(this.prodPtr));
+    this.epfd = c.epollCreate1(EPOLL_CLOEXEC) as number;
+    const ev = Buffer.alloc(16);
+    ev.writeUInt32LE((EPOLLIN | EPOLLET) >>> 0, 0);
+    if (this.epfd < 0 || (c.epollCtl(this.epfd, EPOLL_CTL_ADD, src.fd, ev) as number) < 0) {
+      const err = errno();
+      if (this.epfd >= 0) c.close(this.epfd);
+      c.munmap(this.prodPtr, this.page + 2 * src.size);
+      c.munmap(this.consPtr, this.page);
+      throw new Error(`epoll watch of ring buffer ${src.name}: ${strerror(err)}`);
+    }
+  }
+
+  /** Takes the wakeups that made the epoll instance readable (it stays readable until they are taken). */
+  consumeWakeups(): void {
+    c.epollWait(this.epfd, this.events, 4, 0);
   }
 
   private producerPos(): number {
@@ -122,6 +165,7 @@ class Ring {
    * for (a handler may block: stdout into a slow pipe); returns how many, and whether it stopped early.
    */
   drain(budget: number, deadline: number): { n: number; more: boolean; busy: boolean } {
+    if (this.src.write) return this.drainWrite(this.src.write, budget, deadline);
     let cons = this.consumerPos();
     const start = cons;
     let n = 0;
@@ -137,16 +181,12 @@ class Ring {
         const off = this.page + (cons & this.mask);
         const hdr = this.header(off);
         if (hdr & BUSY) {
-          // a record still being written
-          if (this.busyAt !== cons) {
-            this.busyAt = cons;
-            this.busySince = performance.now();
-          }
+          this.markBusy(cons);
           break outer;
         }
         const len = (hdr & ~(BUSY | DISCARD)) >>> 0;
         if (!(hdr & DISCARD)) {
-          this.src.onRecord(this.prod, off + HDR, len);
+          this.src.onRecord!(this.prod, off + HDR, len);
           n++;
         }
         cons += (len + HDR + 7) & ~7;
@@ -157,11 +197,54 @@ class Ring {
     return { n, more, busy: this.busyAt === cons };
   }
 
+  /** The head at `cons` is a record the kernel is still writing: note where, and since when. */
+  private markBusy(cons: number): void {
+    if (this.busyAt !== cons) {
+      this.busyAt = cons;
+      this.busySince = performance.now();
+    }
+  }
+
+  /**
+   * The writer's drain: runs of committed records (at most IOV_MAX) as iovecs, one write each, the
+   * space handed back once written. What a record costs here is a header load and an iovec.
+   */
+  private drainWrite(write: BatchWriter, budget: number, deadline: number): { n: number; more: boolean; busy: boolean } {
+    const batch = (this.batch ??= new IovBatch());
+    let cons = this.consumerPos();
+    let n = 0;
+    let busy = false;
+    for (;;) {
+      const prod = this.producerPos();
+      if (cons >= prod) break;
+      batch.reset();
+      while (cons < prod && !batch.full()) {
+        const off = this.page + (cons & this.mask);
+        const hdr = this.header(off);
+        if (hdr & BUSY) {
+          this.markBusy(cons);
+          busy = true;
+          break;
+        }
+        const len = (hdr & ~(BUSY | DISCARD)) >>> 0;
+        if (!(hdr & DISCARD)) batch.push(this.base + off + HDR, len);
+        cons += (len + HDR + 7) & ~7;
+      }
+      if (batch.count) write(batch);
+      n += batch.count;
+      this.commit(cons);
+      if (busy) break;
+      if (n >= budget || performance.now() >= deadline || this.src.blocked?.()) return { n, more: cons < this.producerPos(), busy: false };
+    }
+    return { n, more: false, busy: busy && this.busyAt === cons };
+  }
+
   private commit(pos: number): void {
     Atomics.store(this.cons, 0, BigInt(pos));
   }
 
   unmap(): void {
+    c.close(this.epfd);
     c.munmap(this.prodPtr, this.page + 2 * this.src.size);
     c.munmap(this.consPtr, this.page);
   }
@@ -251,7 +334,7 @@ export class RingReader {
       if (this.closed) return;
       if (r.paused) {
         r.paused = false;
-        r.poller!.start({ readable: true }, () => this.drain());
+        r.poller!.start({ readable: true }, () => this.woken(r));
       }
       this.drain();
     });
@@ -279,12 +362,18 @@ export class RingReader {
       }
     } else if (r.paused) {
       r.paused = false;
-      r.poller!.start({ readable: true }, () => this.drain());
+      r.poller!.start({ readable: true }, () => this.woken(r));
     }
   }
 
   private watch(r: Ring): void {
-    r.poller = koffi.node.poll(r.src.fd, { readable: true }, () => this.drain());
+    r.poller = koffi.node.poll(r.epfd, { readable: true }, () => this.woken(r));
+  }
+
+  /** The kernel woke a ring: take the wakeup, then read. */
+  private woken(r: Ring): void {
+    r.consumeWakeups();
+    this.drain();
   }
 
   /** Drains whenever the kernel signals data, inside Node's event loop. */

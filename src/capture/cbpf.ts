@@ -65,7 +65,8 @@ export function bytesRead(prog: readonly ClassicInsn[]): number {
 export const XT_CAP_MAX = 9216;
 export const XT_FILTER_MARK = 0x7f1173a1;
 
-type Target = { to: 'insn'; idx: number } | { to: 'fail' } | { to: 'back' };
+/** a classic instruction's translation (`loop`: a back edge to a loop's head, past the setting of its count), the filter's no-match, or back into the program */
+type Target = { to: 'insn'; idx: number } | { to: 'loop'; idx: number } | { to: 'fail' } | { to: 'exit' } | { to: 'back' };
 interface Insn {
   code: number;
   dst: number;
@@ -108,11 +109,12 @@ const XR = 5;
  * memory at each round so that the verifier stops following their ranges. The layout test checks these
  * against the object's BTF.
  */
-export const CAP_FROM_DATA = { mem: XT_CAP_MAX, wire_len: XT_CAP_MAX + 64, x_spill: XT_CAP_MAX + 68, n_spill: XT_CAP_MAX + 72 } as const;
+export const CAP_FROM_DATA = { mem: XT_CAP_MAX, wire_len: XT_CAP_MAX + 64, x_spill: XT_CAP_MAX + 68, n_spill: XT_CAP_MAX + 72, a_spill: XT_CAP_MAX + 76 } as const;
 const MEM_OFF = CAP_FROM_DATA.mem;
 const LEN_OFF = CAP_FROM_DATA.wire_len;
 const X_SPILL_OFF = CAP_FROM_DATA.x_spill;
 const N_SPILL_OFF = CAP_FROM_DATA.n_spill;
+const A_SPILL_OFF = CAP_FROM_DATA.a_spill;
 /**
  * Rounds the loops of a program may take, in all, before the filter ends with "no match". libpcap's
  * `protochain` walks the header chain with a backward jump, a round a header: 64 rounds follow any
@@ -128,16 +130,42 @@ const mov32X = (dst: number, src: number): Insn => ins(ALU | MOV | X, dst, src, 
 const ja = (target: Target): Insn => ins(JMP | JA, 0, 0, 0, 0, target);
 const FAIL: Target = { to: 'fail' };
 const BACK: Target = { to: 'back' };
+const EXIT: Target = { to: 'exit' };
+
+/**
+ * The loops of a classic program: the backward `ja`s to each head (libpcap's protochain has two, one
+ * for the header chain and one past AH), as one range from the head to the last of them.
+ */
+export function loopRanges(prog: readonly ClassicInsn[]): Array<{ from: number; to: number }> {
+  const byHead = new Map<number, number>();
+  prog.forEach((c, i) => {
+    if ((c.code & 0x07) === 0x05 && (c.code & 0xf0) === 0x00 && (c.k | 0) < 0) {
+      const to = i + 1 + (c.k | 0);
+      byHead.set(to, Math.max(byHead.get(to) ?? i, i));
+    }
+  });
+  return [...byHead].map(([to, from]) => ({ from, to }));
+}
 
 /** The translation, with symbolic jump targets (placed by `splice`). */
 export function translate(prog: readonly ClassicInsn[]): Insn[] {
   if (prog.length === 0) throw new Error('empty classic BPF program');
   // A backward jump (libpcap's protochain) is a loop: r3 then counts its rounds, and the packet's
   // length waits in the scratch copy (the verifier accepts a loop whose rounds are bounded).
-  const loops = prog.some((c) => (c.code & 0x07) === 0x05 && (c.code & 0xf0) === 0x00 && (c.k | 0) < 0);
+  const ranges = loopRanges(prog);
+  const loops = ranges.length > 0;
+  // Loops one after another (two protochains) each get LOOP_MAX rounds, r3 set again on the way into
+  // each: every path out of one loop then enters the next with the same count, so the verifier walks
+  // N loops, not the product of their rounds (with one count for all, each way out of the first loop
+  // left a different count, a state of its own, through the whole of the second). Loops inside
+  // loops share one count, set once, so that the outer one stays bounded.
+  const perLoop = loops && ranges.every((a, i) => ranges.every((b, j) => i === j || a.to > b.from || b.to > a.from));
+  const heads = new Set(perLoop ? ranges.map((r) => r.to) : []);
   const out: Insn[] = [mov32K(A, 0), mov32K(XR, 0)];
   if (loops) out.push(ins(STX_MEM_W, BUF, LEN, LEN_OFF, 0), mov32K(LEN, LOOP_MAX));
   const starts: number[] = [];
+  /** where a loop's back edge lands: its head, after the count is set */
+  const bodies: number[] = [];
   const load = (size: number, dst: number, k: number): void => {
     const s = SIZE[size]!;
     if (k + s.bytes > XT_CAP_MAX) return void out.push(ja(FAIL));
@@ -146,6 +174,23 @@ export function translate(prog: readonly ClassicInsn[]): Insn[] {
   };
   prog.forEach((c, i) => {
     starts[i] = out.length;
+    // the way into a loop: every register the same whatever the path that led here (A, X and the
+    // copy's length through memory, r0 cleared, the count set), then a jump, whose target the
+    // verifier checks against the states it has seen: the first path's walk of the loop then
+    // serves every other way in
+    if (heads.has(i))
+      out.push(
+        ins(STX_MEM_W, BUF, A, A_SPILL_OFF, 0),
+        ins(LDX_MEM | 0x00, A, BUF, A_SPILL_OFF, 0),
+        ins(STX_MEM_W, BUF, XR, X_SPILL_OFF, 0),
+        ins(LDX_MEM | 0x00, XR, BUF, X_SPILL_OFF, 0),
+        ins(STX_MEM_W, BUF, N, N_SPILL_OFF, 0),
+        ins(LDX_MEM | 0x00, N, BUF, N_SPILL_OFF, 0),
+        mov32K(R0, 0),
+        mov32K(LEN, LOOP_MAX),
+        ins(JMP | JA, 0, 0, 0, 0),
+      );
+    bodies[i] = out.length;
     const cls = c.code & 0x07;
     const size = c.code & 0x18;
     const mode = c.code & 0xe0;
@@ -231,7 +276,7 @@ export function translate(prog: readonly ClassicInsn[]): Insn[] {
               ins(STX_MEM_W, BUF, N, N_SPILL_OFF, 0),
               ins(LDX_MEM | 0x00, N, BUF, N_SPILL_OFF, 0),
             );
-          out.push(ja({ to: 'insn', idx: to }));
+          out.push(ja({ to: to <= i ? 'loop' : 'insn', idx: to }));
           break;
         }
         const src = c.code & 0x08;
@@ -253,7 +298,7 @@ export function translate(prog: readonly ClassicInsn[]): Insn[] {
         // RET
         const src = c.code & 0x18;
         if (src === 0x00 && c.k === 0) out.push(ja(FAIL));
-        else out.push(src === 0x00 ? mov32K(R0, c.k) : mov32X(R0, src === 0x10 ? A : XR), ja(BACK));
+        else out.push(src === 0x00 ? mov32K(R0, c.k) : mov32X(R0, src === 0x10 ? A : XR), ja(EXIT));
         break;
       }
       case 0x07: // MISC: TAX, TXA
@@ -263,12 +308,20 @@ export function translate(prog: readonly ClassicInsn[]): Insn[] {
   });
   // fail: no match (only when something jumps there: a program that accepts everything has none)
   const fail = out.length;
-  if (out.some((x) => x.target?.to === 'fail')) out.push(mov32K(R0, 0), ja(BACK));
+  if (out.some((x) => x.target?.to === 'fail')) out.push(mov32K(R0, 0));
+  // exit: the verdict in r0 and every other register of the filter's cleared, so that the program
+  // goes on in the same state whichever way the filter ended but for the verdict. Inside a loop the
+  // verifier compares states exactly, dead registers too: without this, each round of a protochain
+  // and each of its ways out went through the rest of the program on its own
+  const exit = out.length;
+  out.push(mov32K(BUF, 0), mov32K(N, 0), mov32K(LEN, 0), mov32K(A, 0), mov32K(XR, 0), ja(BACK));
   for (const x of out) {
     if (x.target?.to === 'insn') {
       if (x.target.idx >= prog.length) throw new Error('classic BPF jump out of the program');
       x.target = { to: 'insn', idx: starts[x.target.idx]! } as Target;
-    } else if (x.target?.to === 'fail') x.target = { to: 'insn', idx: fail };
+    } else if (x.target?.to === 'loop') x.target = { to: 'insn', idx: bodies[x.target.idx]! };
+    else if (x.target?.to === 'fail') x.target = { to: 'insn', idx: fail };
+    else if (x.target?.to === 'exit') x.target = { to: 'insn', idx: exit };
   }
   return out;
 }

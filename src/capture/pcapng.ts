@@ -4,14 +4,19 @@
  * (direction in its flags) and, at the end, an interface statistics block per interface (packets the
  * filter accepted, packets the capture ring had no room for). Blocks are written whole: a writer
  * killed mid-run leaves a file that readers take up to its last block.
+ *
+ * The enhanced packet blocks are the kernel's (bpf/flow.bpf.c writes each one whole into the capture
+ * ring): this writer only moves them, a batch of iovecs a writev. The blocks of its own (section,
+ * interfaces, statistics) are built here, little-endian: the byte order the kernel writes in on the
+ * machines xtrace runs on, which the section header declares.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
+import type { IovBatch } from '../bpf/iov.js';
 import { usageError } from '../errors.js';
 import { version } from '../version.js';
 
 const SHB = 0x0a0d0d0a;
 const IDB = 0x00000001;
-const EPB = 0x00000006;
 const ISB = 0x00000005;
 const LINKTYPE_ETHERNET = 1;
 
@@ -64,8 +69,6 @@ export function interfaceDescription(name: string, snaplen: number): Buffer {
   return block(IDB, Buffer.concat([fixed, option(2, Buffer.from(name)), option(9, Buffer.from([9])), END_OF_OPT]));
 }
 
-export type Direction = 'in' | 'out';
-
 export function interfaceStatistics(iface: number, tsNs: bigint, o: { startNs: bigint; accepted: number; dropped: number }): Buffer {
   const fixed = Buffer.alloc(12);
   fixed.writeUInt32LE(iface, 0);
@@ -99,16 +102,12 @@ function writeAll(fd: number, buf: Buffer): void {
   }
 }
 
-const BUFFER_BYTES = 4 << 20;
-/** an enhanced packet block's size without the data: header, fixed fields, epb_flags, end of options, trailer */
-const EPB_OVERHEAD = 8 + 20 + 8 + 4 + 4;
-
 /** A pcapng file (or stdout for "-"), written in whole blocks. */
 export class PcapngWriter {
   private readonly fd: number;
-  /** blocks not yet written, built in place */
-  private readonly buf = Buffer.allocUnsafe(BUFFER_BYTES);
-  private pos = 0;
+  /** blocks of its own not yet written */
+  private queued: Buffer[] = [];
+  /** enhanced packet blocks written, and their bytes */
   packets = 0;
   bytes = 0;
 
@@ -128,71 +127,38 @@ export class PcapngWriter {
       }
   }
 
-  /** Queues a whole block; written when the buffer is full, and at flush(). */
+  /** Queues a whole block of its own; written at flush() (and before the next batch). */
   add(b: Buffer): void {
-    if (this.pos + b.length > this.buf.length) this.flush();
-    if (b.length > this.buf.length) return this.write(b);
-    b.copy(this.buf, this.pos);
-    this.pos += b.length;
+    this.queued.push(b);
   }
 
-  /** the buffer's 32-bit fields are written through this (cheaper per call than Buffer's writeUInt32LE) */
-  private readonly dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
-
-  /**
-   * An enhanced packet block, built in place (the per-packet path: nothing allocated). The timestamp in
-   * nanoseconds since the epoch as two 32-bit halves; the packet's bytes are src[start, start + caplen)
-   * (src may be a view of the whole ring buffer).
-   */
-  packetFrom(iface: number, tsHigh: number, tsLow: number, origLen: number, src: Buffer, start: number, caplen: number, inbound: boolean): void {
-    const padded = pad4(caplen);
-    const len = EPB_OVERHEAD + padded;
-    if (this.pos + len > this.buf.length) this.flush();
-    const d = this.dv;
-    let o = this.pos;
-    d.setUint32(o, EPB, true);
-    d.setUint32(o + 4, len, true);
-    d.setUint32(o + 8, iface, true);
-    d.setUint32(o + 12, tsHigh, true);
-    d.setUint32(o + 16, tsLow, true);
-    d.setUint32(o + 20, caplen, true);
-    d.setUint32(o + 24, origLen, true);
-    src.copy(this.buf, o + 28, start, start + caplen);
-    for (let p = o + 28 + caplen, end = o + 28 + padded; p < end; p++) this.buf[p] = 0;
-    o += 28 + padded;
-    d.setUint32(o, 0x00040002, true); // epb_flags, 4 bytes
-    d.setUint32(o + 4, inbound ? 1 : 2, true); // bits 0-1: 01 inbound, 10 outbound
-    d.setUint32(o + 8, 0, true); // end of options
-    d.setUint32(o + 12, len, true);
-    this.pos += len;
-    this.packets++;
-    this.bytes += caplen;
-  }
-
-  packetAt(iface: number, tsHigh: number, tsLow: number, origLen: number, data: Uint8Array, inbound: boolean): void {
-    this.packetFrom(iface, tsHigh, tsLow, origLen, Buffer.from(data.buffer, data.byteOffset, data.length), 0, data.length, inbound);
-  }
-
-  packet(iface: number, tsNs: bigint, origLen: number, data: Uint8Array, dir: Direction): void {
-    this.packetAt(iface, Number(tsNs >> 32n), Number(tsNs & 0xffffffffn), origLen, data, dir === 'in');
+  /** Enhanced packet blocks the kernel wrote whole: iovecs over the capture ring, one writev (or a few, after a short write). */
+  writeBatch(batch: IovBatch): void {
+    this.flush();
+    try {
+      batch.writeTo(this.fd);
+    } catch (e) {
+      throw this.failure(e as NodeJS.ErrnoException);
+    }
+    this.packets += batch.count;
+    this.bytes += batch.bytes;
   }
 
   /** Throws (ENOSPC, EPIPE, ...) with the file named; what was written stays whole up to the last block. */
   flush(): void {
-    if (this.pos === 0) return;
-    const n = this.pos;
-    this.pos = 0;
-    this.write(this.buf.subarray(0, n));
-  }
-
-  private write(buf: Buffer): void {
+    if (this.queued.length === 0) return;
+    const buf = Buffer.concat(this.queued);
+    this.queued = [];
     try {
       writeAll(this.fd, buf);
     } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      const why = err.code === 'ENOSPC' ? 'no space left on device' : err.code === 'EPIPE' ? 'the reader went away' : (err.code ?? err.message);
-      throw new WriteError(`${this.flag}: writing '${this.path === '-' ? 'stdout' : this.path}' failed: ${why} (${this.packets} packets written before)`, err.code);
+      throw this.failure(e as NodeJS.ErrnoException);
     }
+  }
+
+  private failure(err: NodeJS.ErrnoException): WriteError {
+    const why = err.code === 'ENOSPC' ? 'no space left on device' : err.code === 'EPIPE' ? 'the reader went away' : (err.code ?? err.message);
+    return new WriteError(`${this.flag}: writing '${this.path === '-' ? 'stdout' : this.path}' failed: ${why} (${this.packets} packets written before)`, err.code);
   }
 
   private closed = false;

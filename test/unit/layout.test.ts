@@ -64,7 +64,7 @@ test('the filter translation addresses struct xt_cap and uses flow.h\'s constant
   }
   const cap = types.find((x) => x.kind === 'STRUCT' && x.name === 'xt_cap')!;
   const at = (name: string): number => cap.members!.find((m) => m.name === name)!.bits_offset / 8;
-  assert.deepEqual(CAP_FROM_DATA, { mem: at('mem') - at('data'), wire_len: at('wire_len') - at('data'), x_spill: at('x_spill') - at('data'), n_spill: at('n_spill') - at('data') });
+  assert.deepEqual(CAP_FROM_DATA, { mem: at('mem') - at('data'), wire_len: at('wire_len') - at('data'), x_spill: at('x_spill') - at('data'), n_spill: at('n_spill') - at('data'), a_spill: at('a_spill') - at('data') });
   const consts = Object.fromEntries(types.find((x) => x.kind === 'ENUM' && x.name === 'xt_flow_const')!.values!.map((v) => [v.name, v.val >>> 0]));
   assert.equal(XT_CAP_MAX, consts.XT_CAP_MAX);
   assert.equal(XT_FILTER_MARK, consts.XT_FILTER_MARK);

@@ -1,32 +1,26 @@
-/** -w: the packets ring's records into a pcapng file (or stdout), one interface block per -i interface. */
+/**
+ * -w: the packets ring into a pcapng file (or stdout), one interface block per -i interface. The kernel
+ * writes each packet's Enhanced Packet Block whole (bpf/flow.bpf.c capture_epb); this side writes the
+ * section and interface blocks first, keeps the kernel's clock offset current, moves the ring's records
+ * to the file a batch at a time (src/bpf/ringbuf.ts: one writev per batch), and ends with the
+ * statistics blocks.
+ */
 import { monotonicNs, realtimeOffsetNs } from '../../bpf/clock.js';
+import type { RingSource } from '../../bpf/ringbuf.js';
 import type { Iface } from '../../options/index.js';
-import { PcapngWriter, interfaceDescription, interfaceStatistics, sectionHeader } from '../../capture/pcapng.js';
-import { CAP_HDR, DIR } from './layout.js';
+import { PcapngWriter, WriteError, interfaceDescription, interfaceStatistics, sectionHeader } from '../../capture/pcapng.js';
+
+/** how often, at most, the kernel's copy of the clock offset is measured again */
+const CLOCK_EVERY_MS = 1000;
 
 export class Capture {
-  private readonly index: Map<number, number>;
-  private readonly offsetNs: bigint;
   private readonly startNs: bigint;
-  /** offsetNs in 32-bit halves (the per-packet sum is done on numbers) */
-  private readonly offHigh: number;
-  private readonly offLow: number;
-  /** the ring's whole mapping as a Buffer, for copies without a view per packet */
-  private ringView: DataView | null = null;
-  private ring: Buffer = Buffer.alloc(0);
-  /** packets whose interface is not one of -i (cannot happen: the hooks are on those only) */
-  stray = 0;
 
   constructor(
     private readonly writer: PcapngWriter,
     private readonly ifaces: readonly Iface[],
   ) {
-    this.index = new Map(ifaces.map((i, n) => [i.ifindex, n]));
-    // the kernel's monotonic clock to the time of day, to the nanosecond (Date.now() has milliseconds)
-    this.offsetNs = realtimeOffsetNs().offsetNs;
-    this.startNs = monotonicNs() + this.offsetNs;
-    this.offHigh = Number(this.offsetNs >> 32n);
-    this.offLow = Number(this.offsetNs & 0xffffffffn);
+    this.startNs = monotonicNs() + realtimeOffsetNs().offsetNs;
   }
 
   /** Opens the file and writes the section and interface blocks: a path that cannot be written fails here, before anything is attached. */
@@ -42,26 +36,42 @@ export class Capture {
     return this.writer.packets;
   }
 
-  /** A record of the packets ring: struct xt_cap_hdr, then caplen bytes. */
-  onRecord(dv: DataView, off: number): void {
-    const f = CAP_HDR.fields;
-    const ifindex = dv.getUint32(off + f.ifindex, true);
-    const len = dv.getUint32(off + f.len, true);
-    const caplen = dv.getUint32(off + f.caplen, true);
-    const dir = dv.getUint8(off + f.dir);
-    const i = this.index.get(ifindex);
-    if (i === undefined) {
-      this.stray++;
-      return;
-    }
-    if (this.ringView !== dv) {
-      this.ringView = dv;
-      this.ring = Buffer.from(dv.buffer, dv.byteOffset, dv.byteLength);
-    }
-    // the kernel's monotonic ns plus the offset to the epoch, carried by hand across the 32-bit halves
-    const low = dv.getUint32(off + f.ts_ns, true) + this.offLow;
-    const high = dv.getUint32(off + f.ts_ns + 4, true) + this.offHigh + (low >= 0x100000000 ? 1 : 0);
-    this.writer.packetFrom(i, high >>> 0, low >>> 0, len, this.ring, off + CAP_HDR.size, caplen, dir === DIR.XT_DIR_INGRESS);
+  /** The value of the object's cap_clock map: CLOCK_REALTIME - CLOCK_MONOTONIC in ns, which the kernel adds to each block's bpf_ktime_get_ns(). */
+  static clockValue(samples: number): Buffer {
+    const b = Buffer.alloc(8);
+    b.writeBigInt64LE(realtimeOffsetNs(samples).offsetNs);
+    return b;
+  }
+
+  /**
+   * The packets ring as a source whose records go to the file as they are; a write that fails is handed
+   * to `failed` (once: the run ends, nothing more is written). `setClock` puts a new clockValue in the
+   * kernel's map: the realtime clock moves against the monotonic one (NTP slews it, a step sets it), so
+   * the offset is measured again at a batch a second or more after the last, with no wakeup of its own.
+   */
+  ring(fd: number, size: number, failed: (e: WriteError) => void, setClock: (v: Buffer) => void): RingSource {
+    let broken = false;
+    let clockAt = performance.now();
+    return {
+      fd,
+      size,
+      name: 'packets',
+      write: (batch) => {
+        if (broken) return;
+        const now = performance.now();
+        if (now - clockAt >= CLOCK_EVERY_MS) {
+          clockAt = now;
+          setClock(Capture.clockValue(4));
+        }
+        try {
+          this.writer.writeBatch(batch);
+        } catch (e) {
+          if (!(e instanceof WriteError)) throw e;
+          broken = true;
+          failed(e);
+        }
+      },
+    };
   }
 
   flush(): void {
@@ -70,7 +80,7 @@ export class Capture {
 
   /** Statistics blocks (per interface: accepted by the filter, dropped for want of ring room), then close. */
   finish(perIface: (name: string) => { accepted: number; dropped: number }): void {
-    const now = monotonicNs() + this.offsetNs;
+    const now = monotonicNs() + realtimeOffsetNs().offsetNs;
     this.ifaces.forEach((iface, n) => this.writer.add(interfaceStatistics(n, now, { startNs: this.startNs, ...perIface(iface.name) })));
     this.writer.close();
   }

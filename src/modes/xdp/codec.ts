@@ -27,6 +27,8 @@ export interface KernelConfig {
   snaplen?: number;
   /** bytes copied of each packet for the filter and the capture (XT_CAP_MAX when not given) */
   copyBytes?: number;
+  /** -w: wake the reader when the packets ring's backlog crosses this many bytes */
+  capWake?: number;
 }
 
 export function encodeConfig(c: KernelConfig): Buffer {
@@ -41,6 +43,7 @@ export function encodeConfig(c: KernelConfig): Buffer {
   b.writeUInt8(c.capture ? 1 : 0, f.capture);
   b.writeUInt32LE(c.snaplen ?? 0, f.snaplen);
   b.writeUInt32LE(c.copyBytes ?? XT_CAP_MAX, f.copy_bytes);
+  b.writeUInt32LE(c.capWake ?? 0, f.cap_wake);
   return b;
 }
 

@@ -220,6 +220,15 @@ function evictionWarner(maxFlows: number): (c: Counters) => void {
   };
 }
 
+/**
+ * -w without -p: how often the capture ring is read when the kernel has not woken the reader (it wakes
+ * it at a quarter full). A packet reaches a file within CAPTURE_TICK_MS, as tcpdump's buffered -w holds
+ * its packets a while; stdout (-w - into Wireshark or tshark) within CAPTURE_PIPE_TICK_MS, as tcpdump
+ * -U would. Each read is a wakeup of the process, which costs more than the packets of a quiet link.
+ */
+export const CAPTURE_TICK_MS = 500;
+export const CAPTURE_PIPE_TICK_MS = 100;
+
 const round2 = (x: number): number => Math.round(x * 100) / 100;
 
 /** The flow tuple of a decoded flow key or packet event, VLAN and ICMP type/code where they apply. */
@@ -326,14 +335,15 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
     const ringBytes = captureRingBytes(opts.bufferKiB);
     if (capture && ringBytes !== opts.bufferKiB * 1024) log.info(`-B/--buffer-size: ${opts.bufferKiB} KiB rounded up to ${ringBytes / 1024} KiB (a BPF ring buffer is a power of two)`);
     const settings = { watchCount: watch.length, rateLimit: opts.rateLimit, log: opts.packets, ifindexes: opts.ifaces.map((i) => i.ifindex), classic, snaplen: capture ? opts.snaplen : null, ringBytes, maxFlows: opts.maxFlows };
-    const attached = attachSlots('xdp', xdpSlots(hooks, opts.xdpMode), () => openFlowObject(settings), (obj) =>
-      // the watched IPs are in the map before any packet is counted
+    const attached = attachSlots('xdp', xdpSlots(hooks, opts.xdpMode), () => openFlowObject(settings), (obj) => {
+      // the watched IPs are in the map before any packet is counted, the capture's clock before any is captured
       watch.forEach((net, slot) => {
         const v = Buffer.alloc(4);
         v.writeUInt32LE(slot);
         update(obj.map('watch'), encodeLpmKey(net), v);
-      }),
-    );
+      });
+      if (capture) update(obj.map('cap_clock'), Buffer.alloc(4), Capture.clockValue(16));
+    });
     const { obj } = attached;
     session.own(() => obj.close());
     session.attach(...attached.links);
@@ -350,9 +360,18 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
     // -w -: stdout carries the capture; records and tables stay off it
     const sink = opts.write === '-' ? makeSink(opts.output, () => undefined) : makeSink(opts.output);
 
+    let captureFailed: (() => void) | null = null;
+    const writeFailure = new Promise<Ended>((r) => (captureFailed = () => r({ why: 'write failed', say: 'the capture cannot be written', summary: false })));
+    let writeError: WriteError | null = null;
+    const failCapture = (e: WriteError): void => {
+      writeError ??= e;
+      captureFailed?.();
+    };
     if (capture) {
       const packets = obj.map('packets');
-      session.rings().add({ fd: packets.fd, size: packets.maxEntries, name: 'packets', onRecord: (dv, off) => capture.onRecord(dv, off) });
+      // -w alone: no reads but the batches the kernel wakes the reader for, and one each CAPTURE_TICK_MS (the file's delay bound)
+      const clockMap = obj.map('cap_clock');
+      session.rings(opts.packets ? undefined : opts.write === '-' ? CAPTURE_PIPE_TICK_MS : CAPTURE_TICK_MS).add(capture.ring(packets.fd, packets.maxEntries, failCapture, (v) => update(clockMap, Buffer.alloc(4), v)));
     }
     if (opts.packets) {
       const events = obj.map('events');
@@ -408,17 +427,13 @@ export async function runXdp(opts: XdpOptions): Promise<void> {
       if (vanished.length === opts.ifaces.length) allGone?.();
     };
     const warnEvictions = evictionWarner(opts.maxFlows);
-    let captureFailed: (() => void) | null = null;
-    const writeFailure = new Promise<Ended>((r) => (captureFailed = () => r({ why: 'write failed', say: 'the capture cannot be written', summary: false })));
-    let writeError: WriteError | null = null;
     const flushCapture = (): void => {
       if (!capture || writeError) return;
       try {
         capture.flush();
       } catch (e) {
         if (!(e instanceof WriteError)) throw e;
-        writeError = e;
-        captureFailed?.();
+        failCapture(e);
       }
     };
     return {

@@ -35,23 +35,28 @@ export const EVENT = {
 
 export const CONFIG = {
   name: 'xt_config',
-  size: 88,
-  fields: { watch_count: 0, rate_limit: 4, log_enabled: 8, cfg_pad0: 9, ifindex: 12, filter: 76, capture: 77, cfg_pad: 78, snaplen: 80, copy_bytes: 84 },
+  size: 92,
+  fields: { watch_count: 0, rate_limit: 4, log_enabled: 8, cfg_pad0: 9, ifindex: 12, filter: 76, capture: 77, cfg_pad: 78, snaplen: 80, copy_bytes: 84, cap_wake: 88 },
 } as const satisfies StructLayout;
 
 export const STATS = { name: 'xt_stats', size: 128, fields: { v: 0 } } as const satisfies StructLayout;
 
-/** a captured packet in the `packets` ring: this header, then caplen bytes */
-export const CAP_HDR = { name: 'xt_cap_hdr', size: 24, fields: { ts_ns: 0, ifindex: 8, len: 12, caplen: 16, dir: 20, pad: 21 } } as const satisfies StructLayout;
+/** a record of the `packets` ring: a whole pcapng Enhanced Packet Block, this fixed part, caplen bytes padded to 4, then EPB_TAIL */
+export const EPB = {
+  name: 'xt_epb',
+  size: 28,
+  fields: { block_type: 0, block_len: 4, iface_id: 8, ts_high: 12, ts_low: 16, caplen: 20, len: 24 },
+} as const satisfies StructLayout;
+export const EPB_TAIL = { name: 'xt_epb_tail', size: 16, fields: { opt_code: 0, opt_len: 2, flags: 4, opt_end: 8, block_len: 12 } } as const satisfies StructLayout;
 
 /** the per-CPU scratch copy the filter reads: src/capture/cbpf.ts addresses its fields from `data` on */
 export const CAP = {
   name: 'xt_cap',
-  size: 9320,
-  fields: { hdr: 0, data: 24, mem: 9240, wire_len: 9304, x_spill: 9308, n_spill: 9312, pad: 9316 },
+  size: 9324,
+  fields: { epb: 0, data: 28, mem: 9244, wire_len: 9308, x_spill: 9312, n_spill: 9316, a_spill: 9320 },
 } as const satisfies StructLayout;
 
-export const STRUCTS: readonly StructLayout[] = [FLOW_KEY, FLOW_VAL, LPM_KEY, IP_VAL, EVENT, CONFIG, STATS, CAP_HDR, CAP];
+export const STRUCTS: readonly StructLayout[] = [FLOW_KEY, FLOW_VAL, LPM_KEY, IP_VAL, EVENT, CONFIG, STATS, EPB, EPB_TAIL, CAP];
 
 export const DIR = { XT_DIR_INGRESS: 0, XT_DIR_EGRESS: 1 } as const;
 export const KIND = { XT_KIND_IP: 0, XT_KIND_ROCE_V1: 1, XT_KIND_ROCE_V2: 2, XT_KIND_ETHER: 3 } as const;
@@ -60,6 +65,7 @@ export const STAT = {
   XT_STAT_FRAGMENTS: 5, XT_STAT_TRUNCATED: 6, XT_STAT_FLOWS_CREATED: 7, XT_STAT_FLOW_FAILED: 8, XT_STAT_EV_SENT: 9,
   XT_STAT_EV_SUPPRESSED: 10, XT_STAT_EV_DROPPED: 11, XT_STAT_CAP_SENT: 12, XT_STAT_CAP_DROPPED: 13, XT_STAT_FILTERED: 14, XT_STAT_MAX: 16,
 } as const;
+export const EPB_CONST = { XT_EPB_TYPE: 6, XT_EPB_OPT_FLAGS: 2, XT_EPB_INBOUND: 1, XT_EPB_OUTBOUND: 2 } as const;
 export const FLOW_CONST = { XT_MAX_WATCH: 256, XT_MAX_IFACES: 16, XT_ICMP_NONE: 255, XT_CAP_MAX: 9216, XT_FILTER_MARK: 0x7f1173a1 } as const;
 export const XT_MAX_WATCH = FLOW_CONST.XT_MAX_WATCH;
 export const XT_MAX_IFACES = FLOW_CONST.XT_MAX_IFACES;
@@ -72,6 +78,7 @@ export const ENUMS: EnumLayouts = {
   xt_kind: KIND,
   xt_stat: STAT,
   xt_flow_const: FLOW_CONST,
+  xt_epb_const: EPB_CONST,
 };
 
 /** bpf/flow.bpf.c's boundary, as test/unit/layout.test.ts checks it against the object's BTF. */

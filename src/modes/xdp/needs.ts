@@ -1,5 +1,5 @@
 /** What the xdp mode needs of the machine (`xtrace probe`). */
-import { probeBtf, probeLinkType, probeMapType, probeProgType } from '../../bpf/probe.js';
+import { probeBtf, probeHelper, probeLinkType, probeMapType, probeProgType } from '../../bpf/probe.js';
 import type { ModeNeeds } from '../needs.js';
 
 export const XDP_NEEDS = (): ModeNeeds => ({
@@ -12,7 +12,14 @@ export const XDP_NEEDS = (): ModeNeeds => ({
     { feature: 'map lru_percpu_hash', required: true, use: 'the flow table', probe: () => probeMapType('lru_percpu_hash') },
     { feature: 'map percpu_array', required: true, use: 'counters', probe: () => probeMapType('percpu_array') },
     { feature: 'map lpm_trie', required: true, use: '--watch-ip', probe: () => probeMapType('lpm_trie') },
-    { feature: 'map ringbuf', required: true, use: 'the packet log (-p)', probe: () => probeMapType('ringbuf') },
+    { feature: 'map ringbuf', required: true, use: 'the packet log (-p) and the capture ring (-w)', probe: () => probeMapType('ringbuf') },
+    {
+      feature: 'helper ringbuf_output',
+      required: true,
+      // not bpf_ringbuf_reserve_dynptr: the filter reads the copy first, so a reservation would copy the same bytes again
+      use: '-w: the pcapng block the kernel writes, copied into the ring at its own length (the one path, every kernel)',
+      probe: () => probeHelper('sched_cls', 'ringbuf_output'),
+    },
     { feature: 'btf', required: false, use: 'link probes and kernel type names', probe: probeBtf },
   ],
 });

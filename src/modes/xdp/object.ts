@@ -43,6 +43,8 @@ export function openFlowObject(s: FlowSettings): BpfObject {
         snaplen: s.snaplen ?? 0,
         // a packet is copied only as far as the filter reads (tcp port 443: 78 bytes) and -w keeps
         copyBytes: Math.max(ETH_HLEN, s.classic ? bytesRead(s.classic) : 0, s.snaplen ?? 0),
+        // a quarter of the ring: the reader is woken once per batch (and reads every 50 ms besides)
+        capWake: s.ringBytes / 4,
       }),
     );
     obj.setMaxEntries('flows', s.maxFlows);

@@ -94,7 +94,7 @@ export const XDP_OPTIONS = {
   write: optional('-w, --write <file>', 'write the packets that match as pcapng (Wireshark, tshark, tcpdump -r); - for stdout', parseWriteFile),
   snaplen: value('--snaplen <n>', 'bytes kept of each written packet, 14..9216 (the default keeps whole frames, jumbo and VLAN-tagged included)', (v, from) => parseInteger(v, from, 14, 9216), { default: '9216' }),
   bufferKiB: value('-B, --buffer-size <KiB>', "-w's capture buffer (the kernel ring the packets wait in until written) in KiB, as tcpdump's -B: 64..1048576, rounded up to a power of two; allocated whole at start, and counted twice in RSS (its pages are mapped twice)", (v, from) => parseInteger(v, from, 64, 1_048_576), {
-    default: '65536',
+    default: '8192',
   }),
   packets: flag('-p, --packets', 'log every matching packet (filters and rate limit run in the kernel)'),
   protocols: value('--protocol <p>', `filter by protocol: ${PROTOCOLS.join('|')} (comma-separated); like the four below, shorthand for a filter expression (AND-ed with --filter) that also looks inside VLAN tags`, (v, from) => parseProtocols(v, from), { default: 'all' }),
