@@ -100,8 +100,9 @@ XTRACE_DISABLE_HOOKS=fentry node --test --test-concurrency=1 --test-timeout=3600
 # a real RDMA stack: Soft-RoCE (rdma_rxe) on a veth pair, real verbs traffic (the host has no RDMA)
 XTRACE_KROOT=\$(sed -n 's/.*xt_kroot=\([^ ]*\).*/\1/p' /proc/cmdline) node --test --test-concurrency=1 --test-timeout=1800000 --test-reporter=tap dist/test/kernels/rxe.guest.js > /mnt/tests-rxe.tap 2>&1; echo \$? > /mnt/tests-rxe.rc
 node --test --test-concurrency=1 --test-timeout=3600000 --test-reporter=tap --test-name-pattern='$CAPTURE_PATTERN' dist/test/e2e/capture.test.js > /mnt/tests-capture.tap 2>&1; echo \$? > /mnt/tests-capture.rc
-# the filter translation under this kernel's verifier: the first 12 expressions of the differential test (loops, shifts, division)
-XTRACE_FILTER_DIFF=12 node --test --test-timeout=3600000 --test-reporter=tap dist/test/e2e/filter-diff.test.js > /mnt/tests-filter.tap 2>&1; echo \$? > /mnt/tests-filter.rc
+# the filter translation under this kernel's verifier: the first 12 expressions of the differential test (loops, shifts, division),
+# loaded without -w's capture: 6.1's verifier refuses -w with a protochain as too large (README says so)
+XTRACE_FILTER_DIFF=12 XTRACE_FILTER_DIFF_CAPTURE=0 node --test --test-timeout=3600000 --test-reporter=tap dist/test/e2e/filter-diff.test.js > /mnt/tests-filter.tap 2>&1; echo \$? > /mnt/tests-filter.rc
 EOF
 
 if [ -n "${GUEST_CMD:-}" ]; then  # a command of one's own in the guest (debugging): its output, no checks

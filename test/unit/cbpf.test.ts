@@ -48,9 +48,24 @@ describe('translate: classic BPF as libpcap runs it', () => {
   });
   test('a backward jump (protochain) counts its rounds in r3, the length kept in the copy, and ends with no match after LOOP_MAX', () => {
     const out = translate([i(LD_LEN), i(LDB_ABS, 14), i(JEQ_K, 1, 1, 0), i(JA, -3 >>> 0), i(RET_K, 1)]);
-    assert.equal(out.filter((x) => x.code === 0xb4 && x.dst === 3 && x.imm === LOOP_MAX).length, 1, 'r3 = LOOP_MAX once');
+    // at the start (r3 stops being the length) and on the way into the loop, not on its back edge
+    const sets = out.map((x, n) => (x.code === 0xb4 && x.dst === 3 && x.imm === LOOP_MAX ? n : -1)).filter((n) => n >= 0);
+    assert.equal(sets.length, 2, 'r3 = LOOP_MAX at the start and at the loop head');
+    const back = out.findIndex((x, n) => x.code === 0x05 && x.target?.to === 'insn' && x.target.idx <= n);
+    assert.ok(back > 0, 'a back edge');
+    assert.ok((out[back]!.target as { idx: number }).idx > sets[1]!, 'the back edge lands past the count');
     assert.ok(out.some((x) => x.code === 0x61 && x.dst === 4 && x.src === 1 && x.off === XT_CAP_MAX + 64), 'ld #len reads the kept length');
     assert.ok(out.some((x) => x.code === 0x14 && x.dst === 3 && x.imm === 1), 'r3 -= 1 on the back edge');
     assert.throws(() => translate([i(JA, -5 >>> 0), i(RET_K, 1)]), /out of the program/);
+  });
+  test('two loops one after the other: each sets its own count on the way in; the filter leaves with only r0 set', () => {
+    // loop 1 at 1..3, loop 2 at 4..6
+    const out = translate([i(LDB_ABS, 14), i(JEQ_K, 1, 1, 0), i(JA, -2 >>> 0), i(LDB_ABS, 15), i(JEQ_K, 2, 1, 0), i(JA, -2 >>> 0), i(RET_K, 1)]);
+    assert.equal(out.filter((x) => x.code === 0xb4 && x.dst === 3 && x.imm === LOOP_MAX).length, 3, 'at the start and at each head');
+    const exit = out.length - 6;
+    assert.deepEqual(out.slice(exit, exit + 5).map((x) => [x.code, x.dst, x.imm]), [1, 2, 3, 4, 5].map((r) => [0xb4, r, 0]), 'r1..r5 cleared before the jump back');
+    // nested loops share one count, set once: the outer one stays bounded
+    const nested = translate([i(LDB_ABS, 14), i(JEQ_K, 1, 1, 0), i(JA, -2 >>> 0), i(JEQ_K, 2, 1, 0), i(JA, -5 >>> 0), i(RET_K, 1)]);
+    assert.equal(nested.filter((x) => x.code === 0xb4 && x.dst === 3 && x.imm === LOOP_MAX).length, 1, 'nested: once');
   });
 });
